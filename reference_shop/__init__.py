@@ -1,0 +1,1 @@
+"""fakalab: reference_shop."""
