@@ -1,0 +1,54 @@
+"""Routes every upstream service shares: ``/healthz``, ``/admin/faults``, ``/admin/stats``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from reference_shop.upstreams.faults import FaultError, FaultSwitch
+from reference_shop.upstreams.service import Stats
+
+__all__ = ["admin_router", "fault_error_response"]
+
+
+def fault_error_response(exc: FaultError) -> JSONResponse:
+    """400 naming the offending field."""
+    body = {"error": f"invalid value for {exc.field}: {exc.message}", "field": exc.field}
+    return JSONResponse(body, status_code=400)
+
+
+def admin_router(name: str, switch: FaultSwitch[Any], stats: Stats) -> APIRouter:
+    """Health, fault switches and counters of the service ``name``."""
+    router = APIRouter()
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "service": name}
+
+    @router.get("/admin/faults")
+    async def get_faults() -> dict[str, Any]:
+        return switch.current.model_dump()
+
+    @router.patch("/admin/faults", response_model=None)
+    async def patch_faults(request: Request) -> dict[str, Any] | JSONResponse:
+        try:
+            patch = await request.json()
+        except ValueError:
+            return fault_error_response(FaultError("body", "not valid JSON"))
+        try:
+            return switch.patch(patch).model_dump()
+        except FaultError as exc:
+            return fault_error_response(exc)
+
+    @router.delete("/admin/faults", status_code=204)
+    async def reset_faults() -> Response:
+        switch.reset()
+        return Response(status_code=204)
+
+    @router.get("/admin/stats")
+    async def get_stats() -> dict[str, int]:
+        return stats.snapshot()
+
+    return router

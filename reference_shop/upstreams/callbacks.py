@@ -1,0 +1,106 @@
+"""Payment callbacks: a delayed first attempt, then retries until the shop answers ``success``.
+
+A delivery makes up to six attempts: the first after the sampled delay, then 1, 2, 4, 8 and 16 s
+(times ``retry_scale``) after each failure. An attempt succeeds only on HTTP 200 with the body
+``success``; any other answer, a connection error or a timeout counts as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from reference_shop.upstreams.service import Stats
+
+__all__ = ["ATTEMPT_TIMEOUT_S", "RETRY_DELAYS_S", "CallbackSender", "retry_schedule"]
+
+RETRY_DELAYS_S: tuple[float, ...] = (1, 2, 4, 8, 16)
+ATTEMPT_TIMEOUT_S = 5.0
+
+Body = Callable[[], dict[str, Any]]
+
+
+def retry_schedule(retry_scale: float) -> list[float]:
+    """Seconds to wait before each retry (five of them)."""
+    return [delay * retry_scale for delay in RETRY_DELAYS_S]
+
+
+def acknowledged(response: httpx.Response) -> bool:
+    return response.status_code == 200 and response.text.strip() == "success"
+
+
+class CallbackSender:
+    """Owns the app's one ``httpx.AsyncClient`` and the running deliveries."""
+
+    def __init__(
+        self,
+        stats: Stats,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = ATTEMPT_TIMEOUT_S,
+    ) -> None:
+        self.stats = stats
+        self._transport = transport
+        self._timeout_s = timeout_s
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    async def start(self) -> None:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        self._client = httpx.AsyncClient(
+            transport=self._transport, timeout=self._timeout_s, limits=limits, trust_env=False
+        )
+
+    async def close(self) -> None:
+        """Cancel the deliveries still running, then close the client."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def schedule(self, url: str, body: Body, delay_s: float, retry_scale: float) -> None:
+        """Start one delivery in the background; ``body()`` builds each attempt's message."""
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(url, body, delay_s, retry_schedule(retry_scale))
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, url: str, body: Body, delay_s: float, retries: list[float]) -> bool:
+        await asyncio.sleep(delay_s)
+        self.stats.inc("callbacks_sent")
+        for wait in [*retries, None]:
+            if await self._attempt(url, body()):
+                self.stats.inc("acknowledged")
+                return True
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+        self.stats.inc("callbacks_exhausted")
+        return False
+
+    async def _attempt(self, url: str, message: dict[str, Any]) -> bool:
+        if self._client is None:
+            raise RuntimeError("CallbackSender used before start()")
+        self.stats.inc("callback_attempts")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                response = await self._client.post(url, json=message)
+        except Exception:  # connection error, timeout, bad URL: all count as a failed attempt
+            self.stats.inc("callback_failures")
+            return False
+        if acknowledged(response):
+            return True
+        self.stats.inc("callback_failures")
+        return False

@@ -1,0 +1,101 @@
+"""``fakalab upstreams``: run the shop's upstream services on loopback until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reference_shop.upstreams.registry import (
+    DEFAULT_HOST,
+    DEFAULT_PORT_BASE,
+    DEFAULT_SECRETS,
+    SERVICES,
+    parse_only,
+)
+
+__all__ = ["upstreams"]
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _only(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str]:
+    try:
+        return parse_only(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _print_urls(urls: dict[str, str]) -> None:
+    width = max(len(name) for name in urls)
+    for name, url in urls.items():
+        click.echo(f"{name.ljust(width)}  {url}")
+    sys.stdout.flush()
+
+
+@click.command("upstreams")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option(
+    "--port-base",
+    type=click.IntRange(1, 65535 - max(SERVICES.values())),
+    default=DEFAULT_PORT_BASE,
+    show_default=True,
+    help="Services listen on port-base + 1 … + 6 (payment-a, payment-b, supplier-a, "
+    "supplier-b, risk, notify).",
+)
+@click.option("--only", callback=_only, help="Comma-separated subset, e.g. payment-a,risk.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault dice.")
+@click.option(
+    "--secret-a",
+    envvar="FAKALAB_PAYMENT_SECRET_A",
+    default=DEFAULT_SECRETS["payment-a"],
+    show_envvar=True,
+    help="Signing secret of payment channel A.",
+)
+@click.option(
+    "--secret-b",
+    envvar="FAKALAB_PAYMENT_SECRET_B",
+    default=DEFAULT_SECRETS["payment-b"],
+    show_envvar=True,
+    help="Signing secret of payment channel B.",
+)
+@click.option("--public-host", help="Host put in pay URLs (default: the listening host).")
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True
+)
+def upstreams(
+    host: str,
+    port_base: int,
+    only: list[str],
+    seed: int,
+    secret_a: str,
+    secret_b: str,
+    public_host: str | None,
+    log_level: str,
+) -> None:
+    """Run the upstream services (payment A/B, supplier A/B, risk, notify) until interrupted.
+
+    Prints one line per service, ``NAME  URL``, once all of them accept connections.
+    """
+    from reference_shop.upstreams.runner import BindError, Settings, run
+
+    settings = Settings(
+        host=host,
+        port_base=port_base,
+        only=tuple(only),
+        seed=seed,
+        secrets={"payment-a": secret_a, "payment-b": secret_b},
+        public_host=public_host,
+        log_level=log_level,
+    )
+    try:
+        run(settings, on_ready=_print_urls)
+    except BindError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:  # a second Ctrl+C while stopping
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    upstreams()

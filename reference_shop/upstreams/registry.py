@@ -1,0 +1,73 @@
+"""Names, ports and default URLs of the upstream services (no web framework imported here).
+
+The shop imports this module for its defaults, so it must stay cheap to import.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT_BASE",
+    "DEFAULT_SECRETS",
+    "SERVICES",
+    "SERVICE_KINDS",
+    "ServiceKind",
+    "default_urls",
+    "parse_only",
+    "service_url",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT_BASE = 9100
+
+# service name -> offset from the port base, in the documented order.
+SERVICES: dict[str, int] = {
+    "payment-a": 1,
+    "payment-b": 2,
+    "supplier-a": 3,
+    "supplier-b": 4,
+    "risk": 5,
+    "notify": 6,
+}
+
+ServiceKind = Literal["payment", "supplier", "risk", "notify"]
+
+SERVICE_KINDS: dict[str, ServiceKind] = {
+    "payment-a": "payment",
+    "payment-b": "payment",
+    "supplier-a": "supplier",
+    "supplier-b": "supplier",
+    "risk": "risk",
+    "notify": "notify",
+}
+
+# Channel secrets when neither a flag nor FAKALAB_PAYMENT_SECRET_A/B is given.
+DEFAULT_SECRETS: dict[str, str] = {"payment-a": "fakalab-secret-a", "payment-b": "fakalab-secret-b"}
+
+
+def service_url(host: str, port: int) -> str:
+    """``http://host:port``, with brackets around an IPv6 address."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def default_urls(port_base: int = DEFAULT_PORT_BASE, host: str = DEFAULT_HOST) -> dict[str, str]:
+    """Base URL of every service for ``fakalab upstreams --port-base port_base``."""
+    return {name: service_url(host, port_base + offset) for name, offset in SERVICES.items()}
+
+
+def parse_only(value: str | None) -> list[str]:
+    """Service names from a comma-separated ``--only`` value (all when empty), in port order.
+
+    Raises ``ValueError`` naming an unknown service.
+    """
+    if not value or not value.strip():
+        return list(SERVICES)
+    wanted = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = sorted(wanted - SERVICES.keys())
+    if unknown:
+        known = ", ".join(SERVICES)
+        raise ValueError(f"unknown service {', '.join(unknown)} (known: {known})")
+    return [name for name in SERVICES if name in wanted]
