@@ -1,8 +1,9 @@
 """HMAC-SHA256 signatures for payment-provider messages (pure).
 
 The canonical string is the message's fields, except ``sign``, sorted by key and joined as
-``key=value`` with ``&``; values are rendered with ``str`` (amounts are decimal strings such as
-``"12.00"``). The signature is the lowercase hex HMAC-SHA256 of that string under the channel secret.
+``key=value`` with ``&``; values are rendered with ``str`` (amounts are decimal strings such
+as ``"12.00"``). The signature is the lowercase hex HMAC-SHA256 of that string under the
+channel secret.
 """
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""The reference shop's ASGI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reference_shop.api import admin, buyer, callbacks
+from reference_shop.settings import ShopSettings
+from reference_shop.shop import Shop
+
+__all__ = ["BodyLimit", "create_app"]
+
+
+class BodyLimit:
+    """Pure ASGI middleware: refuse bodies over ``max_bytes`` (413) before reading them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    problem = _length_problem(value, self.max_bytes)
+                    if problem is not None:
+                        await problem(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)
+
+
+def _length_problem(value: bytes, max_bytes: int) -> JSONResponse | None:
+    if not value.isdigit():
+        return JSONResponse({"error": "bad Content-Length", "status": 400}, 400)
+    if int(value) > max_bytes:
+        return JSONResponse({"error": f"body over {max_bytes} bytes", "status": 413}, 413)
+    return None
+
+
+def create_app(settings: ShopSettings | None = None) -> FastAPI:
+    settings = settings or ShopSettings()
+    shop = Shop(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await shop.start()
+        try:
+            yield
+        finally:
+            await shop.stop()
+
+    app = FastAPI(title="fakalab reference shop", version="1", lifespan=lifespan)
+    app.state.shop = shop
+    app.include_router(buyer.router)
+    app.include_router(callbacks.router)
+    app.include_router(admin.router)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, object]:
+        return {"ok": True, "workers": settings.workers, "queue_depth": len(shop.queue)}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(shop.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,138 @@
+"""``fakalab shop``: run the reference shop on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+__all__ = ["shop"]
+
+
+def _parse_pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint=what)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket first, so a busy port is a clear error, not a traceback."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.command()
+@click.option("--db", "db_url", default=None, help="Database URL "
+              "(default sqlite+aiosqlite:///fakalab-shop.db; postgresql+asyncpg://… works too).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--upstreams", "upstream_pairs", multiple=True, metavar="NAME=URL",
+              help="Override an upstream URL, e.g. payment-a=http://127.0.0.1:18101.")
+@click.option("--upstream-base", default=None, type=int,
+              help="Port base of `fakalab upstreams` (default 9100).")
+@click.option("--with-upstreams", is_flag=True, help="Also start `fakalab upstreams`.")
+@click.option("--demo", is_flag=True, help="Load the demo catalog with keys.")
+@click.option("--workers", default=None, type=int, help="Fulfilment workers (default 4).")
+@click.option("--transparency", type=click.Choice(["transparent", "opaque"]), default=None)
+@click.option("--admin-token", default=None, help="Bearer token of /api/admin (default random).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Any shop setting, e.g. --set failover=false --set order_ttl_s=60.")
+@click.option("--log-level", default="warning", show_default=True)
+def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ...],
+         upstream_base: int | None, with_upstreams: bool, demo: bool, workers: int | None,
+         transparency: str | None, admin_token: str | None, overrides: tuple[str, ...],
+         log_level: str) -> None:
+    """Run the reference shop (FastAPI) and print the URLs it listens on."""
+    from reference_shop.settings import ShopSettings
+    from reference_shop.upstreams import default_urls
+
+    values: dict[str, Any] = _parse_pairs(overrides, "--set")
+    upstreams = default_urls(upstream_base) if upstream_base else default_urls()
+    upstreams.update(_parse_pairs(upstream_pairs, "--upstreams"))
+    values.update(host=host, port=port, upstreams=upstreams)
+    for key, value in (("db_url", db_url), ("workers", workers),
+                       ("transparency", transparency), ("admin_token", admin_token)):
+        if value is not None:
+            values[key] = value
+    try:
+        settings = ShopSettings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"bad shop setting: {problems}") from None
+    sock = bind(host, port)
+    settings.port = sock.getsockname()[1]
+    with contextlib.ExitStack() as stack:
+        if with_upstreams:
+            stack.enter_context(_upstreams(upstream_base, settings))
+        sys.exit(asyncio.run(_serve(settings, sock, demo, log_level)))
+
+
+@contextlib.contextmanager
+def _upstreams(port_base: int | None, settings: Any) -> Any:
+    from reference_shop.upstreams import default_urls
+    from reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
+
+    proc = UpstreamsProcess(port_base or 9100)
+    try:
+        urls = proc.start()
+    except UpstreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, url in urls.items():
+        click.echo(f"{name:<12}{url}")
+    settings.upstreams = {**default_urls(proc.port_base or 9100), **urls}
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str) -> int:
+    import uvicorn
+
+    from reference_shop.app import create_app
+    from reference_shop.demo import load_catalog
+
+    app = create_app(settings)
+    if demo:
+        await app.state.shop.db.create_all()
+        await load_catalog(app.state.shop.db)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, http="httptools",
+                            loop="uvloop", lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    url = f"http://{settings.host}:{settings.port}"
+    server_task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not server_task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        click.echo(f"shop        {url}")
+        click.echo(f"status      {url}/api/status")
+        click.echo(f"metrics     {url}/metrics")
+        click.echo(f"admin token {settings.admin_token}", err=True)
+        sys.stdout.flush()
+    await server_task
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    shop()

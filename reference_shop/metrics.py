@@ -1,0 +1,37 @@
+"""Prometheus metrics of one shop instance (its own registry, so tests can run several shops)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["ShopMetrics"]
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class ShopMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.orders = Gauge("fakalab_orders", "Orders by state", ["state"], registry=r)
+        self.transitions = Counter("fakalab_order_transitions_total", "State transitions",
+                                   ["state"], registry=r)
+        self.stage_seconds = Histogram("fakalab_stage_seconds", "Time spent per stage",
+                                       ["stage"], buckets=_BUCKETS, registry=r)
+        self.paid_to_delivered = Histogram("fakalab_paid_to_delivered_seconds",
+                                           "Paid to delivered", buckets=_BUCKETS, registry=r)
+        self.upstream_seconds = Histogram("fakalab_upstream_seconds", "Upstream call latency",
+                                          ["upstream"], buckets=_BUCKETS, registry=r)
+        self.upstream_calls = Counter("fakalab_upstream_calls_total", "Upstream calls",
+                                      ["upstream", "outcome"], registry=r)
+        self.queue_depth = Gauge("fakalab_queue_depth", "Paid orders waiting for a worker",
+                                 registry=r)
+        self.breaker = Gauge("fakalab_breaker_state", "0 closed, 1 half-open, 2 open",
+                             ["upstream"], registry=r)
+        self.callbacks = Counter("fakalab_payment_callbacks_total", "Callback attempts",
+                                 ["source", "outcome"], registry=r)
+        self.tickets = Counter("fakalab_support_tickets_total", "Support tickets", ["reason"],
+                               registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,81 @@
+"""The fulfilment queue: one FIFO lane per priority class, served highest class first (pure).
+
+With priority lanes off every order goes to one lane. Each lane counts what it has served, so an
+order's position is known in O(1): the lanes above it plus the orders ahead of it in its lane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+__all__ = ["WorkQueue"]
+
+
+@dataclass
+class _Lane:
+    items: deque[tuple[int, str, float]] = field(default_factory=deque)
+    pushed: int = 0
+    popped: int = 0
+
+
+class WorkQueue:
+    def __init__(self, lanes: bool = True) -> None:
+        self.use_lanes = lanes
+        self._lanes: dict[int, _Lane] = {}
+        self._queued: dict[str, tuple[int, int]] = {}  # order_no -> (lane, ticket)
+        self._ready = asyncio.Event()
+
+    def _lane_of(self, priority: int) -> int:
+        return priority if self.use_lanes else 0
+
+    def push(self, order_no: str, priority: int, now: float) -> bool:
+        """Queue an order unless it is queued already."""
+        if order_no in self._queued:
+            return False
+        lane_no = self._lane_of(priority)
+        lane = self._lanes.setdefault(lane_no, _Lane())
+        ticket = lane.pushed
+        lane.pushed += 1
+        lane.items.append((ticket, order_no, now))
+        self._queued[order_no] = (lane_no, ticket)
+        self._ready.set()
+        return True
+
+    def pop_nowait(self) -> str | None:
+        for lane_no in sorted(self._lanes):
+            lane = self._lanes[lane_no]
+            if lane.items:
+                _, order_no, _ = lane.items.popleft()
+                lane.popped += 1
+                del self._queued[order_no]
+                return order_no
+        self._ready.clear()
+        return None
+
+    async def pop(self) -> str:
+        while True:
+            order_no = self.pop_nowait()
+            if order_no is not None:
+                return order_no
+            await self._ready.wait()
+
+    def position(self, order_no: str) -> int | None:
+        """How many orders will be served before this one (None: not queued)."""
+        found = self._queued.get(order_no)
+        if found is None:
+            return None
+        lane_no, ticket = found
+        ahead = sum(len(lane.items) for n, lane in self._lanes.items() if n < lane_no)
+        return ahead + ticket - self._lanes[lane_no].popped
+
+    def oldest_wait(self, now: float) -> float:
+        heads = [lane.items[0][2] for lane in self._lanes.values() if lane.items]
+        return now - min(heads) if heads else 0.0
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def __contains__(self, order_no: object) -> bool:
+        return order_no in self._queued

@@ -1,0 +1,60 @@
+"""The shop's settings: one validated model, read from arguments and FAKALAB_SHOP_* variables."""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reference_shop.messages import Transparency
+from reference_shop.upstreams import default_urls
+
+__all__ = ["ShopSettings"]
+
+
+class ShopSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FAKALAB_SHOP_", extra="forbid")
+
+    db_url: str = "sqlite+aiosqlite:///fakalab-shop.db"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="Base URL the payment provider calls back (default: host and port)."
+    )
+    upstreams: dict[str, str] = Field(default_factory=default_urls)
+    payment_secrets: dict[str, str] = Field(
+        default_factory=lambda: {"payment-a": "fakalab-secret-a", "payment-b": "fakalab-secret-b"}
+    )
+    admin_token: str = Field(default_factory=lambda: secrets.token_urlsafe(18))
+
+    # Capacity and behaviour levers.
+    workers: int = Field(4, ge=1, le=512)
+    transparency: Transparency = Transparency.TRANSPARENT
+    circuit_breaker: bool = True
+    failover: bool = True
+    reconciliation: bool = True
+    priority_lanes: bool = True
+
+    # Timing.
+    order_ttl_s: float = Field(300.0, gt=0)
+    late_window_s: float = Field(600.0, ge=0)
+    reconcile_after_paid_s: float = Field(5.0, gt=0)
+    reconcile_after_created_s: float = Field(60.0, gt=0)
+    reconcile_interval_s: float = Field(1.0, gt=0)
+    sweep_interval_s: float = Field(5.0, gt=0)
+    stall_after_s: float = Field(30.0, gt=0)
+    upstream_timeout_s: float = Field(2.0, gt=0)
+    retries: int = Field(3, ge=1, le=20)
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(5.0, gt=0)
+    slow_upstream_ms: float = Field(500.0, gt=0)
+    sse_keepalive_s: float = Field(5.0, gt=0)
+    lookup_rate_per_min: int = Field(10, ge=1)
+    max_body_bytes: int = Field(16_384, ge=256)
+    sla_s: float = Field(30.0, gt=0)
+
+    def callback_base(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,288 @@
+"""The shop service: wires the database, the view cache, the upstreams and the background loops.
+
+Every state change goes through :meth:`Shop.record` inside a write transaction, which writes the
+ledger event and then (after commit, via :meth:`Shop.committed`) updates the in-memory view, the
+metrics and the SSE subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from reference_shop import db, store
+from reference_shop.breaker import Breaker
+from reference_shop.eta import StageClock, estimate_eta
+from reference_shop.messages import Transparency, stage_message, visible_in
+from reference_shop.metrics import ShopMetrics
+from reference_shop.queue import WorkQueue
+from reference_shop.ratelimit import RateLimiter
+from reference_shop.settings import ShopSettings
+from reference_shop.states import IN_FLIGHT, OrderState
+from reference_shop.statuspage import ComponentHealth, ComponentState, IncidentUpdate, StatusPage
+from reference_shop.upstream import Upstream
+from reference_shop.views import OrderView, ViewCache
+
+__all__ = ["Shop"]
+
+log = logging.getLogger("fakalab.shop")
+S = OrderState
+COMPONENTS = ["payment-a", "payment-b", "supplier-a", "supplier-b", "risk", "notify", "fulfilment"]
+
+
+def cents_str(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+class Shop:
+    def __init__(self, settings: ShopSettings) -> None:
+        self.settings = settings
+        self.mode = Transparency(settings.transparency)
+        self.db = db.Database(settings.db_url)
+        self.metrics = ShopMetrics()
+        self.views = ViewCache()
+        self.queue = WorkQueue(lanes=settings.priority_lanes)
+        self.clock = StageClock()
+        self.status = StatusPage(COMPONENTS)
+        self.rng = random.Random()
+        self.active: set[str] = set()
+        self.state_counts: dict[str, int] = {}
+        self.http: httpx.AsyncClient | None = None
+        self.upstreams: dict[str, Upstream] = {}
+        self.token_limiter = RateLimiter(settings.lookup_rate_per_min * 3)
+        self.lookup_limiter = RateLimiter(settings.lookup_rate_per_min)
+        self._catalog: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        from reference_shop import fulfilment, payments  # the loops live with their concern
+
+        await self.db.create_all()
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        self.http = httpx.AsyncClient(limits=limits)
+        self.upstreams = {name: self._upstream(name, url)
+                          for name, url in self.settings.upstreams.items()}
+        async with self.db.read() as conn:
+            self.state_counts = await store.count_by_state(conn)
+        for state, n in self.state_counts.items():
+            self.metrics.orders.labels(state).set(n)
+        await fulfilment.resume_in_flight(self)
+        loops = [fulfilment.worker(self, i) for i in range(self.settings.workers)]
+        loops += [fulfilment.sweep_loop(self), payments.expiry_loop(self),
+                  payments.reconcile_loop(self), self._monitor_loop()]
+        self._tasks = [asyncio.create_task(c) for c in loops]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._side_tasks]:
+            task.cancel()
+        for task in [*self._tasks, *self._side_tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.http is not None:
+            await self.http.aclose()
+        await self.db.close()
+
+    def _upstream(self, name: str, url: str) -> Upstream:
+        s = self.settings
+        breaker = Breaker(s.breaker_threshold, s.breaker_cooldown_s, enabled=s.circuit_breaker)
+        health = self.status.health.setdefault(name, ComponentHealth())
+        health.slow_ms = s.slow_upstream_ms
+        assert self.http is not None
+        return Upstream(name, url.rstrip("/"), self.http, breaker, health, self.metrics,
+                        s.upstream_timeout_s, s.retries, s.backoff_base_s, s.backoff_max_s,
+                        random.Random(self.rng.random()))
+
+    def spawn(self, coro: Any) -> None:
+        """Run a side task (notification, push) that must not block the caller."""
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def catalog(self, max_age_s: float = 1.0) -> list[dict[str, Any]]:
+        """Products with their available stock (cached briefly: browsing must stay cheap)."""
+        now = time.time()
+        if now - self._catalog[0] < max_age_s:
+            return self._catalog[1]
+        k = db.card_keys.c
+        async with self.db.read() as conn:
+            counts: dict[str, int] = dict((await conn.execute(
+                select(k.product_id, func.count()).where(k.status == "available")
+                .group_by(k.product_id))).all())
+            rows = (await conn.execute(select(db.products).order_by(db.products.c.id))).mappings()
+            items = [{"id": p["id"], "name": p["name"], "price": cents_str(p["price_cents"]),
+                      "priority": p["priority"], "kind": p["kind"],
+                      "stock": p["supplier_stock"] if p["kind"] == "supplier"
+                      else int(counts.get(p["id"], 0))} for p in rows]
+        self._catalog = (now, items)
+        return items
+
+    # -- transitions -----------------------------------------------------------------------
+    def eta_for(self, order_no: str, state: OrderState, now: float) -> float | None:
+        ahead = self.queue.position(order_no) or 0
+        penalty = self._upstream_penalty(now)
+        return estimate_eta(now, state, queue_ahead=ahead, workers=self.settings.workers,
+                            clock=self.clock, upstream_penalty_s=penalty)
+
+    def _upstream_penalty(self, now: float) -> float:
+        worst = 0.0
+        for name in ("risk", "supplier-a"):
+            health = self.status.health.get(name)
+            if health is not None and health.state(now) is not ComponentState.OPERATIONAL:
+                worst = max(worst, health.mean_latency_ms(now) / 1000)
+        return worst
+
+    async def record(self, conn: AsyncConnection, order: dict[str, Any], target: OrderState,
+                     now: float, **columns: Any) -> store.EventRow:
+        """Transition a locked order and write its ledger event (inside ``conn``'s transaction)."""
+        previous = S(order["state"])
+        message = stage_message(target, supplier=order["kind"] == "supplier")
+        eta = self.eta_for(order["order_no"], target, now) if target in IN_FLIGHT else None
+        return await store.transition(
+            conn, order, target, at=now, message=message, eta_at=eta,
+            visible=visible_in(self.mode, previous, target), **columns)
+
+    async def committed(self, order: dict[str, Any], event: store.EventRow,
+                        previous: str | None) -> None:
+        """After commit: update the view, the counters and the subscribers."""
+        view = self.views.get(order["order_no"])
+        if view is None:
+            view = await self.load_view(order["order_no"])
+            if view is None:
+                return
+        elif not view.events or view.events[-1].seq < event.seq:
+            view.events.append(event)
+        view.paid_at, view.delivered_at = order.get("paid_at"), order.get("delivered_at")
+        view.channel, view.pay_url = order.get("channel"), order.get("pay_url")
+        view.eta_override = None
+        if event.state == S.DELIVERED and not view.keys:
+            async with self.db.read() as conn:
+                view.keys = await store.order_keys(conn, order["order_no"])
+        self._count(previous, event.state)
+        self.metrics.transitions.labels(event.state).inc()
+        self.views.publish(view)
+
+    def _count(self, previous: str | None, state: str) -> None:
+        if previous is not None:
+            self.state_counts[previous] = self.state_counts.get(previous, 1) - 1
+            self.metrics.orders.labels(previous).set(self.state_counts[previous])
+        self.state_counts[state] = self.state_counts.get(state, 0) + 1
+        self.metrics.orders.labels(state).set(self.state_counts[state])
+
+    async def load_view(self, order_no: str) -> OrderView | None:
+        """The view of an order, from the cache or (after a restart or eviction) the database."""
+        view = self.views.get(order_no)
+        if view is not None:
+            return view
+        async with self.db.read() as conn:
+            try:
+                order = await store.load_order(conn, order_no)
+            except store.UnknownOrder:
+                return None
+            events = await store.load_events(conn, order_no)
+            keys = await store.order_keys(conn, order_no) if order["state"] == S.DELIVERED else []
+        view = self.view_from_row(order, events)
+        view.keys = keys
+        self.views.put(view)
+        return view
+
+    @staticmethod
+    def view_from_row(order: dict[str, Any], events: list[store.EventRow]) -> OrderView:
+        return OrderView(
+            order_no=order["order_no"], token_hash=order["token_hash"],
+            product_id=order["product_id"], kind=order["kind"], quantity=order["quantity"],
+            amount=cents_str(order["amount_cents"]), channel=order["channel"],
+            pay_url=order["pay_url"], created_at=order["created_at"],
+            expires_at=order["expires_at"], paid_at=order["paid_at"],
+            delivered_at=order["delivered_at"], events=events)
+
+    # -- status page -----------------------------------------------------------------------
+    def incidents_for(self, view: OrderView) -> list[dict[str, Any]]:
+        """Open incidents on the components this order is waiting on."""
+        if self.mode is Transparency.OPAQUE or not self.status.open:
+            return []
+        state = view.state
+        if state in (S.DELIVERED, S.EXPIRED, S.REFUNDED):
+            return []
+        affected = {"fulfilment"}
+        if state is S.PENDING_PAYMENT and view.channel:
+            affected.add(view.channel)
+        if state in (S.PAID, S.RISK_CHECK):
+            affected.add("risk")
+        if state in (S.PAID, S.RISK_CHECK, S.ALLOCATING) and view.kind == "supplier":
+            affected |= {"supplier-a", "supplier-b"}
+        return [{"incident_id": i.incident_id, "component": i.component, "state": i.state,
+                 "message": i.message, "updated_at": i.updated_at}
+                for i in self.status.open.values() if i.component in affected]
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.monitor_once(time.time())
+            except Exception:  # a monitoring hiccup must never stop the shop
+                log.exception("status monitor failed")
+
+    async def monitor_once(self, now: float) -> list[IncidentUpdate]:
+        for _name, upstream in self.upstreams.items():
+            open_ = upstream.breaker.state.value == "open"
+            upstream.health.forced = ComponentState.MAJOR if open_ else None
+        wait = self.queue.oldest_wait(now)
+        sla = self.settings.sla_s
+        fulfil = self.status.health["fulfilment"]
+        fulfil.forced = (ComponentState.PARTIAL if wait > sla else
+                         ComponentState.DEGRADED if wait > sla / 3 else None)
+        self.metrics.queue_depth.set(len(self.queue))
+        updates = self.status.evaluate(now)
+        if updates:
+            async with self.db.write() as conn:
+                for u in updates:
+                    await conn.execute(db.incident_updates.insert().values(
+                        incident_id=u.incident_id, component=u.component, state=u.state,
+                        at=u.at, message=u.message))
+            for order_no in self.views.watched():
+                view = self.views.get(order_no)
+                if view is not None:
+                    self.views.publish(view)
+        self._revise_etas(now)
+        return updates
+
+    def _revise_etas(self, now: float) -> None:
+        """An ETA that has passed is replaced by a fresh one, with a note saying so."""
+        if self.mode is Transparency.OPAQUE:
+            return
+        for order_no in list(self.active | set(self.views.watched())):
+            view = self.views.get(order_no)
+            if view is None or view.state not in IN_FLIGHT:
+                continue
+            eta = view.eta_at()
+            if eta is not None and eta < now:
+                fresh = self.eta_for(order_no, view.state, now) or now + 1.0
+                view.eta_override = (fresh, "This is taking longer than estimated; "
+                                     "the estimate was updated.")
+                self.views.publish(view)
+
+    async def in_flight_orders(self) -> list[tuple[str, int]]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(db.orders.c.order_no, db.orders.c.priority)
+                .where(db.orders.c.state.in_([s.value for s in IN_FLIGHT]))
+                .order_by(db.orders.c.paid_at))
+            return [(r[0], r[1]) for r in rows]
+
+    async def stalled_orders(self, now: float) -> list[tuple[str, int]]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(db.orders.c.order_no, db.orders.c.priority).where(and_(
+                    db.orders.c.state.in_([s.value for s in IN_FLIGHT]),
+                    db.orders.c.updated_at < now - self.settings.stall_after_s)))
+            return [(r[0], r[1]) for r in rows if r[0] not in self.active]
