@@ -60,9 +60,7 @@ def _print_urls(urls: dict[str, str]) -> None:
     help="Signing secret of payment channel B.",
 )
 @click.option("--public-host", help="Host put in pay URLs (default: the listening host).")
-@click.option(
-    "--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True
-)
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True)
 def upstreams(
     host: str,
     port_base: int,
