@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,8 +20,13 @@ def fault_error_response(exc: FaultError) -> JSONResponse:
     return JSONResponse(body, status_code=400)
 
 
-def admin_router(name: str, switch: FaultSwitch[Any], stats: Stats) -> APIRouter:
-    """Health, fault switches and counters of the service ``name``."""
+def admin_router(
+    name: str,
+    switch: FaultSwitch[Any],
+    stats: Stats,
+    gauges: Callable[[], dict[str, int]] | None = None,
+) -> APIRouter:
+    """Health, fault switches and counters (plus current ``gauges``) of the service ``name``."""
     router = APIRouter()
 
     @router.get("/healthz")
@@ -49,6 +55,6 @@ def admin_router(name: str, switch: FaultSwitch[Any], stats: Stats) -> APIRouter
 
     @router.get("/admin/stats")
     async def get_stats() -> dict[str, int]:
-        return stats.snapshot()
+        return {**stats.snapshot(), **(gauges() if gauges else {})}
 
     return router

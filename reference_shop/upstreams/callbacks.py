@@ -67,6 +67,7 @@ class CallbackSender:
 
     @property
     def in_flight(self) -> int:
+        """Deliveries not finished yet (waiting, attempting or between retries)."""
         return len(self._tasks)
 
     def schedule(self, url: str, body: Body, delay_s: float, retry_scale: float) -> None:

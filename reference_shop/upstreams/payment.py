@@ -148,7 +148,9 @@ def create_app(
             await sender.close()
 
     app = new_app(f"fakalab {name}", lifespan)
-    app.include_router(admin_router(name, switch, stats))
+    app.include_router(
+        admin_router(name, switch, stats, lambda: {"callbacks_in_flight": sender.in_flight})
+    )
     app.state.book, app.state.stats, app.state.faults = book, stats, switch
     app.state.sender = sender
 

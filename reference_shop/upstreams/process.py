@@ -50,7 +50,7 @@ def find_port_base(host: str = DEFAULT_HOST, attempts: int = 200) -> int:
     rng = random.Random()
     span = max(SERVICES.values())
     for _ in range(attempts):
-        base = rng.randrange(20000, 60000)
+        base = rng.randrange(15000, 32000)  # below Linux's ephemeral range (32768-60999)
         if all(_port_free(host, base + offset) for offset in range(1, span + 1)):
             return base
     raise UpstreamsError(f"no free block of {span} ports found on {host}")

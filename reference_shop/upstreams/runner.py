@@ -149,16 +149,19 @@ async def serve(
     sockets: dict[str, socket.socket],
     on_ready: Callable[[dict[str, str]], None] | None = None,
     stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
 ) -> None:
     """Serve every service on its bound socket until SIGINT/SIGTERM or ``stop`` is set.
 
-    ``on_ready`` gets ``{name: url}`` once every server accepts connections.
+    ``on_ready`` gets ``{name: url}`` once every server accepts connections. Pass
+    ``handle_signals=False`` when the caller's loop already handles SIGINT/SIGTERM.
     """
     servers = [
         _Server(_config(build_app(name, settings), settings, settings.port(name)))
         for name in sockets
     ]
-    _install_signals(servers)
+    if handle_signals:
+        _install_signals(servers)
     tasks = [
         asyncio.create_task(server.serve(sockets=[sock]))
         for server, sock in zip(servers, sockets.values(), strict=True)

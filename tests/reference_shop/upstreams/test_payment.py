@@ -237,6 +237,6 @@ async def test_shutdown_cancels_pending_callbacks() -> None:
     app = payment.create_app(faults=slow_first, transport=httpx.MockTransport(handler))
     async with asgi_client(app) as client:
         await client.post(f"/pay/{(await create(client)).json()['payment_id']}")
-        assert app.state.sender.in_flight == 1
+        assert (await client.get("/admin/stats")).json()["callbacks_in_flight"] == 1
     assert app.state.sender.in_flight == 0
     assert calls == []
