@@ -1,0 +1,79 @@
+"""The report's entry: `build_report(run_dirs, out_dir)`, for `fakalab report` and the drill."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from reports.analysis import Analysis, analyze
+from reports.compare import RESAMPLES, SEED, compare
+from reports.figures import comparison_charts, run_charts
+from reports.postmortem import postmortem
+from reports.render import clean, write_report
+from reports.rundir import RunDirError, load_run
+
+__all__ = ["METRICS_VERSION", "RunDirError", "build_report", "default_out_dir", "metrics_document"]
+
+METRICS_VERSION = 1
+
+
+def default_out_dir(run_dirs: Sequence[str | Path]) -> Path:
+    """`report/` inside the first run directory (for one run or several)."""
+    return Path(run_dirs[0]) / "report"
+
+
+def _prefix(index: int, a: Analysis, count: int) -> str:
+    if count == 1:
+        return ""
+    return f"run{index + 1}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', a.run.label)}_"
+
+
+def metrics_document(
+    analyses: Sequence[Analysis], comparison: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The content of metrics.json (keys defined in reports/definitions.py, docs/reports.md)."""
+    return clean(
+        {
+            "metrics_version": METRICS_VERSION,
+            "runs": [a.metrics for a in analyses],
+            "comparison": comparison,
+        }
+    )
+
+
+def build_report(
+    run_dirs: Sequence[str | Path],
+    out_dir: str | Path | None = None,
+    *,
+    window_s: float | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Path:
+    """Read the run directories, write the report into out_dir (default_out_dir) and return it.
+
+    Raises RunDirError (the message names the file) when a run directory cannot be read.
+    """
+    if not run_dirs:
+        raise RunDirError("no run directory given")
+    analyses = [analyze(load_run(path), window_s) for path in run_dirs]
+    postmortems = [postmortem(a) for a in analyses]
+    for a, pm in zip(analyses, postmortems, strict=True):
+        a.metrics["postmortem"] = pm.facts
+    comparison = compare(analyses, resamples, seed) if len(analyses) > 1 else None
+    document = metrics_document(analyses, comparison)
+    runs = [
+        {
+            "metrics": metrics,
+            "postmortem": pm,
+            "charts": run_charts(a, _prefix(i, a, len(analyses))),
+            "model_rows": [] if a.model is None else clean(a.model.to_dict("records")),
+        }
+        for i, (a, pm, metrics) in enumerate(
+            zip(analyses, postmortems, document["runs"], strict=True)
+        )
+    ]
+    target = Path(out_dir) if out_dir is not None else default_out_dir(run_dirs)
+    write_report(target, document, runs, comparison_charts(analyses) if len(analyses) > 1 else [])
+    return target
