@@ -73,7 +73,7 @@ def upstreams(
 ) -> None:
     """Run the upstream services (payment A/B, supplier A/B, risk, notify) until interrupted.
 
-    Prints one line per service, ``NAME  URL``, once all of them accept connections.
+    Prints one line per service, "NAME  URL", once all of them accept connections.
     """
     from reference_shop.upstreams.runner import BindError, Settings, run
 

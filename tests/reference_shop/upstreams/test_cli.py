@@ -204,10 +204,15 @@ def test_port_in_use_is_a_one_line_error() -> None:
             probe.bind(("127.0.0.1", base + offset))
 
 
-def test_sigterm_exits_cleanly() -> None:
-    process = UpstreamsProcess(only=["risk", "notify"], command=FAKALAB, startup_timeout_s=60)
-    with process:
-        assert set(process.urls) == {"risk", "notify"}
+def test_sigterm_exits_cleanly_with_callbacks_pending(receiver: Receiver) -> None:
+    process = UpstreamsProcess(only=["payment-a", "notify"], command=FAKALAB, startup_timeout_s=60)
+    with process, httpx.Client(timeout=10, trust_env=False) as http:
+        assert set(process.urls) == {"payment-a", "notify"}
+        url = process.urls["payment-a"]
+        slow = {"callback_delay": {"mean_s": 120}}
+        http.patch(f"{url}/admin/faults", json=slow).raise_for_status()
+        pay(http, url, "LIVE-9", receiver.url)
+        assert stats(http, url)["callbacks_in_flight"] == 1
         assert process.proc is not None
         process.proc.send_signal(signal.SIGTERM)
         assert process.proc.wait(timeout=30) == 0
