@@ -213,7 +213,10 @@ class Shop:
         state = view.state
         if state in (S.DELIVERED, S.EXPIRED, S.REFUNDED):
             return []
-        affected = {"fulfilment"}
+        if state in (S.NEEDS_ATTENTION, S.NEEDS_REVIEW):
+            affected = set(self.status.open)  # whatever went wrong may explain the wait
+        else:
+            affected = {"fulfilment"}
         if state is S.PENDING_PAYMENT and view.channel:
             affected.add(view.channel)
         if state in (S.PAID, S.RISK_CHECK):

@@ -1,0 +1,68 @@
+"""Serve the shop in the current event loop on a socket of its own (tests, benchmarks).
+
+``fakalab shop`` is the command-line way; this is the library way::
+
+    async with serve_shop(settings) as running:
+        httpx.get(running.url + "/healthz")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from reference_shop.app import create_app
+from reference_shop.demo import DEMO_PRODUCTS, Product, load_catalog
+from reference_shop.settings import ShopSettings
+from reference_shop.shop import Shop
+
+__all__ = ["RunningShop", "serve_shop"]
+
+
+@dataclass
+class RunningShop:
+    app: FastAPI
+    url: str
+    server: uvicorn.Server
+
+    @property
+    def shop(self) -> Shop:
+        shop: Shop = self.app.state.shop
+        return shop
+
+
+@contextlib.asynccontextmanager
+async def serve_shop(settings: ShopSettings, catalog: tuple[Product, ...] | None = DEMO_PRODUCTS
+                     ) -> AsyncIterator[RunningShop]:
+    """Run the shop on ``settings.host`` (port 0 picks a free port) until the block exits."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(1024)
+    settings.port = sock.getsockname()[1]
+    app = create_app(settings)
+    if catalog:
+        await app.state.shop.db.create_all()
+        await load_catalog(app.state.shop.db, catalog)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           lifespan="on", timeout_graceful_shutdown=2))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("shop server stopped during start-up")
+            await asyncio.sleep(0.01)
+        yield RunningShop(app, f"http://{settings.host}:{settings.port}", server)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()

@@ -1,0 +1,109 @@
+"""Fulfilment under upstream faults: review, failover, exhausted retries, notifications,
+incidents, and a restart with orders in flight."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from reference_shop import db
+from reference_shop.server import RunningShop, serve_shop
+from tests.reference_shop.conftest import ADMIN, Buyer, set_faults, shop_settings
+
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+
+
+async def test_risk_false_positive_waits_for_review_then_admin_delivers(
+        upstream_urls: dict[str, str], client: httpx.AsyncClient, buyer: Buyer) -> None:
+    set_faults(upstream_urls, "risk", false_positive_pct=100)
+    order = await buyer.order()
+    await buyer.pay(order)
+    view = await buyer.wait_state(order, "needs_review")
+    assert "review" in view["message"] and view["eta_at"] is None
+    r = await client.post(f"/api/admin/orders/{order['order_no']}/redeliver", headers=AUTH)
+    assert r.status_code == 200 and r.json()["state"] == "allocating"
+    await buyer.wait_state(order, "delivered")
+    again = await client.post(f"/api/admin/orders/{order['order_no']}/redeliver", headers=AUTH)
+    assert again.status_code == 409
+
+
+async def test_supplier_failover_and_exhaustion(upstream_urls: dict[str, str],
+                                                client: httpx.AsyncClient, buyer: Buyer) -> None:
+    set_faults(upstream_urls, "supplier-a", error_pct=100)
+    order = await buyer.order("vip-month")
+    await buyer.pay(order)
+    view = await buyer.wait_state(order, "delivered")
+    assert view["keys"][0].startswith("SUPB")
+    set_faults(upstream_urls, "supplier-b", out_of_stock_pct=100)
+    stuck = await buyer.order("vip-month")
+    await buyer.pay(stuck)
+    view = await buyer.wait_state(stuck, "needs_attention")
+    assert "Staff have been alerted" in view["message"]
+    refund = await client.post(f"/api/admin/orders/{stuck['order_no']}/refund", headers=AUTH)
+    assert refund.json()["state"] == "refunded"
+
+
+async def test_notification_failure_never_blocks_delivery(
+        upstream_urls: dict[str, str], buyer: Buyer) -> None:
+    set_faults(upstream_urls, "notify", failure_pct=100)
+    order = await buyer.order()
+    await buyer.pay(order)
+    await buyer.wait_state(order, "delivered")
+
+
+async def test_incident_opens_and_waiting_orders_show_it(
+        upstream_urls: dict[str, str], make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    set_faults(upstream_urls, "risk", error_pct=100)
+    running = await make_shop(retries=1, breaker_threshold=3)
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        b = Buyer(client)
+        orders = [await b.order() for _ in range(4)]
+        for o in orders:
+            await b.pay(o)
+        for o in orders:
+            await b.wait_state(o, "needs_attention")
+        for _ in range(50):
+            status = (await client.get("/api/status")).json()
+            if status["incidents"]:
+                break
+            await asyncio.sleep(0.1)
+        assert status["components"]["risk"] != "operational"
+        incident = next(i for i in status["incidents"] if i["component"] == "risk")
+        assert incident["state"] == "investigating"
+        seen = await b.status(orders[0])
+        note = next(i for i in seen["incidents"] if i["component"] == "risk")
+        assert "security check" in note["message"]
+    async with running.shop.db.read() as conn:
+        rows = (await conn.exec_driver_sql("select component, state from incident_updates")).all()
+    assert ("risk", "investigating") in rows
+
+
+async def test_restart_with_orders_in_flight_delivers_each_exactly_once(
+        tmp_path: Path, upstream_urls: dict[str, str]) -> None:
+    set_faults(upstream_urls, "risk", latency_ms=400)
+    settings = shop_settings(tmp_path, upstream_urls, workers=2)
+    orders = []
+    async with serve_shop(settings) as first:
+        async with httpx.AsyncClient(base_url=first.url, timeout=10) as client:
+            b = Buyer(client)
+            orders = [await b.order(p) for p in ["steam-50", "vip-month"] * 5]
+            for o in orders:
+                await b.pay(o)
+            await asyncio.sleep(0.6)
+            states = {(await b.status(o))["state"] for o in orders}
+    assert states & {"paid", "risk_check"}, states  # stopped with work in flight
+    set_faults(upstream_urls, "risk", latency_ms=0)
+    async with serve_shop(shop_settings(tmp_path, upstream_urls), catalog=None) as second:
+        async with httpx.AsyncClient(base_url=second.url, timeout=10) as client:
+            b = Buyer(client)
+            views = [await b.wait_state(o, "delivered", timeout=30) for o in orders]
+        async with second.shop.db.read() as conn:
+            delivered = (await conn.execute(select(func.count()).select_from(db.order_events)
+                         .where(db.order_events.c.state == "delivered"))).scalar()
+            sold = (await conn.execute(select(func.count()).select_from(db.card_keys)
+                    .where(db.card_keys.c.status == "sold"))).scalar()
+    assert delivered == len(orders) and sold == len(orders)
+    keys = [k for v in views for k in v["keys"]]
+    assert len(set(keys)) == len(orders)

@@ -1,0 +1,115 @@
+"""Breaker, queue, ETA, rate limit, status page, signing: pure logic with an explicit clock."""
+
+import random
+
+from reference_shop import signing
+from reference_shop.breaker import Breaker, BreakerState
+from reference_shop.eta import StageClock, estimate_eta
+from reference_shop.messages import Transparency, opaque_label, visible_in
+from reference_shop.queue import WorkQueue
+from reference_shop.ratelimit import RateLimiter
+from reference_shop.states import OrderState as S
+from reference_shop.statuspage import ComponentState, StatusPage
+from reference_shop.upstream import jittered_backoff
+
+
+def test_breaker_opens_after_threshold_and_recovers_through_half_open() -> None:
+    b = Breaker(failure_threshold=3, cooldown_s=5)
+    for t in range(3):
+        assert b.allow(t)
+        b.record(False, t)
+    assert b.state is BreakerState.OPEN and not b.allow(3)
+    assert b.allow(8) and b.state is BreakerState.HALF_OPEN
+    assert not b.allow(8.1)  # one trial at a time
+    b.record(True, 8.2)
+    assert b.state is BreakerState.CLOSED and b.allow(8.3)
+
+
+def test_breaker_reopens_when_the_trial_fails_and_can_be_disabled() -> None:
+    b = Breaker(failure_threshold=1, cooldown_s=1)
+    b.record(False, 0)
+    assert b.allow(1.5)
+    b.record(False, 1.6)
+    assert b.state is BreakerState.OPEN and not b.allow(2.0)
+    off = Breaker(failure_threshold=1, enabled=False)
+    off.record(False, 0)
+    assert off.allow(0.1)
+
+
+def test_queue_serves_higher_priority_first_and_knows_positions() -> None:
+    q = WorkQueue(lanes=True)
+    for i, prio in enumerate([1, 1, 0, 2, 0]):
+        q.push(f"o{i}", prio, float(i))
+    assert q.position("o4") == 1 and q.position("o1") == 3 and q.position("o3") == 4
+    assert not q.push("o0", 1, 9.0)  # already queued
+    assert [q.pop_nowait() for _ in range(5)] == ["o2", "o4", "o0", "o1", "o3"]
+    assert q.pop_nowait() is None
+
+
+def test_queue_without_lanes_is_fifo() -> None:
+    q = WorkQueue(lanes=False)
+    for i, prio in enumerate([2, 0, 1]):
+        q.push(f"o{i}", prio, float(i))
+    assert q.position("o2") == 2 and q.oldest_wait(10.0) == 10.0
+    assert [q.pop_nowait() for _ in range(3)] == ["o0", "o1", "o2"]
+
+
+def test_eta_grows_with_queue_and_shrinks_with_workers() -> None:
+    clock = StageClock(prior_s=0.1)
+    base = estimate_eta(0.0, S.PAID, queue_ahead=0, workers=4, clock=clock)
+    assert base is not None and abs(base - 0.3) < 1e-9
+    deep = estimate_eta(0.0, S.PAID, queue_ahead=40, workers=4, clock=clock)
+    wide = estimate_eta(0.0, S.PAID, queue_ahead=40, workers=8, clock=clock)
+    assert deep is not None and wide is not None and deep > wide > base
+    assert estimate_eta(0.0, S.DELIVERED, queue_ahead=0, workers=4, clock=clock) is None
+    for _ in range(50):
+        clock.observe(S.RISK_CHECK, 2.0)
+    later = estimate_eta(0.0, S.RISK_CHECK, queue_ahead=0, workers=4, clock=clock)
+    assert later is not None and later > 2.0
+
+
+def test_rate_limiter_refills_over_time() -> None:
+    rl = RateLimiter(per_minute=3)
+    assert all(rl.allow("ip", 0.0) for _ in range(3))
+    assert not rl.allow("ip", 0.5)
+    assert rl.allow("other", 0.5)
+    assert rl.allow("ip", 21.0)
+
+
+def test_status_page_opens_identifies_monitors_and_resolves() -> None:
+    page = StatusPage(["risk"], identify_after_s=5, resolve_after_s=5)
+    for t in range(5):
+        page.health["risk"].record(float(t) / 10, False, 10.0)
+    assert page.states(1.0)["risk"] is ComponentState.MAJOR
+    assert [u.state for u in page.evaluate(1.0)] == ["investigating"]
+    assert page.evaluate(2.0) == []
+    assert [u.state for u in page.evaluate(6.0)] == ["identified"]
+    # the window (10 s) forgets the failures; successes make it healthy
+    for t in range(5):
+        page.health["risk"].record(12.0 + t / 10, True, 10.0)
+    assert [u.state for u in page.evaluate(12.5)] == ["monitoring"]
+    updates = page.evaluate(18.0)
+    assert [u.state for u in updates] == ["resolved"] and not page.open
+    assert "security check" in updates[0].message
+
+
+def test_opaque_mode_hides_internal_stages() -> None:
+    assert opaque_label(S.RISK_CHECK) == opaque_label(S.NEEDS_ATTENTION) == "processing"
+    assert not visible_in(Transparency.OPAQUE, S.PAID, S.RISK_CHECK)
+    assert visible_in(Transparency.OPAQUE, S.DELIVERING, S.DELIVERED)
+    assert visible_in(Transparency.TRANSPARENT, S.PAID, S.RISK_CHECK)
+
+
+def test_signature_round_trip_and_tampering() -> None:
+    fields = {"trade_no": "X1", "amount": "10.00", "status": "paid"}
+    signed = {**fields, "sign": signing.sign(fields, "k")}
+    assert signing.verify(signed, "k")
+    assert not signing.verify(signed, "other")
+    assert not signing.verify({**signed, "amount": "1.00"}, "k")
+    assert not signing.verify(fields, "k")
+
+
+def test_backoff_is_bounded_and_jittered() -> None:
+    rng = random.Random(1)
+    values = [jittered_backoff(5, 0.1, 1.0, rng) for _ in range(200)]
+    assert max(values) <= 1.0 and min(values) >= 0.0 and len(set(values)) > 100

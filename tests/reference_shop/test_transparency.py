@@ -1,0 +1,66 @@
+"""Transparent vs opaque answers, SSE pushes, support tickets."""
+
+import json
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from reference_shop.server import RunningShop
+from tests.reference_shop.conftest import Buyer
+
+
+async def test_transparent_shows_stage_eta_and_timeline(buyer: Buyer) -> None:
+    order = await buyer.order()
+    await buyer.pay(order)
+    view = await buyer.wait_state(order, "delivered")
+    assert view["transparency"] == "transparent" and "incidents" in view
+    assert len(view["timeline"]) == 6 and "since_paid_s" in view
+
+
+async def test_opaque_shows_only_processing_and_completed(
+        make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    shop = await make_shop(transparency="opaque")
+    async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
+        b = Buyer(client)
+        order = await b.order()
+        first = await b.status(order)
+        assert first["state"] == "unpaid" and first["eta_at"] is None
+        await b.pay(order)
+        view = await b.wait_state(order, "completed")
+        assert view["timeline"] == [] and "incidents" not in view and view["eta_at"] is None
+        assert set(view) >= {"order_no", "state", "message", "keys"}
+        assert len(view["keys"]) == 1
+    async with shop.shop.db.read() as conn:
+        rows = (await conn.exec_driver_sql(
+            "select state, visible from order_events where order_no = ? order by seq",
+            (order["order_no"],))).all()
+    assert [s for s, v in rows if v] == ["pending_payment", "paid", "delivered"]
+
+
+async def test_sse_pushes_every_stage_until_delivered(shop: RunningShop, client: httpx.AsyncClient,
+                                                      buyer: Buyer) -> None:
+    order = await buyer.order()
+    seen: list[str] = []
+    url = f"/api/orders/{order['order_no']}/events?token={order['token']}"
+    async with client.stream("GET", url) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        paid = False
+        async for line in stream.aiter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:])["state"])
+                if not paid:
+                    await buyer.pay(order)
+                    paid = True
+    assert seen[0] == "pending_payment" and seen[-1] == "delivered"
+    assert "risk_check" in seen or "allocating" in seen or "delivering" in seen
+
+
+async def test_support_ticket_is_recorded(client: httpx.AsyncClient, buyer: Buyer) -> None:
+    order = await buyer.order()
+    r = await client.post("/api/support/tickets", json={
+        "order_no": order["order_no"], "reason": "stale_status", "waited_s": 12.5})
+    assert r.status_code == 201 and r.json()["ticket_id"] >= 1
+    bad = await client.post("/api/support/tickets", json={"reason": "angry"})
+    assert bad.status_code == 422
+    assert 'fakalab_support_tickets_total{reason="stale_status"} 1.0' in (
+        await client.get("/metrics")).text
