@@ -26,6 +26,7 @@ __all__ = [
     "hits",
     "merge",
     "sample_delay",
+    "validate",
 ]
 
 Pct = Annotated[float, Field(ge=0, le=100)]
