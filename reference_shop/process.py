@@ -1,0 +1,102 @@
+"""Run ``fakalab shop`` as a child process (end-to-end tests, benchmarks, drills).
+
+Light to import. The child prints ``shop  URL`` once it listens; :meth:`ShopProcess.start`
+waits for that line, and :meth:`ShopProcess.stop` sends SIGTERM (SIGKILL after a timeout).
+:meth:`ShopProcess.kill` is the crash: SIGKILL, no clean-up.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["ShopProcess", "ShopProcessError"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ShopProcessError(RuntimeError):
+    """The shop did not come up; the message carries its exit code and its log."""
+
+
+class ShopProcess:
+    def __init__(self, db_url: str, upstreams: dict[str, str], *, port: int = 0,
+                 host: str = "127.0.0.1", admin_token: str = "fakalab-admin",
+                 demo: bool = True, options: Sequence[str] = (),
+                 log_path: Path | None = None, startup_timeout_s: float = 30.0) -> None:
+        self.args = [sys.executable, "-m", "reference_shop.cli", "--db", db_url,
+                     "--host", host, "--port", str(port), "--admin-token", admin_token,
+                     *(["--demo"] if demo else []), *options]
+        for name, url in upstreams.items():
+            self.args += ["--upstreams", f"{name}={url}"]
+        self.admin_token = admin_token
+        self.log_path = log_path
+        self.startup_timeout_s = startup_timeout_s
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self._log = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115
+
+    def start(self) -> str:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._log,
+                                     text=True, env=env)
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_pump, args=(self.proc, lines), daemon=True).start()
+        deadline = time.monotonic() + self.startup_timeout_s
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                raise ShopProcessError(f"shop not ready after {self.startup_timeout_s} s") from None
+            if line is None:
+                raise ShopProcessError(f"shop exited with {self.proc.wait()} "
+                                       f"(see {self.log_path or 'its stderr'})")
+            name, _, url = line.strip().partition(" ")
+            if name == "shop":
+                self.url = url.strip()
+                return self.url
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a drill inflicts."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> ShopProcess:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()  # type: ignore[union-attr]
+
+
+def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.put(line)
+    lines.put(None)

@@ -1,0 +1,72 @@
+"""The shop and its upstreams as real processes on loopback: 50 orders, creation to delivery."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reference_shop.ledger import verify_chain
+from reference_shop.process import ShopProcess, ShopProcessError
+from tests.reference_shop.conftest import Buyer
+
+
+async def test_fifty_orders_from_creation_to_delivery(
+        tmp_path: Path, upstream_urls: dict[str, str]) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+    with ShopProcess(db_url, upstream_urls, admin_token="e2e", log_path=tmp_path / "shop.log"
+                     ) as shop:
+        async with httpx.AsyncClient(base_url=shop.url, timeout=30,
+                                     limits=httpx.Limits(max_connections=50)) as client:
+            b = Buyer(client)
+            products = ["steam-50", "win-pro", "vip-month", "game-cdk"]
+            orders = await asyncio.gather(*(b.order(products[i % 4]) for i in range(50)))
+            await asyncio.gather(*(b.pay(o) for o in orders))
+            views = await asyncio.gather(*(b.wait_state(o, "delivered", timeout=60)
+                                           for o in orders))
+            events = (await client.get("/api/admin/export/events.csv",
+                                       headers={"Authorization": "Bearer e2e"})).text
+    keys = [k for v in views for k in v["keys"]]
+    assert len(keys) == 50 and len(set(keys)) == 50
+    rows = [dict(zip(["id", "order_no", "seq", "at", "state", "message", "eta_at", "visible",
+                      "prev_hash", "hash"], line.split(","), strict=False))
+            for line in events.splitlines()[1:]]
+    assert len({r["order_no"] for r in rows}) == 50
+    delivered = [r for r in rows if r["state"] == "delivered"]
+    assert len(delivered) == 50
+    assert shop.proc is not None and shop.proc.returncode == 0  # clean SIGTERM exit
+
+
+def test_busy_port_is_a_clear_error(tmp_path: Path, upstream_urls: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "reference_shop.cli", "--port", str(port),
+                              "--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"],
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "reference_shop.cli", "--set", "workers=0",
+                          "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "workers" in run.stderr and "Traceback" not in run.stderr
+    with pytest.raises(ShopProcessError):
+        ShopProcess("sqlite+aiosqlite:///x.db", {}, options=["--set", "nonsense=1"]).start()
+
+
+def test_sigint_stops_the_shop_cleanly(tmp_path: Path, upstream_urls: dict[str, str]) -> None:
+    shop = ShopProcess(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", upstream_urls)
+    shop.start()
+    assert shop.proc is not None
+    shop.proc.send_signal(signal.SIGINT)
+    assert shop.proc.wait(20) == 0
+    assert verify_chain([]) == []
