@@ -87,6 +87,7 @@ class ApiHandler:
     def __init__(self, proxies: ProxyCollection, metrics: bool = False) -> None:
         self.proxies = proxies
         self.metrics = metrics
+        self.sessions: set[asyncio.Task[Any]] = set()
         self.handlers: dict[tuple[tuple[str, ...], str], Handler] = {
             (("version",), "GET"): self.version,
             (("reset",), "POST"): self.reset,
@@ -179,12 +180,21 @@ class ApiHandler:
         self.proxies.get(args[0]).remove_toxic(args[1])
         return Response(204)
 
+    async def close_sessions(self) -> None:
+        for task in list(self.sessions):
+            task.cancel()
+        await asyncio.gather(*self.sessions, return_exceptions=True)
+
     # -- HTTP/1.1 ---------------------------------------------------------------------------
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.sessions.add(task)
+            task.add_done_callback(self.sessions.discard)
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
             pass
         finally:
             writer.close()

@@ -91,6 +91,7 @@ class EmbeddedToxiproxy:
         if self._server is not None:
             self._server.close()
             self._server = None
+        await self.handler.close_sessions()
         await self.proxies.close()
 
     async def __aenter__(self) -> EmbeddedToxiproxy:

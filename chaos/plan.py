@@ -1,0 +1,326 @@
+"""Drill plans: a YAML timeline of faults plus a steady-state hypothesis, validated by pydantic.
+
+`load_plan(path)` returns a `Plan` or raises `PlanError` whose lines name the file, the YAML line
+and the field (`plan.yaml:12: faults[0].duration: ...`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from chaos.tolerance import parse_tolerance
+from chaos.toxics import TOXIC_ATTRIBUTES
+
+__all__ = [
+    "BUSINESS_FIELDS",
+    "FaultAction",
+    "FaultSpec",
+    "HttpProbe",
+    "MetricProbe",
+    "Plan",
+    "PlanError",
+    "SteadyState",
+    "load_plan",
+    "parse_duration",
+    "parse_plan",
+    "proxy_name",
+    "service_family",
+]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+# Fault switches of the reference shop's upstream services (docs/upstreams.md), by family.
+BUSINESS_FIELDS: dict[str, tuple[str, ...]] = {
+    "payment": ("callback_delay", "callback_drop_pct", "duplicate_pct", "wrong_amount_pct",
+                "query_latency_ms", "error_pct", "latency_ms", "retry_scale"),
+    "supplier": ("out_of_stock_pct", "error_pct", "latency_ms"),
+    "risk": ("false_positive_pct", "latency_ms", "error_pct"),
+    "notify": ("failure_pct", "latency_ms"),
+}
+
+
+def parse_duration(value: Any) -> float:
+    """`30s`, `2m`, `500ms`, `1h` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
+        if not found:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 2m, 500ms or seconds)")
+        seconds = float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def proxy_name(link: str) -> str:
+    """The Toxiproxy proxy of a link: `shop->payment-a` → `shop_payment-a`."""
+    source, _, target = link.partition("->")
+    return f"{source}_{target}"
+
+
+def service_family(service: str) -> str | None:
+    """`payment-a` → `payment`; `risk` → `risk`; None for a service with no fault switches."""
+    family = service.split("-")[0]
+    return family if family in BUSINESS_FIELDS else None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FaultAction(_Model):
+    """What a fault does: a toxic, `down` (proxy disabled) or business switches of a service."""
+
+    kind: Literal["toxic", "down", "business"]
+    type: str = ""
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, raw: Any) -> Any:
+        if raw == "down":
+            return {"kind": "down"}
+        if isinstance(raw, dict) and len(raw) == 1 and "kind" not in raw:
+            ((key, value),) = raw.items()
+            if key == "business":
+                return {"kind": "business", "attributes": value}
+            if key in TOXIC_ATTRIBUTES:
+                return {"kind": "toxic", "type": key, "attributes": value or {}}
+            raise ValueError(f"unknown fault {key!r}; use down, business or one of "
+                             f"{', '.join(TOXIC_ATTRIBUTES)}")
+        if isinstance(raw, dict):
+            return raw
+        raise ValueError("a fault is `down`, {business: {...}} or {TOXIC_TYPE: {attributes}}")
+
+    @model_validator(mode="after")
+    def _attributes(self) -> FaultAction:
+        if self.kind == "toxic":
+            known = TOXIC_ATTRIBUTES.get(self.type)
+            if known is None:
+                raise ValueError(f"unknown toxic type {self.type!r}")
+            for key, value in self.attributes.items():
+                if key not in known:
+                    raise ValueError(f"{self.type} has no attribute {key!r} (it has: "
+                                     f"{', '.join(known) or 'none'})")
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{self.type}.{key} must be a whole number >= 0")
+        if self.kind == "business" and not self.attributes:
+            raise ValueError("a business fault sets at least one switch")
+        return self
+
+
+class FaultSpec(_Model):
+    id: str = ""
+    link: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+->[A-Za-z0-9_.-]+$")]
+    fault: FaultAction
+    start: Duration = 0.0
+    duration: Duration
+    toxicity: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    stream: Literal["upstream", "downstream"] = "downstream"
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+    @property
+    def proxy(self) -> str:
+        return proxy_name(self.link)
+
+    @property
+    def service(self) -> str:
+        return self.link.partition("->")[2]
+
+    @property
+    def kind(self) -> str:
+        """The faults.csv `kind`: toxic type, `down` or e.g. `payment.callback_drop_pct`."""
+        if self.fault.kind == "toxic":
+            return self.fault.type
+        if self.fault.kind == "down":
+            return "down"
+        family = service_family(self.service) or self.service
+        return f"{family}.{'+'.join(sorted(self.fault.attributes))}"
+
+    @model_validator(mode="after")
+    def _business_target(self) -> FaultSpec:
+        if self.fault.kind != "business":
+            return self
+        family = service_family(self.service)
+        if family is None:
+            raise ValueError(f"business faults apply to payment-*, supplier-*, risk and notify; "
+                             f"not {self.service!r}")
+        unknown = sorted(set(self.fault.attributes) - set(BUSINESS_FIELDS[family]))
+        if unknown:
+            raise ValueError(f"{self.service} has no fault switch {', '.join(unknown)} (it has: "
+                             f"{', '.join(BUSINESS_FIELDS[family])})")
+        return self
+
+
+def _tolerance(raw: Any) -> Any:
+    parse_tolerance(raw)
+    return raw
+
+
+ToleranceField = Annotated[Any, BeforeValidator(_tolerance)]
+
+
+class HttpProbe(_Model):
+    type: Literal["http"]
+    name: str
+    url: str
+    method: Literal["GET", "POST", "HEAD"] = "GET"
+    status: int = 200
+    json_path: str | None = None
+    tolerance: ToleranceField = None
+    timeout: Duration = 3.0
+
+    @model_validator(mode="after")
+    def _path_needs_tolerance(self) -> HttpProbe:
+        if self.json_path is not None and self.tolerance is None:
+            raise ValueError("json_path needs a tolerance to compare the value with")
+        return self
+
+
+class MetricProbe(_Model):
+    type: Literal["metric"]
+    name: str
+    url: str
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    tolerance: ToleranceField
+    timeout: Duration = 3.0
+
+
+Probe = Annotated[HttpProbe | MetricProbe, Field(discriminator="type")]
+
+
+class SteadyState(_Model):
+    probes: list[Probe] = Field(default_factory=list)
+    interval: Duration = 5.0
+    max_failures: Annotated[int, Field(ge=1)] = 3
+
+    @field_validator("interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("interval must be above 0")
+        return value
+
+
+class Plan(_Model):
+    title: str
+    description: str = ""
+    toxiproxy: str | None = None
+    upstreams: dict[str, str] = Field(default_factory=dict)
+    steady_state: SteadyState = Field(default_factory=SteadyState)
+    faults: Annotated[list[FaultSpec], Field(min_length=1)]
+    rollback_grace: Duration = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fault_ids(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and isinstance(raw.get("faults"), list):
+            faults = [
+                {"id": f"f{i + 1}"} | fault if isinstance(fault, dict) else fault
+                for i, fault in enumerate(raw["faults"])
+            ]
+            return raw | {"faults": faults}
+        return raw
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Plan:
+        seen: set[str] = set()
+        for fault in self.faults:
+            if fault.id in seen:
+                raise ValueError(f"two faults have the id {fault.id!r}")
+            seen.add(fault.id)
+        return self
+
+    @property
+    def end(self) -> float:
+        return max(fault.end for fault in self.faults)
+
+
+class PlanError(Exception):
+    """A plan that cannot be run; `problems` are `file:line: field: message` strings."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _lines(value, (*path, key.value), out)
+            out[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, (*path, index), out)
+
+
+def _where(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> tuple[int, str]:
+    loc = tuple(part for part in loc if part not in ("http", "metric", "function-before"))
+    for size in range(len(loc), -1, -1):
+        if loc[:size] in lines:
+            return lines[loc[:size]], _dotted(loc)
+    return 1, _dotted(loc)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(plan)"
+
+
+def parse_plan(text: str, source: str = "<plan>") -> Plan:
+    """Validate a plan's YAML text; PlanError names the line and the field of each problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or exc
+        raise PlanError([f"{source}:{line}: not valid YAML: {problem}"]) from None
+    if node is None or not isinstance(data, dict):
+        raise PlanError([f"{source}:1: a plan is a YAML mapping with title and faults"])
+    lines: dict[tuple[Any, ...], int] = {}
+    _lines(node, (), lines)
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            line, field = _where(tuple(error["loc"]), lines)
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{source}:{line}: {field}: {message}")
+        raise PlanError(problems) from None
+
+
+def load_plan(path: str | Path) -> Plan:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise PlanError([f"{path}: cannot read the plan: {exc.strerror}"]) from None
+    return parse_plan(text, str(path))
