@@ -1,0 +1,218 @@
+"""The order pipeline model: the package's entry point, ``run(model, seed)`` (pure).
+
+Arrivals and the payment wait are computed in vectors (nothing there competes for a resource);
+the worker pool runs in SimPy; buyers' tickets are derived from what each buyer saw. Every random
+source has its own named stream, so runs with the same seed share common random numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from simulate.arrivals import arrival_times
+from simulate.buyer import QueueEta, Timeline, file_tickets, queue_triggers
+from simulate.faults import FaultSchedule
+from simulate.params import PipelineModel
+from simulate.payment import Payments, settle_payments
+from simulate.results import OrderRecords, Summary, Window, summarise, windows
+from simulate.streams import Streams
+from simulate.workers import PoolInputs, PoolRecords, RetryDraws, run_pool
+
+__all__ = ["SimulationResult", "draw_pool_inputs", "run"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    model: PipelineModel
+    seed: int
+    records: OrderRecords
+    summary: Summary
+    windows: list[Window]
+
+
+def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
+    """Simulate ``model`` once; the same model and seed always give the same result."""
+    streams, faults = Streams(seed), FaultSchedule(model.faults)
+    created = arrival_times(
+        model.arrivals, streams["arrivals"], orders=model.orders, duration_s=model.duration_s
+    )
+    priority = _priorities(model, streams, len(created))
+    payments = settle_payments(model.payment, created, streams, faults)
+    inputs = draw_pool_inputs(model, priority, payments.paid_at, streams)
+    retries = [RetryDraws(stage, streams[f"retry:{stage.name}"]) for stage in model.stages]
+    classes = len(model.classes) if model.priority_lanes else 1
+    pool = run_pool(
+        model.workers,
+        model.stages,
+        inputs,
+        faults,
+        retries,
+        classes=classes,
+        horizon_s=model.horizon_s,
+    )
+    records = _records(model, created, priority, payments, pool, streams)
+    utilisation = _utilisation(model, records, pool.busy_s)
+    return SimulationResult(
+        model,
+        seed,
+        records,
+        summarise(records, utilisation=utilisation),
+        windows(records, model.window_s),
+    )
+
+
+def _priorities(model: PipelineModel, streams: Streams, n: int) -> npt.NDArray[np.int64]:
+    if len(model.classes) == 1:
+        return np.zeros(n, dtype=np.int64)
+    shares = np.array([c.share for c in model.classes])
+    return streams["priority"].choice(len(shares), size=n, p=shares / shares.sum())
+
+
+def draw_pool_inputs(
+    model: PipelineModel, priority: npt.NDArray[np.int64], paid_at: FloatArray, streams: Streams
+) -> PoolInputs:
+    """Queue order and every order's first-attempt draws (one stream per stage and purpose)."""
+    n = len(paid_at)
+    confirmed = np.flatnonzero(~np.isnan(paid_at))
+    queue_order = confirmed[np.argsort(paid_at[confirmed], kind="stable")]
+    lanes = priority if model.priority_lanes else np.zeros(n, dtype=np.int64)
+    return PoolInputs(
+        queue_order=queue_order.tolist(),
+        paid_at=paid_at.tolist(),
+        priority=lanes.tolist(),
+        first_service=[
+            s.service.sample(streams[f"service:{s.name}"], n).tolist() for s in model.stages
+        ],
+        first_uniform=[streams[f"failure:{s.name}"].random(n).tolist() for s in model.stages],
+    )
+
+
+def _records(
+    model: PipelineModel,
+    created: FloatArray,
+    priority: npt.NDArray[np.int64],
+    payments: Payments,
+    pool: PoolRecords,
+    streams: Streams,
+) -> OrderRecords:
+    starts = np.array(pool.stage_start, dtype=np.float64).T.reshape(len(created), -1)
+    ends = np.array(pool.stage_end, dtype=np.float64).T.reshape(len(created), -1)
+    delivered_at = np.array(pool.delivered_at, dtype=np.float64)
+    eta_at = _payment_eta(model, payments.paid_at, np.array(pool.ahead, dtype=np.float64))
+    patience = model.buyer.patience.sample(streams["patience"], len(created))
+    started_at = np.array(pool.started_at, dtype=np.float64)
+    timeline = _timeline(model, payments, starts, delivered_at, eta_at)
+    if model.buyer.transparency == "transparent" and model.buyer.queue_updates:
+        timeline = _with_queue_updates(model, timeline, payments.paid_at, started_at, patience)
+    tickets = file_tickets(
+        timeline, patience, max_wait_s=model.buyer.max_wait_s, eta_grace_s=model.buyer.eta_grace_s
+    )
+    end = model.horizon_s if model.horizon_s is not None else math.inf
+    ticket_at = np.where(tickets.at <= end, tickets.at, np.nan)
+    return OrderRecords(
+        stage_names=tuple(s.name for s in model.stages),
+        created_at=created,
+        priority=priority,
+        channel=payments.channel,
+        buyer_paid=payments.paid,
+        paid_click_at=payments.paid_click_at,
+        paid_at=payments.paid_at,
+        confirmed_by=payments.confirmed_by,
+        queue_wait=started_at - payments.paid_at,
+        stage_start=starts,
+        stage_time=ends - starts,
+        delivered_at=delivered_at,
+        failed_stage=np.array(pool.failed_stage, dtype=np.int64),
+        eta_at=eta_at,
+        delayed=_delayed(payments.paid_at, delivered_at, model.sla_s, end),
+        ticket_at=ticket_at,
+        ticket_reason=np.where(np.isnan(ticket_at), -1, tickets.reason),
+        gave_up=tickets.gave_up & (tickets.at <= end),
+    )
+
+
+def _utilisation(model: PipelineModel, records: OrderRecords, busy_s: float) -> float:
+    """Worker busy time over worker time from the first payment to the last stage end."""
+    paid_at = records.paid_at[records.paid]
+    ends = (records.stage_start + records.stage_time).ravel()
+    ends = ends[~np.isnan(ends)]
+    if not len(paid_at) or not len(ends):
+        return math.nan
+    end = model.horizon_s if model.horizon_s is not None else float(ends.max())
+    span = end - float(paid_at.min())
+    return float(busy_s / (model.workers * span)) if span > 0 else math.nan
+
+
+def _delayed(
+    paid_at: FloatArray, delivered_at: FloatArray, sla_s: float, end: float
+) -> npt.NDArray[np.bool_]:
+    """Paid and not delivered within the SLA (undelivered orders count once the SLA has passed
+    before the end of the run)."""
+    late = (delivered_at - paid_at) > sla_s
+    overdue = np.isnan(delivered_at) & (end - paid_at > sla_s)
+    return ~np.isnan(paid_at) & (late | overdue)
+
+
+def _remaining_means(model: PipelineModel) -> list[float]:
+    """Mean time left until delivery from the start of each stage (what the shop's ETA uses)."""
+    means = [s.service.expected if s.blocks_delivery else 0.0 for s in model.stages]
+    return [sum(means[k:]) for k in range(len(means))]
+
+
+def _payment_eta(model: PipelineModel, paid_at: FloatArray, ahead: FloatArray) -> FloatArray:
+    """The shop's ETA on payment: orders ahead drain at ``workers`` per mean job, then own job."""
+    if model.buyer.transparency == "opaque":
+        return np.full(len(paid_at), np.nan)
+    per_order = _remaining_means(model)[0]
+    return paid_at + ahead / model.workers * per_order + per_order
+
+
+def _timeline(
+    model: PipelineModel,
+    payments: Payments,
+    starts: FloatArray,
+    delivered_at: FloatArray,
+    eta_at: FloatArray,
+) -> Timeline:
+    """Visible changes: the buyer says paid, payment confirmed, (transparent: each blocking
+    stage starts, with a new ETA), delivered."""
+    columns = [payments.paid_click_at, payments.paid_at]
+    etas = [np.full(len(eta_at), np.nan), eta_at]
+    if model.buyer.transparency == "transparent":
+        remaining = _remaining_means(model)
+        for k, stage in enumerate(model.stages):
+            if stage.blocks_delivery:
+                columns.append(starts[:, k])
+                etas.append(starts[:, k] + remaining[k])
+    columns.append(delivered_at)
+    etas.append(np.full(len(eta_at), np.nan))
+    changes = np.column_stack(columns)
+    delivered = np.where(np.isnan(delivered_at), np.inf, delivered_at)
+    return Timeline(np.where(np.isnan(changes), np.inf, changes), np.column_stack(etas), delivered)
+
+
+def _with_queue_updates(
+    model: PipelineModel,
+    timeline: Timeline,
+    paid_at: FloatArray,
+    started_at: FloatArray,
+    patience: FloatArray,
+) -> Timeline:
+    """A transparent shop refreshes queue position and ETA whenever an order ahead starts."""
+    per_order = _remaining_means(model)[0]
+    eta = QueueEta(per_order_s=per_order, own_s=per_order, workers=model.workers)
+    at, reason = queue_triggers(
+        paid_at,
+        timeline.etas[:, 1],
+        patience,
+        started_at,
+        eta,
+        eta_grace_s=model.buyer.eta_grace_s,
+    )
+    return replace(timeline, queued_column=1, queue_at=at, queue_reason=reason)

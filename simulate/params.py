@@ -1,0 +1,240 @@
+"""The pipeline model's parameters: plain, validated, immutable data (no behaviour, no I/O).
+
+Times are seconds from the start of the run; rates are orders per second.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from simulate.dists import Dist
+
+__all__ = [
+    "Buyer",
+    "Channel",
+    "Fault",
+    "LoadShape",
+    "Payment",
+    "PipelineModel",
+    "PriorityClass",
+    "Stage",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class LoadShape(BaseModel):
+    """Arrival rate over time: linear between ``points`` (t, rate), flat beyond the ends."""
+
+    model_config = _FROZEN
+
+    points: tuple[tuple[float, float], ...] = Field(((0.0, 20.0),), min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LoadShape:
+        times = [t for t, _ in self.points]
+        if times != sorted(times) or any(rate < 0 for _, rate in self.points):
+            raise ValueError("load shape points need increasing times and non-negative rates")
+        if self.peak <= 0:
+            raise ValueError("the load shape needs a positive rate somewhere")
+        return self
+
+    @classmethod
+    def constant(cls, rate: float) -> LoadShape:
+        return cls(points=((0.0, rate),))
+
+    @property
+    def peak(self) -> float:
+        return max(rate for _, rate in self.points)
+
+    def rate(self, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        times = np.array([p[0] for p in self.points])
+        rates = np.array([p[1] for p in self.points])
+        return np.interp(t, times, rates)
+
+
+class Stage(BaseModel):
+    """One fulfilment stage: each attempt draws a service time; an attempt fails when it runs
+    past ``timeout_s`` or with ``failure_prob``; failed attempts are retried ``attempts`` − 1
+    times after a jittered exponential backoff. Only stages that ``block_delivery`` can leave an
+    order undelivered (``needs_attention``)."""
+
+    model_config = _FROZEN
+
+    name: str
+    service: Dist
+    timeout_s: float | None = Field(2.0, gt=0)
+    attempts: int = Field(3, ge=1, le=20)
+    backoff_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
+    failure_prob: float = Field(0.0, ge=0, le=1)
+    blocks_delivery: bool = True
+
+
+class Channel(BaseModel):
+    """A payment channel: how long its callback takes and how often it is lost."""
+
+    model_config = _FROZEN
+
+    name: str
+    callback_delay: Dist = Dist.lognormal(1.0, 0.5)
+    drop_prob: float = Field(0.0, ge=0, le=1)
+
+
+class Payment(BaseModel):
+    """From order creation to the shop confirming payment.
+
+    The buyer pays after ``pay_time`` (a share ``pay_prob`` pays at all) and says "I have
+    paid"; the channel's callback confirms after ``callback_delay`` unless dropped. A dropped
+    callback is re-sent by the provider after ``provider_retry_s`` (None: never); reconciliation
+    queries the provider ``reconcile_after_s`` after the buyer paid. Failover moves new orders
+    to the next channel while the primary has an active fault (after ``failover_detect_s``).
+    """
+
+    model_config = _FROZEN
+
+    pay_time: Dist = Dist.lognormal(20.0, 0.6)
+    pay_prob: float = Field(1.0, ge=0, le=1)
+    channels: tuple[Channel, ...] = (Channel(name="payment-a"), Channel(name="payment-b"))
+    failover: bool = True
+    failover_detect_s: float = Field(5.0, ge=0)
+    reconciliation: bool = True
+    reconcile_after_s: float = Field(5.0, ge=0)
+    reconcile_latency: Dist = Dist.const(0.2)
+    provider_retry_s: float | None = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _channels(self) -> Payment:
+        names = [c.name for c in self.channels]
+        if not names or len(set(names)) != len(names):
+            raise ValueError("payment needs at least one channel, with distinct names")
+        return self
+
+
+class PriorityClass(BaseModel):
+    """A priority lane; classes listed first are served first."""
+
+    model_config = _FROZEN
+
+    name: str
+    share: float = Field(ge=0, le=1)
+
+
+class Fault(BaseModel):
+    """A time window during which a stage or payment channel is slower or fails more often.
+
+    Latency becomes ``base × latency_factor + added_latency_s``; ``failure_prob`` (when set)
+    replaces the stage's failure probability, or a channel's callback drop probability.
+    """
+
+    model_config = _FROZEN
+
+    target: str
+    start_s: float = Field(ge=0)
+    end_s: float
+    latency_factor: float = Field(1.0, ge=0)
+    added_latency_s: float = Field(0.0, ge=0)
+    failure_prob: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _window(self) -> Fault:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"fault on {self.target!r}: end_s must be after start_s")
+        return self
+
+
+class Buyer(BaseModel):
+    """The watching buyer: files one ticket when what they see is unchanged for longer than
+    their patience or the latest ETA shown passes (plus ``eta_grace_s``), and gives up (a
+    ``gave_up`` ticket if none yet) after ``max_wait_s`` without delivery.
+
+    ``transparent``: each stage is shown with an ETA and, with ``queue_updates``, the queue
+    position and ETA refresh whenever an order ahead starts; ``opaque``: only "processing" from
+    payment to "completed"."""
+
+    model_config = _FROZEN
+
+    transparency: Literal["transparent", "opaque"] = "transparent"
+    patience: Dist = Dist.lognormal(45.0, 0.6)
+    max_wait_s: float = Field(600.0, gt=0)
+    eta_grace_s: float = Field(5.0, ge=0)
+    queue_updates: bool = True
+
+
+def _shop_stages() -> tuple[Stage, ...]:
+    return (
+        Stage(name="risk_check", service=Dist.lognormal(0.05, 0.5)),
+        Stage(name="allocation", service=Dist.lognormal(0.04, 0.5)),
+        Stage(name="delivery", service=Dist.lognormal(0.02, 0.5)),
+        Stage(name="notification", service=Dist.lognormal(0.03, 0.5), blocks_delivery=False),
+    )
+
+
+class PipelineModel(BaseModel):
+    """The reference shop's order pipeline. Give ``orders`` or ``duration_s`` for arrivals;
+    ``horizon_s`` (optional) ends the run, leaving unfinished orders undelivered."""
+
+    model_config = _FROZEN
+
+    arrivals: LoadShape = LoadShape()
+    orders: int | None = Field(None, ge=1)
+    duration_s: float | None = Field(None, gt=0)
+    horizon_s: float | None = Field(None, gt=0)
+    workers: int = Field(4, ge=1)
+    stages: tuple[Stage, ...] = Field(default_factory=_shop_stages, min_length=1)
+    payment: Payment = Payment()
+    classes: tuple[PriorityClass, ...] = (PriorityClass(name="standard", share=1.0),)
+    priority_lanes: bool = True
+    faults: tuple[Fault, ...] = ()
+    buyer: Buyer = Buyer()
+    sla_s: float = Field(30.0, gt=0)
+    window_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineModel:
+        if (self.orders is None) == (self.duration_s is None):
+            raise ValueError("give exactly one of orders and duration_s")
+        if not math.isclose(sum(c.share for c in self.classes), 1.0):
+            raise ValueError("priority class shares must sum to 1")
+        if not any(s.blocks_delivery for s in self.stages):
+            raise ValueError("at least one stage must block delivery")
+        names = [s.name for s in self.stages] + [c.name for c in self.payment.channels]
+        if len(set(names)) != len(names):
+            raise ValueError("stage and channel names must be distinct")
+        unknown = sorted({f.target for f in self.faults} - set(names))
+        if unknown:
+            raise ValueError(f"faults target unknown stages or channels: {unknown}")
+        return self
+
+    @property
+    def job_mean_s(self) -> float:
+        """Mean worker time per order without failures (all stages)."""
+        return sum(stage.service.expected for stage in self.stages)
+
+    def offered_load(self, rate: float | None = None) -> float:
+        """ρ = λ·E[job]/workers at ``rate`` (default: the peak rate)."""
+        lam = self.arrivals.peak if rate is None else rate
+        return lam * self.job_mean_s / self.workers
+
+    @classmethod
+    def mmc(
+        cls, arrival_rate: float, service_rate: float, workers: int, orders: int
+    ) -> PipelineModel:
+        """The pipeline reduced to M/M/c: instant payment, one exponential stage, no retries."""
+        instant = Dist.const(0.0)
+        return cls(
+            arrivals=LoadShape.constant(arrival_rate),
+            orders=orders,
+            workers=workers,
+            stages=(
+                Stage(name="work", service=Dist.exp(1 / service_rate), timeout_s=None, attempts=1),
+            ),
+            payment=Payment(
+                pay_time=instant, channels=(Channel(name="pay", callback_delay=instant),)
+            ),
+        )
