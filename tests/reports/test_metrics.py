@@ -16,13 +16,19 @@ from reports.analysis import Analysis
 
 def test_headline(tiny: Analysis) -> None:
     assert tiny.metrics["headline"] == {
-        "orders": 6, "paid": 5, "delivered": 3, "undecided": 1, "delayed": 2,
+        "orders": 6,
+        "paid": 5,
+        "delivered": 3,
+        "undecided": 1,
+        "delayed": 2,
         "delay_rate": 0.5,  # B, D of A, B, C, D
         "ttd_p50_s": 20.0,
         "ttd_p95_s": 38.0,  # 20 + 0.9 * (40 - 20)
         "ttd_p99_s": pytest.approx(39.6),  # 20 + 0.98 * 20
         "ttd_max_s": 40.0,
-        "faults_injected": 2, "slos_passed": 1, "slos_failed": 1,
+        "faults_injected": 2,
+        "slos_passed": 1,
+        "slos_failed": 1,
     }
 
 
@@ -52,13 +58,18 @@ def test_windows(tiny: Analysis) -> None:
 
 def test_over_time(tiny: Analysis) -> None:
     assert tiny.metrics["over_time"] == {
-        "window_s": 20.0, "windows": 5, "peak_arrival_rate_per_s": 0.1,
-        "peak_queue_depth": 3, "peak_queue_depth_at_s": 31.0,  # D paid at 1031: A delivered, B C D not
+        "window_s": 20.0,
+        "windows": 5,
+        "peak_arrival_rate_per_s": 0.1,
+        "peak_queue_depth": 3,
+        "peak_queue_depth_at_s": 31.0,  # D paid at 1031: A delivered, B C D not
         "worst_window_delay_rate": 0.5,
     }
 
 
-@pytest.mark.parametrize(("duration", "width"), [(60, 1), (61, 2), (180, 5), (3600, 60), (1e9, 3600)])
+@pytest.mark.parametrize(
+    ("duration", "width"), [(60, 1), (61, 2), (180, 5), (3600, 60), (1e9, 3600)]
+)
 def test_window_width(duration: float, width: int) -> None:
     assert m.window_width(duration) == width
 
@@ -73,10 +84,20 @@ def test_stages(tiny: Analysis) -> None:
     # risk_check: 2 2 2 2 13 (F open); delivering: 3 2 2; paid: 1 1 1 1 2. Total 199 s.
     rows = {r["state"]: r for r in tiny.metrics["stages"]}
     assert [r["state"] for r in tiny.metrics["stages"]] == [
-        "allocating", "pending_payment", "risk_check", "delivering", "paid"]
-    assert rows["allocating"] == {"state": "allocating", "transitions": 4, "total_s": 120.0,
-                                  "mean_s": 30.0, "p95_s": pytest.approx(61.35),
-                                  "share": pytest.approx(120 / 199)}
+        "allocating",
+        "pending_payment",
+        "risk_check",
+        "delivering",
+        "paid",
+    ]
+    assert rows["allocating"] == {
+        "state": "allocating",
+        "transitions": 4,
+        "total_s": 120.0,
+        "mean_s": 30.0,
+        "p95_s": pytest.approx(61.35),
+        "share": pytest.approx(120 / 199),
+    }
     assert rows["pending_payment"]["p95_s"] == pytest.approx(23.75)
     assert rows["risk_check"]["total_s"] == 21.0
     assert rows["risk_check"]["p95_s"] == pytest.approx(10.8)
@@ -87,16 +108,44 @@ def test_stages(tiny: Analysis) -> None:
 
 def test_by_priority_and_channel(tiny: Analysis) -> None:
     assert tiny.metrics["by_priority"] == [
-        {"priority": 0, "orders": 3, "paid": 2, "delayed": 0, "delay_rate": 0.0,
-         "ttd_p50_s": 15.0, "ttd_p95_s": 19.5},
-        {"priority": 1, "orders": 3, "paid": 3, "delayed": 2, "delay_rate": 1.0,
-         "ttd_p50_s": 40.0, "ttd_p95_s": 40.0},
+        {
+            "priority": 0,
+            "orders": 3,
+            "paid": 2,
+            "delayed": 0,
+            "delay_rate": 0.0,
+            "ttd_p50_s": 15.0,
+            "ttd_p95_s": 19.5,
+        },
+        {
+            "priority": 1,
+            "orders": 3,
+            "paid": 3,
+            "delayed": 2,
+            "delay_rate": 1.0,
+            "ttd_p50_s": 40.0,
+            "ttd_p95_s": 40.0,
+        },
     ]
     assert tiny.metrics["by_channel"] == [
-        {"channel": "payment-a", "orders": 3, "paid": 3, "delayed": 2,
-         "delay_rate": pytest.approx(2 / 3), "ttd_p50_s": 25.0, "ttd_p95_s": 38.5},
-        {"channel": "payment-b", "orders": 3, "paid": 2, "delayed": 0, "delay_rate": 0.0,
-         "ttd_p50_s": 20.0, "ttd_p95_s": 20.0},
+        {
+            "channel": "payment-a",
+            "orders": 3,
+            "paid": 3,
+            "delayed": 2,
+            "delay_rate": pytest.approx(2 / 3),
+            "ttd_p50_s": 25.0,
+            "ttd_p95_s": 38.5,
+        },
+        {
+            "channel": "payment-b",
+            "orders": 3,
+            "paid": 2,
+            "delayed": 0,
+            "delay_rate": 0.0,
+            "ttd_p50_s": 20.0,
+            "ttd_p95_s": 20.0,
+        },
     ]
 
 

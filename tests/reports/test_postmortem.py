@@ -9,14 +9,26 @@ from reports.postmortem import epoch, postmortem, recovered_at
 
 def test_facts(tiny: Analysis) -> None:
     facts = postmortem(tiny).facts
-    assert {k: facts[k] for k in ("status", "deviated", "trigger_s", "detection_s", "recovered_s")} \
-        == {"status": "completed", "deviated": True, "trigger_s": 25.0, "detection_s": 8.0,
-            "recovered_s": 90.0}  # queue 2 at the trigger; 2 again when f2 ended at 1090
+    assert {
+        k: facts[k] for k in ("status", "deviated", "trigger_s", "detection_s", "recovered_s")
+    } == {
+        "status": "completed",
+        "deviated": True,
+        "trigger_s": 25.0,
+        "detection_s": 8.0,
+        "recovered_s": 90.0,
+    }  # queue 2 at the trigger; 2 again when f2 ended at 1090
 
 
 def test_action_items_name_stage_and_link(tiny: Analysis) -> None:
     items = postmortem(tiny).action_items
-    assert [i.kind for i in items] == ["mitigate", "prevent", "detect", "communicate", "communicate"]
+    assert [i.kind for i in items] == [
+        "mitigate",
+        "prevent",
+        "detect",
+        "communicate",
+        "communicate",
+    ]
     # delayed orders after payment: B 1+2+35+2, D 1+2+66 -> allocating 101 of 109 s;
     # f1 (1025-1065) overlaps B's allocating by 25 s and D's by 31 s
     assert "spent 101 s (93% of their time after payment) in `allocating`" in items[0].text
