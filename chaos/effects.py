@@ -2,8 +2,8 @@
 
 An `Effect` is the per-connection state of one toxic (its toxicity draw, byte counters, timers).
 `pieces()` turns one arriving chunk into the pieces to pass on, sleeping where the toxic says so;
-`on_eof()` runs when the sending side closes. The `Conn` protocol is all an effect may do to the
-connection: close it, or reset it with a TCP RST.
+`on_eof()` runs when the sending side closes. The `Conn` protocol is all an effect may do: close
+the whole connection, reset it with a TCP RST, or end its own direction (half-close).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class Conn(Protocol):
     def close(self) -> None: ...
 
     def reset(self) -> None: ...
+
+    def end_stream(self) -> None: ...
 
 
 class Effect:
@@ -154,7 +156,7 @@ class LimitData(Effect):
             self.passed += len(piece)
             yield piece
         if self.passed >= self.toxic.attr("bytes"):
-            self.conn.close()
+            self.conn.end_stream()
 
 
 EFFECTS: dict[str, type[Effect]] = {

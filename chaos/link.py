@@ -43,6 +43,7 @@ class Direction:
         self.drained: asyncio.Future[None] | None = None
         self.bytes = 0
         self.eof_sent = False
+        self.ended = False
         self._src_paused = False
         self._queue_full = False
         self._dst_full = False
@@ -54,7 +55,7 @@ class Direction:
         for toxic in toxics:
             effect = old.pop(toxic.name, None)
             if effect is None:
-                effect = make_effect(toxic, self.conn, rng)
+                effect = make_effect(toxic, self, rng)
                 effect.start()
             elif effect.toxic != toxic:
                 effect.update(toxic)
@@ -65,6 +66,19 @@ class Direction:
             effect.removed()
         if self.queue and self.pump is None and self.dst is not None:
             self._start_pump()
+
+    # -- what effects may do ------------------------------------------------------------------
+    def close(self) -> None:
+        self.conn.close()
+
+    def reset(self) -> None:
+        self.conn.reset()
+
+    def end_stream(self) -> None:
+        """Half-close this direction; later bytes are dropped (limit_data)."""
+        if not self.ended:
+            self.ended = True
+            self._send_eof()
 
     def stop(self) -> None:
         for effect in self.effects:
@@ -128,7 +142,7 @@ class Direction:
 
     # -- output -----------------------------------------------------------------------------
     async def _write(self, data: bytes) -> None:
-        if self.dst is None or self.conn.closed or not data:
+        if self.dst is None or self.conn.closed or self.ended or not data:
             return
         self.dst.write(data)
         if self._dst_full:
@@ -136,6 +150,8 @@ class Direction:
             await self.drained
 
     def _send_eof(self) -> None:
+        if self.eof_sent:
+            return
         self.eof_sent = True
         if self.dst is None or self.dst.is_closing():
             return
@@ -227,6 +243,7 @@ class ClientSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.conn.client = self.transport
         self.connect(self)
 
     def data_received(self, data: bytes) -> None:
