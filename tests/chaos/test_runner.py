@@ -1,0 +1,214 @@
+"""PlanRunner against the embedded server, with upstream admin routes and probes faked in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from chaos.client import ToxiproxyClient
+from chaos.plan import parse_plan
+from chaos.runner import PlanRunner
+
+ADMIN = {"payment-a": "http://pay-a.test"}
+
+
+@dataclass
+class FakeStack:
+    """/healthz answers `healthy`; /admin/faults records PATCH and DELETE bodies."""
+
+    healthy: bool = True
+    admin_status: int = 200
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"ok": self.healthy})
+        body = json.loads(request.content) if request.content else None
+        self.calls.append((request.method, str(request.url), body))
+        return httpx.Response(self.admin_status if request.method == "PATCH" else 204,
+                              json=body or {})
+
+
+@pytest.fixture
+def stack() -> FakeStack:
+    return FakeStack()
+
+
+@pytest.fixture
+def proxies(client: ToxiproxyClient) -> ToxiproxyClient:
+    client.create_proxy("shop_payment-a", "127.0.0.1:1")
+    client.create_proxy("shop_payment-b", "127.0.0.1:2")
+    return client
+
+
+def _plan(faults: str, probes: str = "", interval: str = "1s", failures: int = 3) -> Any:
+    return parse_plan(f"""
+title: test
+steady_state:
+  interval: {interval}
+  max_failures: {failures}
+  probes: [{probes}]
+faults:
+{faults}
+""")
+
+
+HEALTH = '{name: up, type: http, url: "http://shop.test/healthz", json_path: ok, tolerance: true}'
+LATENCY = """  - {link: shop->payment-a, fault: {latency: {latency: 100}}, start: 0.1, duration: 0.4}
+"""
+
+
+def _runner(plan: Any, client: ToxiproxyClient, stack: FakeStack) -> PlanRunner:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
+    return PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http)
+
+
+def _clean(client: ToxiproxyClient) -> bool:
+    return all(p["toxics"] == [] and p["enabled"] for p in client.proxies().values())
+
+
+async def test_faults_are_applied_and_removed_on_schedule(proxies: ToxiproxyClient,
+                                                          stack: FakeStack) -> None:
+    plan = _plan(LATENCY + """\
+  - {link: shop->payment-b, fault: down, start: 0.15, duration: 0.1}
+  - {link: shop->payment-a, fault: {business: {callback_drop_pct: 30}}, duration: 0.3}
+""", HEALTH)
+    runner = _runner(plan, proxies, stack)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.3)
+    toxics = await asyncio.to_thread(proxies.toxics, "shop_payment-a")
+    assert [t["name"] for t in toxics] == ["fakalab_f1"]
+    journal = (await task).to_json()
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert await asyncio.to_thread(_clean, proxies)
+    faults = {f["fault_id"]: f for f in journal["faults"]}
+    t0 = journal["steady_states"]["before"]["at"]
+    for fault_id, start, end in (("f1", 0.1, 0.5), ("f2", 0.15, 0.25), ("f3", 0, 0.3)):
+        assert abs(faults[fault_id]["started_at"] - t0 - start) < 0.15, fault_id
+        assert abs(faults[fault_id]["ended_at"] - t0 - end) < 0.15, fault_id
+    assert faults["f3"]["kind"] == "payment.callback_drop_pct"
+    assert [(m, b) for m, _, b in stack.calls] == [("PATCH", {"callback_drop_pct": 30}),
+                                                   ("DELETE", None)]
+    assert [a["name"] for a in journal["activities"]] == [
+        "preflight", "inject f3", "inject f1", "inject f2", "remove f2", "remove f3",
+        "remove f1"]
+    assert all(a["status"] == "succeeded" for a in journal["activities"])
+    assert journal["rollbacks"] == []
+
+
+async def test_failed_gate_injects_nothing(proxies: ToxiproxyClient, stack: FakeStack) -> None:
+    stack.healthy = False
+    journal = (await _runner(_plan(LATENCY, HEALTH), proxies, stack).run()).to_json()
+    assert journal["status"] == "failed" and journal["steady_states"]["before"]["met"] is False
+    assert journal["activities"] == [] and journal["faults"] == []
+    assert journal["steady_states"]["after"] is None
+
+
+async def test_missing_proxy_fails_preflight(client: ToxiproxyClient, stack: FakeStack) -> None:
+    runner = _runner(_plan(LATENCY), client, stack)
+    assert await runner.preflight() == [
+        "f1: Toxiproxy has no proxy 'shop_payment-a' (link shop->payment-a)"]
+    journal = (await runner.run()).to_json()
+    assert journal["status"] == "failed" and journal["faults"] == []
+    assert journal["activities"][0]["status"] == "failed"
+
+
+async def test_safeguards_abort_and_roll_back(proxies: ToxiproxyClient, stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: {latency: {latency: 10}}, duration: 30}\n",
+                 HEALTH, interval="50ms", failures=2)
+    runner = _runner(plan, proxies, stack)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.2)
+    stack.healthy = False
+    started = time.monotonic()
+    journal = (await asyncio.wait_for(task, 5)).to_json()
+    assert time.monotonic() - started < 2
+    assert journal["status"] == "aborted"
+    assert [c["met"] for c in journal["steady_states"]["during"]][-2:] == [False, False]
+    assert [r["name"] for r in journal["rollbacks"]] == ["rollback f1"]
+    assert journal["faults"][0]["ended_at"] is not None
+    assert await asyncio.to_thread(_clean, proxies)
+
+
+async def test_after_check_sets_deviated(proxies: ToxiproxyClient, stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: down, duration: 0.1}\n", HEALTH,
+                 interval="10s")
+    runner = _runner(plan, proxies, stack)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.05)
+    stack.healthy = False
+    journal = (await task).to_json()
+    assert journal["status"] == "completed" and journal["deviated"] is True
+
+
+async def test_interrupt_rolls_back(proxies: ToxiproxyClient, stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: {timeout: {timeout: 0}}, duration: 60}\n"
+                 "  - {link: shop->payment-b, fault: down, duration: 60}\n")
+    runner = _runner(plan, proxies, stack)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.2)
+    runner.interrupt()
+    journal = (await asyncio.wait_for(task, 5)).to_json()
+    assert journal["status"] == "interrupted"
+    assert sorted(r["name"] for r in journal["rollbacks"]) == ["rollback f1", "rollback f2"]
+    assert await asyncio.to_thread(_clean, proxies)
+
+
+async def test_cancel_rolls_back_and_keeps_the_journal(proxies: ToxiproxyClient,
+                                                       stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: {business: {error_pct: 50}}, duration: 60}\n")
+    runner = _runner(plan, proxies, stack)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert runner.journal is not None and runner.journal.status == "interrupted"
+    assert [m for m, _, _ in stack.calls] == ["PATCH", "DELETE"]
+
+
+async def test_failed_injection_fails_the_run_and_rolls_back(proxies: ToxiproxyClient,
+                                                             stack: FakeStack) -> None:
+    stack.admin_status = 500
+    plan = _plan(LATENCY.replace("start: 0.1", "start: 0") +
+                 "  - {link: shop->payment-a, fault: {business: {error_pct: 5}}, start: 0.1,"
+                 " duration: 1}\n")
+    journal = (await _runner(plan, proxies, stack).run()).to_json()
+    assert journal["status"] == "failed"
+    failed = [a for a in journal["activities"] if a["status"] == "failed"]
+    assert failed[0]["name"] == "inject f2" and "500" in failed[0]["exception"]
+    assert [r["name"] for r in journal["rollbacks"]] == ["rollback f1"]
+    assert await asyncio.to_thread(_clean, proxies)
+
+
+async def test_overlapping_business_faults_keep_the_other_switches(proxies: ToxiproxyClient,
+                                                                   stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: {business: {error_pct: 5}}, duration: 0.1}\n"
+                 "  - {link: shop->payment-a, fault: {business: {latency_ms: 9}}, duration: 0.3}\n")
+    await _runner(plan, proxies, stack).run()
+    assert [(m, b) for m, _, b in stack.calls] == [
+        ("PATCH", {"error_pct": 5}), ("PATCH", {"latency_ms": 9}),
+        ("DELETE", None), ("PATCH", {"latency_ms": 9}), ("DELETE", None)]
+
+
+async def test_start_at_aligns_the_timeline(proxies: ToxiproxyClient, stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: noop_placeholder, duration: 0.1}\n"
+                 .replace("noop_placeholder", "{noop: {}}"))
+    start_at = time.time() + 0.3
+    journal = (await _runner(plan, proxies, stack).run(start_at=start_at)).to_json()
+    assert abs(journal["faults"][0]["started_at"] - start_at) < 0.1
+
+
+async def test_watchdog_is_cancelled_on_a_clean_finish(proxies: ToxiproxyClient,
+                                                       stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: {noop: {}}, duration: 0.05}\n")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
+    runner = PlanRunner(plan, proxies, ADMIN, http=http)
+    await runner.run()
+    assert runner._watchdog is None
