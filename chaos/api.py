@@ -87,7 +87,7 @@ class ApiHandler:
     def __init__(self, proxies: ProxyCollection, metrics: bool = False) -> None:
         self.proxies = proxies
         self.metrics = metrics
-        self.sessions: set[asyncio.Task[Any]] = set()
+        self.sessions: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self.handlers: dict[tuple[tuple[str, ...], str], Handler] = {
             (("version",), "GET"): self.version,
             (("reset",), "POST"): self.reset,
@@ -181,20 +181,21 @@ class ApiHandler:
         return Response(204)
 
     async def close_sessions(self) -> None:
-        for task in list(self.sessions):
-            task.cancel()
-        await asyncio.gather(*self.sessions, return_exceptions=True)
+        """Close idle keep-alive connections; their tasks then end on their own."""
+        for writer in list(self.sessions.values()):
+            writer.close()
+        await asyncio.wait(list(self.sessions), timeout=2) if self.sessions else None
 
     # -- HTTP/1.1 ---------------------------------------------------------------------------
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self.sessions.add(task)
-            task.add_done_callback(self.sessions.discard)
+            self.sessions[task] = writer
+            task.add_done_callback(lambda done: self.sessions.pop(done, None))
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
             writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -58,11 +59,8 @@ class TcpServer:
             threading.Thread(target=self._run, args=(conn,), daemon=True).start()
 
     def _run(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                self.handle(conn)
-            except OSError:
-                pass
+        with conn, contextlib.suppress(OSError):
+            self.handle(conn)
 
     def close(self) -> None:
         self.sock.close()

@@ -60,8 +60,9 @@ faults:
 
 
 HEALTH = '{name: up, type: http, url: "http://shop.test/healthz", json_path: ok, tolerance: true}'
-LATENCY = """  - {link: shop->payment-a, fault: {latency: {latency: 100}}, start: 0.1, duration: 0.4}
-"""
+LATENCY = (
+    "  - {link: shop->payment-a, fault: {latency: {latency: 100}}, start: 0.1, duration: 0.4}\n"
+)
 
 
 def _runner(plan: Any, client: ToxiproxyClient, stack: FakeStack) -> PlanRunner:
@@ -73,8 +74,9 @@ def _clean(client: ToxiproxyClient) -> bool:
     return all(p["toxics"] == [] and p["enabled"] for p in client.proxies().values())
 
 
-async def test_faults_are_applied_and_removed_on_schedule(proxies: ToxiproxyClient,
-                                                          stack: FakeStack) -> None:
+async def test_faults_are_applied_and_removed_on_schedule(
+    proxies: ToxiproxyClient, stack: FakeStack
+) -> None:
     plan = _plan(LATENCY + """\
   - {link: shop->payment-b, fault: down, start: 0.15, duration: 0.1}
   - {link: shop->payment-a, fault: {business: {callback_drop_pct: 30}}, duration: 0.3}

@@ -22,7 +22,8 @@ def test_defaults_fill_name_stream_toxicity_and_every_attribute() -> None:
      "bad request body: attribute 'latency' must be an integer, got 'slow'"),
     ({"type": "latency", "attributes": {"latency": 1.5}}, 400,
      "bad request body: attribute 'latency' must be an integer, got 1.5"),
-    ({"type": "noop", "toxicity": 2}, 400, "bad request body: toxicity must be between 0 and 1, got 2"),
+    ({"type": "noop", "toxicity": 2}, 400,
+     "bad request body: toxicity must be between 0 and 1, got 2"),
     ([], 400, "bad request body: expected a JSON object"),
 ])
 def test_invalid_bodies(body: object, status: int, message: str) -> None:
