@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reference_shop.api import admin, buyer, callbacks
+from reference_shop.api.fastpath import StatusFastPath
 from reference_shop.settings import ShopSettings
 from reference_shop.shop import Shop
 
@@ -61,6 +62,7 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
     app.include_router(admin.router)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(StatusFastPath, shop=shop)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:

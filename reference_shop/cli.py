@@ -82,7 +82,16 @@ def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ..
     with contextlib.ExitStack() as stack:
         if with_upstreams:
             stack.enter_context(_upstreams(upstream_base, settings))
-        sys.exit(asyncio.run(_serve(settings, sock, demo, log_level)))
+        sys.exit(_run(_serve(settings, sock, demo, log_level)))
+
+
+def _run(main: Any) -> int:
+    """Run on uvloop when it is installed (it is, with uvicorn[standard])."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)  # type: ignore[no-any-return]
+    return uvloop.run(main)  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager

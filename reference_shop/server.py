@@ -52,7 +52,7 @@ async def serve_shop(settings: ShopSettings, catalog: tuple[Product, ...] | None
         await load_catalog(app.state.shop.db, catalog)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=2))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign,attr-defined]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

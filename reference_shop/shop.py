@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -204,6 +205,18 @@ class Shop:
             pay_url=order["pay_url"], created_at=order["created_at"],
             expires_at=order["expires_at"], paid_at=order["paid_at"],
             delivered_at=order["delivered_at"], events=events)
+
+    def status_body(self, view: OrderView) -> bytes:
+        """The JSON a buyer gets: the cached view plus the live fields (time, incidents)."""
+        now = time.time()
+        tail = b',"server_time":%.3f' % now
+        if self.mode is Transparency.TRANSPARENT:
+            incidents = self.incidents_for(view)
+            tail += b',"incidents":' + (json.dumps(incidents, separators=(",", ":")).encode()
+                                        if incidents else b"[]")
+            if view.paid_at:
+                tail += b',"since_paid_s":%.1f' % (now - view.paid_at)
+        return view.encoded(self.mode) + tail + b"}"
 
     # -- status page -----------------------------------------------------------------------
     def incidents_for(self, view: OrderView) -> list[dict[str, Any]]:

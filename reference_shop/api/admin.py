@@ -21,7 +21,7 @@ from reference_shop.states import IN_FLIGHT, OrderState
 S = OrderState
 
 
-def require_admin(shop: Annotated[Shop, Depends(get_shop)],
+async def require_admin(shop: Annotated[Shop, Depends(get_shop)],
                   authorization: Annotated[str | None, Header()] = None) -> Shop:
     expected = f"Bearer {shop.settings.admin_token}".encode()
     if not authorization or not hmac.compare_digest(authorization.encode(), expected):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -15,7 +14,6 @@ from sqlalchemy import select
 
 from reference_shop import db
 from reference_shop.api.deps import client_key, error, get_shop
-from reference_shop.messages import Transparency
 from reference_shop.ordering import OrderRefused, buyer_paid, file_ticket, lookup, place_order
 from reference_shop.shop import Shop
 from reference_shop.views import OrderView
@@ -70,23 +68,13 @@ async def _authorised(shop: Shop, request: Request, order_no: str, token: str | 
     return view
 
 
-def _status_bytes(shop: Shop, view: OrderView) -> bytes:
-    incidents = shop.incidents_for(view)
-    tail = b',"server_time":%.3f' % time.time()
-    if shop.mode is Transparency.TRANSPARENT:
-        tail += b',"incidents":' + json.dumps(incidents, separators=(",", ":")).encode()
-        if view.paid_at:
-            tail += b',"since_paid_s":%.1f' % (time.time() - view.paid_at)
-    return view.encoded(shop.mode) + tail + b"}"
-
-
 @router.get("/orders/{order_no}")
 async def order_status(order_no: str, request: Request, shop: ShopDep,
                        x_order_token: Annotated[str | None, Header()] = None) -> Response:
     view = await _authorised(shop, request, order_no, x_order_token)
     if isinstance(view, JSONResponse):
         return view
-    return Response(_status_bytes(shop, view), media_type="application/json")
+    return Response(shop.status_body(view), media_type="application/json")
 
 
 @router.get("/orders/{order_no}/events")
@@ -105,7 +93,7 @@ async def order_events(order_no: str, request: Request, shop: ShopDep,
 async def _stream(shop: Shop, view: OrderView, request: Request) -> AsyncIterator[bytes]:
     queue = shop.views.subscribe(view.order_no)
     try:
-        yield b"event: status\ndata: " + _status_bytes(shop, view) + b"\n\n"
+        yield b"event: status\ndata: " + shop.status_body(view) + b"\n\n"
         while view.state.value not in ("delivered", "refunded", "expired"):
             try:
                 view = await asyncio.wait_for(queue.get(), shop.settings.sse_keepalive_s)
@@ -114,7 +102,7 @@ async def _stream(shop: Shop, view: OrderView, request: Request) -> AsyncIterato
                     return
                 yield b": keep-alive\n\n"
                 continue
-            yield b"event: status\ndata: " + _status_bytes(shop, view) + b"\n\n"
+            yield b"event: status\ndata: " + shop.status_body(view) + b"\n\n"
     finally:
         shop.views.unsubscribe(view.order_no, queue)
 

@@ -12,7 +12,7 @@ from reference_shop.shop import Shop
 __all__ = ["error", "get_shop"]
 
 
-def get_shop(request: Request) -> Shop:
+async def get_shop(request: Request) -> Shop:
     shop: Shop = request.app.state.shop
     return shop
 

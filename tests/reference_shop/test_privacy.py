@@ -65,3 +65,19 @@ async def test_admin_restock_and_export(client: httpx.AsyncClient) -> None:
     csv = (await client.get("/api/admin/export/keys.csv", headers=auth)).text
     assert "NEW-2" in csv and csv.splitlines()[0].startswith("id,product_id,secret")
     assert (await client.get("/api/admin/export/secrets.csv", headers=auth)).status_code == 404
+
+
+async def test_fast_path_answers_exactly_like_the_route(shop: object, client: httpx.AsyncClient,
+                                                        buyer: Buyer) -> None:
+    """A cached view with the right token is served by the fast path; evicting it makes the
+    regular route answer; both must give the same document."""
+    from reference_shop.server import RunningShop
+
+    assert isinstance(shop, RunningShop)
+    order = await buyer.order()
+    fast = await buyer.status(order)
+    shop.shop.views._views.pop(order["order_no"])
+    slow = await buyer.status(order)
+    for doc in (fast, slow):
+        doc.pop("server_time")
+    assert fast == slow

@@ -1,0 +1,167 @@
+"""Benchmark of the reference shop, against a bare FastAPI endpoint measured in the same run.
+
+    .venv/bin/python bench/bench_shop.py [--orders 400] [--duration 5] [--connections 32]
+
+Prints: the bare endpoint's requests/s; status polls/s (GET /api/orders/{no} with the order's
+token, round robin over delivered orders) and their ratio to the bare endpoint; orders/s end to
+end (create → pay at the provider → callback → risk → allocation → delivery), also as a ratio;
+the CPU share of each process during the order phase, and the bottleneck (the busiest one).
+Everything runs on 127.0.0.1; the load generator is a separate process (bench/loadgen.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.procstat import CpuMeter  # noqa: E402
+from reference_shop.process import ShopProcess  # noqa: E402
+from reference_shop.upstreams.process import UpstreamsProcess, find_port_base  # noqa: E402
+
+
+def loadgen(url: str, connections: int, duration: float, targets: Path | None = None
+            ) -> dict[str, float]:
+    cmd = [sys.executable, str(ROOT / "bench" / "loadgen.py"), "--url", url,
+           "--connections", str(connections), "--duration", str(duration)]
+    if targets is not None:
+        cmd += ["--targets", str(targets)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60)
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def start_bare(port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/hello", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("bare app did not start")
+
+
+async def place_orders(url: str, n: int, concurrency: int) -> tuple[list[dict[str, str]], float]:
+    """Create, pay and wait for ``n`` orders; returns them and the orders/s achieved."""
+    limit = asyncio.Semaphore(concurrency)
+    products = ["steam-50", "win-pro", "vip-month", "game-cdk"]
+    async with httpx.AsyncClient(base_url=url, timeout=60,
+                                 limits=httpx.Limits(max_connections=concurrency * 2)) as c:
+        async def one(i: int) -> dict[str, str]:
+            async with limit:
+                r = await c.post("/api/orders", json={"product_id": products[i % 4],
+                                                      "email": f"b{i}@example.com"})
+                order = r.json()
+                await c.post(order["pay_url"])
+            headers = {"X-Order-Token": order["token"]}
+            while True:
+                view = (await c.get(f"/api/orders/{order['order_no']}", headers=headers)).json()
+                if view["state"] == "delivered":
+                    return order
+                await asyncio.sleep(0.2)
+
+        started = time.perf_counter()
+        orders = await asyncio.gather(*(one(i) for i in range(n)))
+        return orders, n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=400)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="fakalab-bench-"))
+    bare_port = find_port_base() + 50
+    with UpstreamsProcess() as ups:
+        db_url = f"sqlite+aiosqlite:///{tmp / 'shop.db'}"
+        opts = ["--workers", str(args.workers)]
+        with ShopProcess(db_url, ups.urls, options=opts, log_path=tmp / "shop.log") as shop:
+            bare = start_bare(bare_port)
+            try:
+                bare_url = f"http://127.0.0.1:{bare_port}/hello"
+                base = loadgen(bare_url, args.connections, args.duration)
+                assert shop.proc is not None and ups.proc is not None
+                meter = CpuMeter({"shop": shop.proc.pid, "upstreams": ups.proc.pid,
+                                  "driver (bench)": os.getpid()})
+                meter.start()
+                orders, orders_per_s = asyncio.run(place_orders(shop.url, args.orders,
+                                                                args.connections))
+                cpu = meter.stop()
+                stages = stage_means(httpx.get(shop.url + "/metrics").text)
+                targets = tmp / "targets.json"
+                targets.write_text(json.dumps([[f"/api/orders/{o['order_no']}",
+                                                {"X-Order-Token": o["token"]}] for o in orders]))
+                polls = loadgen(shop.url + "/", args.connections, args.duration, targets)
+                again = loadgen(bare_url, args.connections, args.duration)
+                base = max(base, again, key=lambda r: r["rps"])  # the kinder baseline
+            finally:
+                bare.terminate()
+                bare.wait()
+    report(base, polls, orders_per_s, cpu, stages, args)
+
+
+def stage_means(metrics_text: str) -> dict[str, float]:
+    """Mean seconds per stage and per upstream call, from the shop's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name not in ("fakalab_stage_seconds", "fakalab_upstream_seconds"):
+            continue
+        for sample in family.samples:
+            key = sample.labels.get("stage") or "call " + sample.labels.get("upstream", "")
+            if sample.name.endswith("_sum"):
+                sums[key] = sample.value
+            elif sample.name.endswith("_count"):
+                counts[key] = sample.value
+    return {k: sums[k] / counts[k] for k in sums if counts.get(k)}
+
+
+def bottleneck_of(cpu: dict[str, float], stages: dict[str, float], workers: int) -> str:
+    busiest = max(cpu, key=lambda k: cpu[k])
+    if cpu[busiest] >= 0.85:
+        return f"{busiest}: CPU-bound ({cpu[busiest]:.2f} of a core)"
+    per_order = sum(v for k, v in stages.items() if not k.startswith("call "))
+    slowest = max((k for k in stages if not k.startswith("call ")), key=lambda k: stages[k],
+                  default="?")
+    cap = workers / per_order if per_order else float("inf")
+    return (f"no process is CPU-bound; latency-bound: a worker spends {per_order * 1000:.0f} ms "
+            f"per order (slowest stage {slowest}, {stages.get(slowest, 0) * 1000:.0f} ms), "
+            f"so {workers} workers cap at {cap:.0f} orders/s")
+
+
+def report(base: dict[str, float], polls: dict[str, float], orders_per_s: float,
+           cpu: dict[str, float], stages: dict[str, float], args: argparse.Namespace) -> None:
+    bottleneck = bottleneck_of(cpu, stages, args.workers)
+    print(f"bare FastAPI endpoint      {base['rps']:>9.0f} req/s   p50 {base['p50_ms']:.2f} ms")
+    print(f"status polls (shop)        {polls['rps']:>9.0f} req/s   p50 {polls['p50_ms']:.2f} ms"
+          f"   ratio {polls['rps'] / base['rps']:.2f} (target >= 0.60)   errors {polls['errors']}")
+    print(f"orders end to end          {orders_per_s:>9.1f} orders/s"
+          f"   ratio {orders_per_s / base['rps']:.4f} of the bare endpoint's req/s"
+          f"   ({args.orders} orders, {args.workers} workers, {args.connections} buyers)")
+    shares = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+    print(f"CPU share during orders    {shares} (1.00 = one core)")
+    means = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in sorted(stages.items()))
+    print(f"mean stage / call times    {means}")
+    print(f"bottleneck                 {bottleneck}")
+
+
+if __name__ == "__main__":
+    main()
