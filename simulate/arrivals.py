@@ -30,7 +30,7 @@ def arrival_times(
     kept: list[npt.NDArray[np.float64]] = []
     count = 0
     while True:
-        candidates = clock + np.cumsum(rng.exponential(1 / peak, CHUNK))
+        candidates = np.cumsum(np.concatenate(([clock], rng.exponential(1 / peak, CHUNK))))[1:]
         keep = rng.random(CHUNK) * peak < shape.rate(candidates)
         clock = float(candidates[-1])
         kept.append(candidates[keep])

@@ -52,6 +52,12 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
         yield update
 
 
+def _stdout() -> Console:
+    """The console for tables: the terminal's width, or 110 columns when piped."""
+    console = Console()
+    return console if console.is_terminal else Console(width=110)
+
+
 @click.group(cls=SimulateGroup, invoke_without_command=True)
 @click.option("--validate", "run_validation", is_flag=True, help="Print the validation table.")
 @click.pass_context
@@ -117,7 +123,7 @@ def mmc(
     if as_json:
         click.echo(json.dumps(mmc_comparison(report), indent=2))
     else:
-        Console().print(mmc_table(report))
+        _stdout().print(mmc_table(report))
 
 
 def mmc_table(report: MMcReport) -> Table:
@@ -156,9 +162,17 @@ def validate(seed: int, scale: float) -> None:
     """Print the validation table: M/M/c at ρ ∈ {0.5, 0.8, 0.9, 0.95} and priority classes."""
     with progress_bar("validation", True) as progress:
         checks = validation_suite(seed=seed, scale=scale, progress=progress)
-    Console().print(validation_table(checks))
+    _stdout().print(validation_table(checks))
     if not all(check.passed for check in checks):
         raise SystemExit(1)
+
+
+def _label(figure: str) -> str:
+    if figure.startswith("mean_wait_class_"):
+        return f"Wq class {figure.rsplit('_', 1)[1]}"
+    if figure.startswith("p_wait_gt_"):
+        return f"P(Wq>{figure.rsplit('_', 1)[1]})"
+    return {"mean_wait": "Wq", "p_wait": "P(Wq>0)"}.get(figure, figure)
 
 
 def validation_table(checks: list[Check]) -> Table:
@@ -171,7 +185,7 @@ def validation_table(checks: list[Check]) -> Table:
         limit = f"±{check.tolerance * scale:g}{unit}"
         table.add_row(
             f"{check.rho:g}",
-            check.figure,
+            _label(check.figure),
             f"{check.orders:,}",
             f"{check.simulated.mean:.4f}",
             f"[{check.simulated.lo:.4f}, {check.simulated.hi:.4f}]",

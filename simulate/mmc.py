@@ -87,7 +87,7 @@ class InputStream:
     def next(self, count: int) -> QueueInputs:
         model, streams = self.model, self._streams
         gaps = streams["arrivals"].exponential(1 / model.arrival_rate, count)
-        arrivals = self._clock + np.cumsum(gaps)
+        arrivals = np.cumsum(np.concatenate(([self._clock], gaps)))[1:]  # exact across chunks
         self._clock = float(arrivals[-1])
         services = streams["services"].exponential(1 / model.service_rate, count)
         if model.classes == 1:

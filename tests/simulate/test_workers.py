@@ -1,0 +1,112 @@
+import math
+
+import numpy as np
+import pytest
+import simpy
+
+from simulate.dists import Dist
+from simulate.faults import FaultSchedule
+from simulate.params import Fault, Stage
+from simulate.workers import HeapQueue, PoolInputs, RetryDraws, run_pool
+
+
+def _inputs(paid_at: list[float], priority: list[int], stages: int, service: float) -> PoolInputs:
+    n = len(paid_at)
+    return PoolInputs(
+        queue_order=sorted(range(n), key=lambda i: paid_at[i]),
+        paid_at=paid_at,
+        priority=priority,
+        first_service=[[service] * n for _ in range(stages)],
+        first_uniform=[[0.5] * n for _ in range(stages)],
+    )
+
+
+def _retries(stages: list[Stage]) -> list[RetryDraws]:
+    return [RetryDraws(s, np.random.default_rng(k)) for k, s in enumerate(stages)]
+
+
+def _run(stages: list[Stage], inputs: PoolInputs, workers: int = 1, **kwargs: object):  # type: ignore[no-untyped-def]
+    return run_pool(
+        workers,
+        stages,
+        inputs,
+        FaultSchedule(kwargs.pop("faults", [])),  # type: ignore[arg-type]
+        _retries(stages),
+        **kwargs,
+    )  # type: ignore[arg-type]
+
+
+def test_heap_queue_serves_by_class_then_arrival() -> None:
+    queue = HeapQueue(simpy.Environment(), classes=2)
+    for key, cls in [(1 * 10 + 0, 1), (0 * 10 + 1, 0), (1 * 10 + 2, 1), (0 * 10 + 3, 0)]:
+        queue.put(key, cls)
+    assert queue.ahead_of(0) == 2 and queue.ahead_of(1) == 4
+    assert [queue.get(10) for _ in range(4)] == [1, 3, 10, 12]
+
+
+def test_urgent_orders_overtake_in_the_queue() -> None:
+    stage = Stage(name="work", service=Dist.const(1.0), timeout_s=None)
+    records = _run([stage], _inputs([0.0, 0.1, 0.2, 0.3], [1, 1, 0, 1], 1, 1.0), classes=2)
+    assert records.started_at == [0.0, 2.0, 1.0, 3.0]
+    assert records.delivered_at == [1.0, 3.0, 2.0, 4.0]
+    assert records.ahead == [0, 0, 0, 2]  # waiting orders it would queue behind
+
+
+def test_timeouts_retry_with_backoff_then_need_attention() -> None:
+    stage = Stage(
+        name="supplier",
+        service=Dist.const(5.0),
+        timeout_s=1.0,
+        attempts=3,
+        backoff_s=0.5,
+        backoff_max_s=2.0,
+    )
+    records = _run([stage], _inputs([0.0], [0], 1, 5.0))
+    assert records.failed_stage == [0] and math.isnan(records.delivered_at[0])
+    # 3 timed-out attempts, backoffs 0.5 and 1.0 times a jitter in [0.5, 1.5).
+    assert 3 + 0.75 <= records.busy_s < 3 + 2.25
+
+
+def test_failing_notification_does_not_block_delivery() -> None:
+    stages = [
+        Stage(name="delivery", service=Dist.const(1.0)),
+        Stage(
+            name="notification",
+            service=Dist.const(1.0),
+            failure_prob=1.0,
+            attempts=2,
+            backoff_s=0.0,
+            blocks_delivery=False,
+        ),
+    ]
+    records = _run(stages, _inputs([0.0], [0], 2, 1.0))
+    assert records.delivered_at == [1.0] and records.failed_stage == [-1]
+    assert records.stage_end[1] == [3.0]
+
+
+def test_a_fault_window_slows_attempts_that_start_inside_it() -> None:
+    stage = Stage(name="risk", service=Dist.const(1.0), timeout_s=None)
+    fault = Fault(target="risk", start_s=10, end_s=20, latency_factor=3, added_latency_s=1)
+    records = _run([stage], _inputs([0.0, 15.0, 25.0], [0, 0, 0], 1, 1.0), faults=[fault])
+    assert [e - s for s, e in zip(records.stage_start[0], records.stage_end[0], strict=True)] == [
+        1.0,
+        4.0,
+        1.0,
+    ]
+
+
+def test_horizon_leaves_orders_unfinished() -> None:
+    stage = Stage(name="work", service=Dist.const(1.0), timeout_s=None)
+    records = _run([stage], _inputs([0.0, 0.0, 0.0], [0, 0, 0], 1, 1.0), horizon_s=1.5)
+    assert records.delivered_at[0] == 1.0
+    assert math.isnan(records.delivered_at[1]) and math.isnan(records.delivered_at[2])
+
+
+def test_retry_draws_are_buffered_from_one_stream() -> None:
+    stage = Stage(name="x", service=Dist.exp(1.0))
+    first = [RetryDraws(stage, np.random.default_rng(5)).next() for _ in range(1)]
+    draws = RetryDraws(stage, np.random.default_rng(5))
+    again = [draws.next() for _ in range(2000)]
+    assert again[0] == first[0]
+    assert all(0.5 <= jitter < 1.5 and 0 <= u < 1 for _, u, jitter in again)
+    assert np.mean([s for s, _, _ in again]) == pytest.approx(1.0, rel=0.1)
