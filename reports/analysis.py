@@ -25,6 +25,7 @@ __all__ = ["Analysis", "analyze"]
 class Analysis:
     run: Run
     out: pd.DataFrame  # per order outcomes (metrics.outcomes)
+    queue: m.Queue  # paid, not delivered, over time
     windows: pd.DataFrame  # metrics.window_frame
     intervals: pd.DataFrame  # metrics.stage_intervals
     vacuum: pd.Series  # per delayed order, seconds
@@ -80,7 +81,8 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
     """Compute every metric of one run; `window_s` overrides the automatic window width."""
     out = m.outcomes(run.orders, run.sla_s, run.ended_at)
     width = window_s or m.window_width(run.ended_at - run.started_at)
-    windows = m.window_frame(run.orders, out, run.started_at, run.ended_at, width)
+    queue = m.queue_steps(run.orders)
+    windows = m.window_frame(run.orders, out, queue, run.started_at, run.ended_at, width)
     intervals = m.stage_intervals(run.events, run.ended_at)
     vacuum = vacuum_per_order(run.polls, out["delayed"].to_numpy())
     etas = eta_outcomes(run.orders, run.polls, run.ended_at)
@@ -92,7 +94,7 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
         "run": _run_facts(run),
         "headline": m.headline(out, run.faults, run.meta.get("slos") or []),
         "slos": list(run.meta.get("slos") or []),
-        "over_time": m.over_time(run.orders, windows, run.started_at, width),
+        "over_time": m.over_time(queue, windows, run.started_at, width),
         "stages": m.stages(intervals),
         "by_priority": m.by_class(run.orders, out, "priority"),
         "by_channel": m.by_class(run.orders, out, "channel"),
@@ -102,4 +104,4 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
         if model is None
         else model_metrics(model, run.simulation.summary if run.simulation else {}),
     }
-    return Analysis(run, out, windows, intervals, vacuum, etas, notes, model, metrics)
+    return Analysis(run, out, queue, windows, intervals, vacuum, etas, notes, model, metrics)

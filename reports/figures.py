@@ -15,7 +15,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from reports.analysis import Analysis
-from reports.metrics import queue_depth_at
 
 __all__ = ["Chart", "comparison_charts", "run_charts"]
 
@@ -49,7 +48,7 @@ def _over_time(a: Analysis) -> Figure:
     axes[0].step(w["start_s"], w["arrivals_per_s"], where="post")
     axes[0].set_ylabel("orders created / s")
     t = np.linspace(0, a.run.ended_at - a.run.started_at, SAMPLES)
-    axes[1].step(t, queue_depth_at(a.run.orders, t + a.run.started_at), where="post")
+    axes[1].step(t, a.queue.at(t + a.run.started_at), where="post")
     axes[1].set_ylabel("paid, not delivered")
     axes[2].step(w["start_s"], w["delay_rate"], where="post")
     axes[2].set_ylabel("delay rate (paid in window)")

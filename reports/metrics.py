@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,12 +12,12 @@ from reports.definitions import TERMINAL_STATES
 
 __all__ = [
     "WINDOW_CHOICES",
+    "Queue",
     "by_class",
     "headline",
     "outcomes",
     "over_time",
     "percentile",
-    "queue_depth_at",
     "queue_steps",
     "stage_intervals",
     "stages",
@@ -86,30 +87,42 @@ def window_width(duration_s: float) -> int:
     return WINDOW_CHOICES[-1]
 
 
-def queue_steps(orders: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(times, depth after each change) of the paid-but-not-delivered count.
+@dataclass(frozen=True)
+class Queue:
+    """The paid-but-not-delivered count as a step function: `depth[i]` holds from `times[i]`."""
 
-    Deliveries sort before payments at the same instant.
-    """
+    times: np.ndarray
+    depth: np.ndarray
+
+    def at(self, instants: np.ndarray) -> np.ndarray:
+        """Depth at each instant (changes at that very instant included)."""
+        index = np.searchsorted(self.times, instants, side="right") - 1
+        if not self.depth.size:
+            return np.zeros(np.shape(instants), dtype=np.int64)
+        return np.where(index >= 0, self.depth[np.clip(index, 0, None)], 0).astype(np.int64)
+
+
+def queue_steps(orders: pd.DataFrame) -> Queue:
+    """The queue of paid, undelivered orders; deliveries sort before payments at one instant."""
     paid_at = orders["paid_at"].to_numpy()
     paid = np.isfinite(paid_at)
     delivered_at = orders["delivered_at"].to_numpy()[paid]
     delivered_at = delivered_at[np.isfinite(delivered_at)]
     times = np.concatenate([paid_at[paid], delivered_at])
-    deltas = np.concatenate([np.ones(int(paid.sum())), -np.ones(delivered_at.size)])
+    deltas = np.concatenate(
+        [np.ones(int(paid.sum()), np.int64), -np.ones(delivered_at.size, np.int64)]
+    )
     order = np.lexsort((deltas, times))
-    return times[order], np.cumsum(deltas[order])
-
-
-def queue_depth_at(orders: pd.DataFrame, at: np.ndarray) -> np.ndarray:
-    """Paid-but-not-delivered orders at each instant of `at` (changes at an instant included)."""
-    times, depth = queue_steps(orders)
-    index = np.searchsorted(times, at, side="right") - 1
-    return np.where(index >= 0, depth[np.clip(index, 0, None)] if depth.size else 0, 0)
+    return Queue(times[order], np.cumsum(deltas[order]))
 
 
 def window_frame(
-    orders: pd.DataFrame, out: pd.DataFrame, started_at: float, ended_at: float, width: float
+    orders: pd.DataFrame,
+    out: pd.DataFrame,
+    queue: Queue,
+    started_at: float,
+    ended_at: float,
+    width: float,
 ) -> pd.DataFrame:
     """Per window [start, start+width): arrivals_per_s, queue depth at its end, decided, delayed."""
     count = max(1, int(np.ceil((ended_at - started_at) / width)))
@@ -130,7 +143,7 @@ def window_frame(
             "start_s": start,
             "end_s": end,
             "arrivals_per_s": per_window(orders["created_at"]) / (end - start),
-            "queue_depth": queue_depth_at(orders, end + started_at),
+            "queue_depth": queue.at(end + started_at),
             "decided": decided.astype(np.int64),
             "delayed": delayed.astype(np.int64),
             "delay_rate": np.divide(
@@ -141,9 +154,9 @@ def window_frame(
 
 
 def over_time(
-    orders: pd.DataFrame, windows: pd.DataFrame, started_at: float, width: float
+    queue: Queue, windows: pd.DataFrame, started_at: float, width: float
 ) -> dict[str, Any]:
-    times, depth = queue_steps(orders)
+    times, depth = queue.times, queue.depth
     peak = int(depth.argmax()) if depth.size else -1
     return {
         "window_s": width,
@@ -155,11 +168,22 @@ def over_time(
     }
 
 
+def _by_order_then_seq(okey: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """The permutation sorting by (okey, seq); linear time when the ledger is already in order."""
+    if not okey.size:
+        return np.zeros(0, dtype=np.int64)
+    seq = seq - seq.min()
+    span = int(seq.max()) + 1
+    if int(okey.max()) < 2**62 // span:
+        return np.argsort(okey * span + seq, kind="stable")
+    return np.lexsort((seq, okey))
+
+
 def stage_intervals(events: pd.DataFrame, ended_at: float) -> pd.DataFrame:
     """One row per (order, state entered): oid, state, start, end; open states end at ended_at."""
     categories = events["state"].cat.categories
-    codes = events["order_no"].cat.codes.to_numpy()
-    order = np.lexsort((events["seq"].to_numpy(), codes))
+    codes = events["okey"].to_numpy()
+    order = _by_order_then_seq(codes, events["seq"].to_numpy())
     codes = codes[order]
     at = events["at"].to_numpy()[order]
     has_next = np.append(codes[1:] == codes[:-1], False)[: codes.size]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reports.analysis import Analysis
-from reports.metrics import queue_depth_at, queue_steps
+from reports.metrics import Queue
 
 __all__ = ["ActionItem", "Postmortem", "action_items", "postmortem", "recovered_at", "timeline"]
 
@@ -54,15 +54,15 @@ def epoch(value: Any) -> float | None:
     return None
 
 
-def recovered_at(orders: pd.DataFrame, faults: pd.DataFrame) -> float | None:
+def recovered_at(queue: Queue, faults: pd.DataFrame) -> float | None:
     """First instant after the last fault ended with the queue at its level at the first start."""
     if faults.empty:
         return None
     first = float(faults["started_at"].min())
     last = float(faults["ended_at"].fillna(faults["started_at"]).max())
-    baseline = int(queue_depth_at(orders, np.array([first - 1e-9]))[0])
-    times, depth = queue_steps(orders)
-    if int(queue_depth_at(orders, np.array([last]))[0]) <= baseline:
+    baseline = int(queue.at(np.array([first - 1e-9]))[0])
+    times, depth = queue.times, queue.depth
+    if int(queue.at(np.array([last]))[0]) <= baseline:
         return last
     after = (times > last) & (depth <= baseline)
     return float(times[after][0]) if after.any() else None
@@ -354,7 +354,7 @@ def _lessons(a: Analysis, journal: dict[str, Any]) -> tuple[list[str], list[str]
 def postmortem(a: Analysis) -> Postmortem:
     """The postmortem of one analysed run."""
     run, journal = a.run, a.run.journal or {}
-    recovered = recovered_at(run.orders, run.faults)
+    recovered = recovered_at(a.queue, run.faults)
     detection, detection_s = _detection(a)
     items = action_items(
         run.orders,

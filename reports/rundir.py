@@ -33,9 +33,9 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "delivered_at": _F,
         "final_state": _S,
     },
-    "events.csv": {"order_no": "category", "seq": "int64", "at": _F, "state": "category"},
+    "events.csv": {"order_no": _S, "seq": "int64", "at": _F, "state": "category"},
     "polls.csv": {
-        "order_no": "category",
+        "order_no": _S,
         "at": _F,
         "via": "category",
         "http_status": _F,
@@ -76,7 +76,8 @@ class Simulation:
 
 @dataclass(frozen=True)
 class Run:
-    """One run directory, loaded. `oid` columns index into `orders` (-1: unknown order)."""
+    """One run directory, loaded. `oid` columns index into `orders` (-1: unknown order);
+    `events` carries `oid` and `okey` (an order key also for unknown orders) instead of order_no."""
 
     path: Path
     meta: dict[str, Any]
@@ -158,14 +159,6 @@ def read_csv(
     return frame[list(columns)]
 
 
-def _order_index(orders: pd.DataFrame, order_no: pd.Series) -> np.ndarray:
-    """Position of each order_no in `orders` (-1 when unknown), vectorised over categories."""
-    cat = order_no.astype("category")
-    lookup = pd.Index(orders["order_no"]).get_indexer(cat.cat.categories)
-    codes = cat.cat.codes.to_numpy()
-    return np.where(codes >= 0, lookup[codes] if len(lookup) else -1, -1).astype(np.int64)
-
-
 def _upgrade_v0(meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Version 0 (pre-release): no format_version, SLOs, incidents.csv or polls.csv:via."""
     meta = {**meta, "format_version": 0, "slos": meta.get("slos", [])}
@@ -228,9 +221,21 @@ def _simulation(root: Path) -> Simulation | None:
     return Simulation(windows, summary)
 
 
-def _with_oid(orders: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    frame["oid"] = _order_index(orders, frame["order_no"])
+def _with_oid(index: pd.Index, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add `oid`: the position of each row's order in orders.csv, -1 when unknown (vectorised)."""
+    frame["oid"] = index.get_indexer(frame["order_no"]).astype(np.int64)
     return frame
+
+
+def _events(index: pd.Index, events: pd.DataFrame) -> pd.DataFrame:
+    """Events with `oid` and `okey` (oid, or a key past the orders for an unknown order) for
+    `order_no`, which is dropped: at millions of rows its strings are the bulk of the memory."""
+    events = _with_oid(index, events)
+    oid = events["oid"].to_numpy()
+    unknown = oid < 0
+    okey = oid.copy()
+    okey[unknown] = len(index) + pd.factorize(events["order_no"].to_numpy()[unknown])[0]
+    return events.drop(columns="order_no").assign(okey=okey)
 
 
 def load_run(path: str | Path) -> Run:
@@ -240,7 +245,8 @@ def load_run(path: str | Path) -> Run:
         raise RunDirError(f"{root}: not a run directory (no such directory)")
     meta, optional = _meta(root)
     orders = _table(root, "orders.csv", optional)
-    if orders["order_no"].duplicated().any():
+    index = pd.Index(orders["order_no"])
+    if not index.is_unique:
         raise RunDirError(f"{root / 'orders.csv'}: order_no is not unique")
     orders["channel"] = orders["channel"].fillna("")
     tables = {n: _table(root, n, optional) for n in ("events.csv", "polls.csv", "tickets.csv")}
@@ -249,9 +255,9 @@ def load_run(path: str | Path) -> Run:
         path=root,
         meta=meta,
         orders=orders,
-        events=_with_oid(orders, tables["events.csv"]),
-        polls=_with_oid(orders, tables["polls.csv"]),
-        tickets=_with_oid(orders, tables["tickets.csv"]),
+        events=_events(index, tables["events.csv"]),
+        polls=_with_oid(index, tables["polls.csv"]),
+        tickets=_with_oid(index, tables["tickets.csv"]),
         faults=_table(root, "faults.csv", optional),
         incidents=_table(root, "incidents.csv", optional),
         journal=_read_json(journal_path) if journal_path.is_file() else None,

@@ -40,8 +40,21 @@ def waiting(orders: pd.DataFrame, polls: pd.DataFrame) -> np.ndarray:
 
 def stage_visible(polls: pd.DataFrame) -> np.ndarray:
     """Observations naming a specific stage and showing an ETA."""
-    specific = ~polls["state_seen"].str.strip().str.lower().isin(list(GENERIC_STATES))
-    return specific.to_numpy(dtype=bool) & polls["eta_seen"].notna().to_numpy()
+    codes, seen = pd.factorize(polls["state_seen"].fillna(""))
+    generic = seen.str.strip().str.lower().isin(list(GENERIC_STATES))
+    specific = ~np.asarray(generic, dtype=bool)[codes] if len(seen) else np.zeros(0, bool)
+    return specific & polls["eta_seen"].notna().to_numpy()
+
+
+def _view_codes(polls: pd.DataFrame) -> np.ndarray:
+    """One integer per distinct (state_seen, message_seen, eta_seen): what the buyer saw."""
+    columns = [polls[c].fillna("") for c in ("state_seen", "message_seen")]
+    columns.append(polls["eta_seen"].fillna(-1.0))
+    codes = np.zeros(len(polls), dtype=np.int64)
+    for column in columns:
+        part, uniques = pd.factorize(column)
+        codes = pd.factorize(codes * (len(uniques) + 1) + part)[0]  # stays compact: no overflow
+    return codes
 
 
 def vacuum_per_order(polls: pd.DataFrame, orders_mask: np.ndarray) -> pd.Series:

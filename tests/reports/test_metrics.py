@@ -76,7 +76,7 @@ def test_window_width(duration: float, width: int) -> None:
 
 def test_queue_depth_counts_changes_at_the_instant() -> None:
     orders = pd.DataFrame({"paid_at": [1.0, 2.0, np.nan], "delivered_at": [3.0, np.nan, 4.0]})
-    assert m.queue_depth_at(orders, np.array([0.5, 1.0, 2.0, 3.0, 9.0])).tolist() == [0, 1, 2, 1, 1]
+    assert m.queue_steps(orders).at(np.array([0.5, 1.0, 2.0, 3.0, 9.0])).tolist() == [0, 1, 2, 1, 1]
 
 
 def test_stages(tiny: Analysis) -> None:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from reports.analysis import Analysis
+from reports.metrics import queue_steps
 from reports.postmortem import epoch, postmortem, recovered_at
 
 
@@ -64,9 +65,9 @@ def test_prose(tiny: Analysis) -> None:
 def test_recovered_never_and_without_faults() -> None:
     orders = pd.DataFrame({"paid_at": [1.0, 5.0], "delivered_at": [2.0, np.nan]})
     faults = pd.DataFrame({"started_at": [3.0], "ended_at": [4.0]})
-    assert recovered_at(orders, faults) == 4.0
-    assert recovered_at(orders, faults.assign(ended_at=[6.0])) is None
-    assert recovered_at(orders, faults.iloc[:0]) is None
+    assert recovered_at(queue_steps(orders), faults) == 4.0
+    assert recovered_at(queue_steps(orders), faults.assign(ended_at=[6.0])) is None
+    assert recovered_at(queue_steps(orders), faults.iloc[:0]) is None
 
 
 def test_epoch() -> None:
