@@ -165,7 +165,8 @@ def main() -> None:
         client = ToxiproxyClient(proxy_server.start())
         listen = client.create_proxy("bench", f"127.0.0.1:{upstream_port}")["listen"]
         proxy_port = int(listen.rsplit(":", 1)[1])
-        report(upstream_port, proxy_port, args)
+        assert proxy_server.process is not None
+        report(upstream_port, proxy_port, args, proxy_server.process.pid)
     finally:
         proxy_server.stop()
         upstream.terminate()
@@ -173,12 +174,24 @@ def main() -> None:
         (app_dir / "_hello_app.py").unlink(missing_ok=True)
 
 
-def report(direct_port: int, proxy_port: int, args: argparse.Namespace) -> None:
+def cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def report(direct_port: int, proxy_port: int, args: argparse.Namespace, proxy_pid: int) -> None:
     measure(direct_port, argparse.Namespace(**{**vars(args), "duration": 1.0}))  # warm-up
     runs: dict[str, list[dict[str, Any]]] = {"direct": [], "proxied": []}
+    proxy_cpu, proxied_requests = 0.0, 0
     for _ in range(args.rounds):
         for name, port in (("direct", direct_port), ("proxied", proxy_port)):
+            cpu_before = cpu_seconds(proxy_pid)
             result = measure(port, args)
+            if name == "proxied":
+                proxy_cpu += cpu_seconds(proxy_pid) - cpu_before
+                proxied_requests += result["requests"] + 300
             runs[name].append(result)
             print(f"{name:8s} {result['rps']:8.0f} req/s  median under load "
                   f"{result['median_ms']:.2f} ms  sequential {result['sequential_median_ms']:.3f}"
@@ -190,6 +203,8 @@ def report(direct_port: int, proxy_port: int, args: argparse.Namespace) -> None:
     print(f"throughput: direct {direct:.0f} req/s, proxied {proxied:.0f} req/s, "
           f"ratio {proxied / direct:.3f} (proxy costs {100 * (1 - proxied / direct):.1f}%)")
     print(f"added latency (median, sequential requests on one connection): {added * 1000:.0f} µs")
+    print(f"proxy CPU per proxied request: {proxy_cpu / proxied_requests * 1e6:.1f} µs "
+          f"({proxy_cpu:.2f} s for {proxied_requests} requests)")
 
 
 if __name__ == "__main__":
