@@ -80,7 +80,7 @@ def _faults(run: Run, note_delays: np.ndarray) -> list[dict[str, Any]]:
 def analyze(run: Run, window_s: float | None = None) -> Analysis:
     """Compute every metric of one run; `window_s` overrides the automatic window width."""
     out = m.outcomes(run.orders, run.sla_s, run.ended_at)
-    width = window_s or m.window_width(run.ended_at - run.started_at)
+    width = float(window_s or m.window_width(run.ended_at - run.started_at))
     queue = m.queue_steps(run.orders)
     windows = m.window_frame(run.orders, out, queue, run.started_at, run.ended_at, width)
     intervals = m.stage_intervals(run.events, run.ended_at)

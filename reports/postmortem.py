@@ -264,19 +264,25 @@ def timeline(
 
 
 def _rel(t: float | None, start: float) -> str:
-    return "never" if t is None else f"T+{t - start:.0f} s"
+    return "never" if t is None or not np.isfinite(t) else f"T+{t - start:.0f} s"
+
+
+def _steady(journal: dict[str, Any]) -> str:
+    if "deviated" not in journal:
+        return ""
+    return "; the steady state " + ("deviated" if journal["deviated"] else "held")
 
 
 def _summary(a: Analysis, journal: dict[str, Any]) -> str:
     h, run = a.metrics["headline"], a.run
     links = ", ".join(sorted(set(run.faults["link"]))) or "no link"
     rate = "n/a" if h["delay_rate"] is None else f"{h['delay_rate']:.1%}"
-    steady = "deviated" if journal.get("deviated") else "held"
+    steady = _steady(journal)
     return (
         f"{journal.get('title') or run.meta.get('scenario', run.run_id)}: {h['delayed']} of "
         f"{h['paid'] - h['undecided']} decided paid orders ({rate}) missed the {run.sla_s:g} s "
         f"SLA while {h['faults_injected']} fault(s) were injected ({links}). The drill "
-        f"{journal.get('status', 'left no journal')}; the steady state {steady}."
+        f"{journal.get('status', 'left no journal (chaos.json)')}{steady}."
     )
 
 
@@ -345,9 +351,9 @@ def _lessons(a: Analysis, journal: dict[str, Any]) -> tuple[list[str], list[str]
         for s in slos
         if s.get("passed") is False
     ]
-    (wrong if journal.get("deviated") else well).append(
-        "The steady state " + ("deviated after the method." if journal.get("deviated") else "held.")
-    )
+    if "deviated" in journal:
+        verdict = "deviated after the method" if journal["deviated"] else "held"
+        (wrong if journal["deviated"] else well).append(f"The steady state {verdict}.")
     return well, wrong
 
 

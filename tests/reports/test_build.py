@@ -143,3 +143,19 @@ def test_fmt() -> None:
 
 def test_reference_tiny_run_dir_untouched() -> None:
     assert not (TINY / "report").exists()
+
+
+def test_empty_run_renders(tmp_path: Path) -> None:
+    run = tmp_path / "empty"
+    run.mkdir()
+    (run / "run.json").write_text((TINY / "run.json").read_text())
+    for name in ("orders", "events", "polls", "tickets", "faults", "incidents"):
+        header = (TINY / f"{name}.csv").read_text().splitlines()[0]
+        (run / f"{name}.csv").write_text(header + "\n")
+    document = json.loads((build_report([run]) / "metrics.json").read_text())
+    headline = document["runs"][0]["headline"]
+    assert headline["orders"] == 0 and headline["delay_rate"] is None
+    assert document["runs"][0]["over_time"]["window_s"] == 2.0
+    text = (run / "report" / "report.md").read_text()
+    summary = next(line for line in text.splitlines() if line.startswith("**Summary.**"))
+    assert summary.endswith("The drill left no journal (chaos.json).")

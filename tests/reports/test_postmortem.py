@@ -73,3 +73,12 @@ def test_recovered_never_and_without_faults() -> None:
 def test_epoch() -> None:
     assert epoch(5) == 5.0 and epoch("1970-01-01T00:00:10") == 10.0
     assert epoch("soon") is None and epoch(None) is None and epoch(True) is None
+
+
+def test_lessons(tiny: Analysis) -> None:
+    pm = postmortem(tiny)
+    assert pm.went_well == ["SLO ttd_p95_s held (38.0 vs <= 60)."]
+    assert pm.went_wrong == [
+        "SLO delay_rate breached (0.5 vs <= 0.05).",
+        "The steady state deviated after the method.",
+    ]
