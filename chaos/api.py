@@ -88,6 +88,7 @@ class ApiHandler:
         self.proxies = proxies
         self.metrics = metrics
         self.sessions: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self.lock = asyncio.Lock()  # one API operation at a time, as they await binds
         self.handlers: dict[tuple[tuple[str, ...], str], Handler] = {
             (("version",), "GET"): self.version,
             (("reset",), "POST"): self.reset,
@@ -120,7 +121,8 @@ class ApiHandler:
         if handler is None:
             return Response(405, b"", "text/plain; charset=utf-8")
         try:
-            return await handler(args, body)
+            async with self.lock:
+                return await handler(args, body)
         except ApiError as error:
             return Response.error(error)
 
@@ -211,6 +213,8 @@ class ApiHandler:
         while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
             key, _, value = header.decode("latin-1").partition(":")
             headers[key.strip().lower()] = value.strip()
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = await _read_body(reader, headers)
         response = await self.handle(method.upper(), path, headers, body)
         keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"

@@ -124,6 +124,8 @@ def run(plan_path: Path, dry_run: bool, url: str | None, journal_path: Path,
         _fail(f"{exc}; nothing was injected")
     except OSError as exc:
         _fail(f"{exc}")
+    except KeyboardInterrupt:
+        _fail("interrupted before any fault was injected", 130)
     journal.write(journal_path)
     outcome = "deviated" if journal.deviated and journal.status == "completed" else journal.status
     click.echo(f"{plan.title}: {outcome}; journal written to {journal_path}")

@@ -199,6 +199,7 @@ class Connection:
         self.up.src, self.up.dst = client, server
         self.down.src, self.down.dst = server, client
         for direction in (self.up, self.down):
+            direction._update_reading()
             if direction.queue and direction.pump is None:
                 direction._start_pump()
 

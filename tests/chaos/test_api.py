@@ -244,3 +244,17 @@ def test_keep_alive_serves_several_requests_on_one_connection(toxiproxy_url: str
         data = b""
         while data.count(b"HTTP/1.1 200") < 2:
             data += sock.recv(4096)
+
+
+def test_expect_continue_and_chunked_bodies(toxiproxy_url: str) -> None:
+    host, port = toxiproxy_url.removeprefix("http://").split(":")
+    body = b'{"name": "c", "upstream": "127.0.0.1:1"}'
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /proxies HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n")
+    assert data.endswith(b'"toxics": []}')
