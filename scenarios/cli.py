@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "toxiproxy": ("chaos.cli", "toxiproxy", "Run the embedded Toxiproxy-compatible server."),
     "chaos": ("chaos.cli", "chaos", "Validate and run drill plans against a running stack."),
-    "simulate": ("simulate.cli", "simulate", "Simulate the order pipeline (SimPy), validate, plan."),
+    "simulate": ("simulate.cli", "simulate", "Simulate the order pipeline, validate, plan."),
     "report": ("reports.cli", "report", "Build the report of one or more run directories."),
 }
 

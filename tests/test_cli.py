@@ -21,7 +21,6 @@ def test_every_command_has_help() -> None:
 
 
 def test_console_script_runs() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "scenarios.cli", "--help"], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "--help"],
+                         capture_output=True, text=True, check=True)
     assert "fakalab" in out.stdout
