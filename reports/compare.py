@@ -132,8 +132,10 @@ def compare(
     rows = [
         _row(base, other, metric, rng, resamples) for other in analyses[1:] for metric in COMPARED
     ]
+    scenarios = {a.run.meta.get("scenario") for a in analyses}
     return {
         "baseline": base.run.run_id,
+        "scenario": scenarios.pop() if len(scenarios) == 1 else None,
         "resamples": resamples,
         "seed": seed,
         "confidence": CONFIDENCE,

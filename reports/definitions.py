@@ -331,6 +331,11 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "run_id of the run the others are compared with.",
         ("run.json:run_id",),
     ),
+    (
+        "comparison.scenario",
+        "The scenario every compared run ran (its variants compared), null when they differ.",
+        ("run.json:scenario,variant",),
+    ),
     ("comparison.resamples", "Bootstrap resamples per statistic.", ()),
     ("comparison.seed", "Seed of the bootstrap's random generator.", ()),
     ("comparison.confidence", "Confidence level of the intervals.", ()),

@@ -41,16 +41,23 @@ def _shade_faults(ax: Axes, a: Analysis) -> None:
         ax.axvspan(start - a.run.started_at, stop - a.run.started_at, color=FAULT_COLOR, alpha=0.15)
 
 
+def _per_window(windows: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Step-plot points of a per-window value, the last window drawn to its end."""
+    x = np.append(windows["start_s"].to_numpy(), windows["end_s"].to_numpy()[-1:])
+    y = windows[column].to_numpy(dtype=float)
+    return x, np.append(y, y[-1:])
+
+
 def _over_time(a: Analysis) -> Figure:
     fig = Figure(figsize=(9, 7))
     axes = fig.subplots(3, 1, sharex=True)
     w = a.windows
-    axes[0].step(w["start_s"], w["arrivals_per_s"], where="post")
+    axes[0].step(*_per_window(w, "arrivals_per_s"), where="post")
     axes[0].set_ylabel("orders created / s")
     t = np.linspace(0, a.run.ended_at - a.run.started_at, SAMPLES)
     axes[1].step(t, a.queue.at(t + a.run.started_at), where="post")
     axes[1].set_ylabel("paid, not delivered")
-    axes[2].step(w["start_s"], w["delay_rate"], where="post")
+    axes[2].step(*_per_window(w, "delay_rate"), where="post")
     axes[2].set_ylabel("delay rate (paid in window)")
     axes[2].set_xlabel("seconds since run start (red: faults)")
     for ax in axes:
@@ -164,7 +171,7 @@ def _overlay_delay(analyses: Sequence[Analysis]) -> Figure:
     fig = Figure(figsize=(9, 4))
     ax = fig.subplots()
     for a in analyses:
-        ax.step(a.windows["start_s"], a.windows["delay_rate"], where="post", label=a.run.label)
+        ax.step(*_per_window(a.windows, "delay_rate"), where="post", label=a.run.label)
     ax.set_xlabel("seconds since run start")
     ax.set_ylabel("delay rate (paid in window)")
     ax.legend()

@@ -96,7 +96,11 @@ def test_definitions_are_in_the_report(tiny_report: Path) -> None:
 
 def test_docs_document_every_key() -> None:
     text = DOCS.read_text()
-    assert [k for k in DEFINITIONS if f"`{k}`" not in text] == []
+    rows = [
+        f"| `{d.key}` | {d.sentence} | {', '.join(d.sources) or '—'} |"
+        for d in DEFINITIONS.values()
+    ]
+    assert [row for row in rows if row not in text] == []  # docs/reports.md is in sync
 
 
 def test_comparison_report(ab_report: Path) -> None:
@@ -111,7 +115,9 @@ def test_comparison_report(ab_report: Path) -> None:
         "run1_transparent_over_time.png",
         "run2_opaque_over_time.png",
     } <= names
-    assert "Comparison against 19700101-001640-tiny" in (ab_report / "report.md").read_text()
+    markdown = (ab_report / "report.md").read_text()
+    assert "Comparison against 19700101-001640-tiny" in markdown
+    assert "Variants of scenario tiny. Deltas are" in markdown
 
 
 def test_default_out_dir_and_version_0(run_copy: Callable[[Path], Path]) -> None:

@@ -14,7 +14,7 @@ from reports.compare import (
 
 def test_rows_have_exact_point_deltas(tiny: Analysis, tiny_opaque: Analysis) -> None:
     result = compare([tiny, tiny_opaque], resamples=300, seed=1)
-    assert result["baseline"] == "19700101-001640-tiny"
+    assert result["baseline"] == "19700101-001640-tiny" and result["scenario"] == "tiny"
     rows = {r["metric"]: r for r in result["rows"]}
     assert rows["tickets_per_100_delayed"]["baseline"] == 150.0
     assert rows["tickets_per_100_delayed"]["value"] == 200.0
