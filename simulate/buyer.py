@@ -13,6 +13,7 @@ the buyer sees changes every time an order ahead starts (``queue_triggers``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,7 +52,40 @@ class Tickets:
 def file_tickets(
     timeline: Timeline, patience: FloatArray, *, max_wait_s: float, eta_grace_s: float
 ) -> Tickets:
-    """The first ticket each buyer files, if any."""
+    """The first ticket each buyer files, if any (in blocks of rows, to bound memory)."""
+    parts = [
+        _file_tickets(_rows(timeline, block), patience[block], max_wait_s, eta_grace_s)
+        for block in _blocks(len(patience))
+    ]
+    return Tickets(
+        np.concatenate([p.at for p in parts]),
+        np.concatenate([p.reason for p in parts]),
+        np.concatenate([p.waited_s for p in parts]),
+        np.concatenate([p.gave_up for p in parts]),
+    )
+
+
+def _blocks(n: int, size: int = 65_536) -> list[slice]:
+    return [slice(start, start + size) for start in range(0, max(n, 1), size)]
+
+
+def _rows(timeline: Timeline, block: slice) -> Timeline:
+    def cut(values: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
+        return None if values is None else values[block]
+
+    return Timeline(
+        timeline.changes[block],
+        timeline.etas[block],
+        timeline.delivered_at[block],
+        timeline.queued_column,
+        cut(timeline.queue_at),
+        cut(timeline.queue_reason),
+    )
+
+
+def _file_tickets(
+    timeline: Timeline, patience: FloatArray, max_wait_s: float, eta_grace_s: float
+) -> Tickets:
     changes, etas, n = timeline.changes, timeline.etas, len(timeline.changes)
     following = np.concatenate([changes[:, 1:], np.full((n, 1), np.inf)], axis=1)
     stale_at = changes + patience[:, None]

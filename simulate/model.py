@@ -8,6 +8,7 @@ source has its own named stream, so runs with the same seed share common random 
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,7 +21,7 @@ from simulate.params import PipelineModel
 from simulate.payment import Payments, settle_payments
 from simulate.results import OrderRecords, Summary, Window, summarise, windows
 from simulate.streams import Streams
-from simulate.workers import PoolInputs, PoolRecords, RetryDraws, run_pool
+from simulate.workers import PoolInputs, PoolRecords, RetryDraws, floats, run_pool
 
 __all__ = ["SimulationResult", "draw_pool_inputs", "run"]
 
@@ -84,12 +85,12 @@ def draw_pool_inputs(
     lanes = priority if model.priority_lanes else np.zeros(n, dtype=np.int64)
     return PoolInputs(
         queue_order=queue_order.tolist(),
-        paid_at=paid_at.tolist(),
+        paid_at=floats(paid_at),
         priority=lanes.tolist(),
         first_service=[
-            s.service.sample(streams[f"service:{s.name}"], n).tolist() for s in model.stages
+            floats(s.service.sample(streams[f"service:{s.name}"], n)) for s in model.stages
         ],
-        first_uniform=[streams[f"failure:{s.name}"].random(n).tolist() for s in model.stages],
+        first_uniform=[floats(streams[f"failure:{s.name}"].random(n)) for s in model.stages],
     )
 
 
@@ -101,12 +102,12 @@ def _records(
     pool: PoolRecords,
     streams: Streams,
 ) -> OrderRecords:
-    starts = np.array(pool.stage_start, dtype=np.float64).T.reshape(len(created), -1)
-    ends = np.array(pool.stage_end, dtype=np.float64).T.reshape(len(created), -1)
-    delivered_at = np.array(pool.delivered_at, dtype=np.float64)
-    eta_at = _payment_eta(model, payments.paid_at, np.array(pool.ahead, dtype=np.float64))
+    starts = np.column_stack([_numpy(column) for column in pool.stage_start])
+    ends = np.column_stack([_numpy(column) for column in pool.stage_end])
+    delivered_at = _numpy(pool.delivered_at)
+    eta_at = _payment_eta(model, payments.paid_at, np.frombuffer(pool.ahead, dtype=np.int64))
     patience = model.buyer.patience.sample(streams["patience"], len(created))
-    started_at = np.array(pool.started_at, dtype=np.float64)
+    started_at = _numpy(pool.started_at)
     timeline = _timeline(model, payments, starts, delivered_at, eta_at)
     if model.buyer.transparency == "transparent" and model.buyer.queue_updates:
         timeline = _with_queue_updates(model, timeline, payments.paid_at, started_at, patience)
@@ -128,13 +129,17 @@ def _records(
         stage_start=starts,
         stage_time=ends - starts,
         delivered_at=delivered_at,
-        failed_stage=np.array(pool.failed_stage, dtype=np.int64),
+        failed_stage=np.frombuffer(pool.failed_stage, dtype=np.int64).copy(),
         eta_at=eta_at,
         delayed=_delayed(payments.paid_at, delivered_at, model.sla_s, end),
         ticket_at=ticket_at,
         ticket_reason=np.where(np.isnan(ticket_at), -1, tickets.reason),
         gave_up=tickets.gave_up & (tickets.at <= end),
     )
+
+
+def _numpy(values: array[float]) -> FloatArray:
+    return np.frombuffer(values, dtype=np.float64).copy()
 
 
 def _utilisation(model: PipelineModel, records: OrderRecords, busy_s: float) -> float:

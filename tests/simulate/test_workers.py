@@ -47,9 +47,9 @@ def test_heap_queue_serves_by_class_then_arrival() -> None:
 def test_urgent_orders_overtake_in_the_queue() -> None:
     stage = Stage(name="work", service=Dist.const(1.0), timeout_s=None)
     records = _run([stage], _inputs([0.0, 0.1, 0.2, 0.3], [1, 1, 0, 1], 1, 1.0), classes=2)
-    assert records.started_at == [0.0, 2.0, 1.0, 3.0]
-    assert records.delivered_at == [1.0, 3.0, 2.0, 4.0]
-    assert records.ahead == [0, 0, 0, 2]  # waiting orders it would queue behind
+    assert list(records.started_at) == [0.0, 2.0, 1.0, 3.0]
+    assert list(records.delivered_at) == [1.0, 3.0, 2.0, 4.0]
+    assert list(records.ahead) == [0, 0, 0, 2]  # waiting orders it would queue behind
 
 
 def test_timeouts_retry_with_backoff_then_need_attention() -> None:
@@ -62,7 +62,7 @@ def test_timeouts_retry_with_backoff_then_need_attention() -> None:
         backoff_max_s=2.0,
     )
     records = _run([stage], _inputs([0.0], [0], 1, 5.0))
-    assert records.failed_stage == [0] and math.isnan(records.delivered_at[0])
+    assert list(records.failed_stage) == [0] and math.isnan(records.delivered_at[0])
     # 3 timed-out attempts, backoffs 0.5 and 1.0 times a jitter in [0.5, 1.5).
     assert 3 + 0.75 <= records.busy_s < 3 + 2.25
 
@@ -80,8 +80,8 @@ def test_failing_notification_does_not_block_delivery() -> None:
         ),
     ]
     records = _run(stages, _inputs([0.0], [0], 2, 1.0))
-    assert records.delivered_at == [1.0] and records.failed_stage == [-1]
-    assert records.stage_end[1] == [3.0]
+    assert list(records.delivered_at) == [1.0] and list(records.failed_stage) == [-1]
+    assert list(records.stage_end[1]) == [3.0]
 
 
 def test_a_fault_window_slows_attempts_that_start_inside_it() -> None:
@@ -96,10 +96,14 @@ def test_a_fault_window_slows_attempts_that_start_inside_it() -> None:
 
 
 def test_horizon_leaves_orders_unfinished() -> None:
-    stage = Stage(name="work", service=Dist.const(1.0), timeout_s=None)
-    records = _run([stage], _inputs([0.0, 0.0, 0.0], [0, 0, 0], 1, 1.0), horizon_s=1.5)
-    assert records.delivered_at[0] == 1.0
-    assert math.isnan(records.delivered_at[1]) and math.isnan(records.delivered_at[2])
+    stages = [
+        Stage(name="work", service=Dist.const(1.0), timeout_s=None),
+        Stage(name="notify", service=Dist.const(1.0), timeout_s=None, blocks_delivery=False),
+    ]
+    records = _run(stages, _inputs([0.0, 0.0, 0.0], [0, 0, 0], 2, 1.0), horizon_s=3.5)
+    assert list(records.delivered_at)[:2] == [1.0, 3.0]  # the second before its notification
+    assert math.isnan(records.delivered_at[2])
+    assert records.stage_end[1][0] == 2.0 and math.isnan(records.stage_end[1][1])
 
 
 def test_retry_draws_are_buffered_from_one_stream() -> None:
