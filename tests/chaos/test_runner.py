@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chaos import watchdog
 from chaos.client import ToxiproxyClient
 from chaos.plan import parse_plan
 from chaos.runner import PlanRunner
@@ -207,10 +209,35 @@ async def test_start_at_aligns_the_timeline(proxies: ToxiproxyClient, stack: Fak
     assert abs(journal["faults"][0]["started_at"] - start_at) < 0.1
 
 
-async def test_watchdog_is_cancelled_on_a_clean_finish(proxies: ToxiproxyClient,
-                                                       stack: FakeStack) -> None:
+async def test_watchdog_is_cancelled_on_a_clean_finish(
+    proxies: ToxiproxyClient, stack: FakeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawned: list[subprocess.Popen[bytes]] = []
+
+    def spawn(spec: watchdog.WatchdogSpec) -> subprocess.Popen[bytes]:
+        spawned.append(real_spawn(spec))
+        return spawned[-1]
+
+    real_spawn = watchdog.spawn
+    monkeypatch.setattr(watchdog, "spawn", spawn)
     plan = _plan("  - {link: shop->payment-a, fault: {noop: {}}, duration: 0.05}\n")
     http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
-    runner = PlanRunner(plan, proxies, ADMIN, http=http)
-    await runner.run()
-    assert runner._watchdog is None
+    await PlanRunner(plan, proxies, ADMIN, http=http).run()
+    assert len(spawned) == 1 and spawned[0].poll() is not None
+
+
+async def test_business_fault_on_the_reference_notifier(proxies: ToxiproxyClient) -> None:
+    notifier = pytest.importorskip("reference_shop.upstreams.notifier")
+    app = notifier.create_app()
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    plan = _plan("  - {link: shop->notify, fault: {business: {failure_pct: 40}}, duration: 0.3}\n")
+    runner = PlanRunner(plan, proxies, {"notify": "http://notify.test"}, use_watchdog=False,
+                        http=http)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.15)
+    during = (await http.get("http://notify.test/admin/faults")).json()
+    journal = (await task).to_json()
+    after = (await http.get("http://notify.test/admin/faults")).json()
+    assert during["failure_pct"] == 40 and after["failure_pct"] == 0
+    assert journal["status"] == "completed"
+    assert journal["faults"][0]["kind"] == "notify.failure_pct"
