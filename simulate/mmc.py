@@ -4,7 +4,8 @@ Inputs (arrival times, service times, priority classes) come from their own name
 run is a pure function of model and seed, and runs that differ only in ``servers`` see the same
 customers. One priority class runs the Kiefer-Wolfowitz recursion over a heap of server free
 times (first come, first served, memory bounded: inputs are drawn and consumed in chunks); several
-classes run a heap event loop with non-pre-emptive priorities (class 0 first).
+classes run an event loop with non-pre-emptive priorities (class 0 first): a heap of departures
+and one FIFO queue per class.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -114,23 +116,27 @@ def fcfs_starts(arrivals: list[float], services: list[float], free_at: list[floa
 def priority_starts(
     arrivals: list[float], services: list[float], classes: list[int], servers: int
 ) -> list[float]:
-    """Service starts with non-pre-emptive priorities: an event loop over two heaps.
+    """Service starts with non-pre-emptive priorities: an event loop over a heap of departures
+    and one FIFO queue per class (constant cost per customer, however long the queues grow).
 
-    ``busy`` holds departure times (at most ``servers``); ``waiting`` holds class·n + index, so
-    the smallest key is the oldest customer of the most urgent class. Every waiting customer
-    arrived before every pending departure, so departures up to each arrival hand servers over
-    in time order. A departure tied with an arrival goes first.
+    Every waiting customer arrived before every pending departure, so the departures up to
+    each arrival hand servers over in time order. A departure tied with an arrival goes first.
     """
     n = len(arrivals)
     starts = [math.nan] * n
     busy: list[float] = []
-    waiting: list[int] = []
+    queues: list[deque[int]] = [deque() for _ in range(max(classes, default=0) + 1)]
+    waiting = 0
     push, pop = heapq.heappush, heapq.heappop
     for i in range(n + 1):
         t = arrivals[i] if i < n else math.inf
-        while busy and busy[0] <= t and waiting:
+        while waiting and busy[0] <= t:
             free = pop(busy)
-            j = pop(waiting) % n
+            for queue in queues:
+                if queue:
+                    j = queue.popleft()
+                    break
+            waiting -= 1
             starts[j] = free
             push(busy, free + services[j])
         while busy and busy[0] <= t:
@@ -141,7 +147,8 @@ def priority_starts(
             starts[i] = t
             push(busy, t + services[i])
         else:
-            push(waiting, classes[i] * n + i)
+            queues[classes[i]].append(i)
+            waiting += 1
     return starts
 
 
