@@ -103,7 +103,9 @@ def main() -> None:
                 orders, orders_per_s = asyncio.run(place_orders(shop.url, args.orders,
                                                                 args.connections))
                 cpu = meter.stop()
-                stages = stage_means(httpx.get(shop.url + "/metrics").text)
+                metrics_text = httpx.get(shop.url + "/metrics").text
+                stages = stage_means(metrics_text)
+                stages.update(db_lock(metrics_text))
                 targets = tmp / "targets.json"
                 targets.write_text(json.dumps([[f"/api/orders/{o['order_no']}",
                                                 {"X-Order-Token": o["token"]}] for o in orders]))
@@ -134,13 +136,33 @@ def stage_means(metrics_text: str) -> dict[str, float]:
     return {k: sums[k] / counts[k] for k in sums if counts.get(k)}
 
 
+def db_lock(metrics_text: str) -> dict[str, float]:
+    """Mean wait for and hold of the database write lock per write, in seconds."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = {s.name: s.value for f in text_string_to_metric_families(metrics_text)
+              for s in f.samples if s.name.startswith("fakalab_db_write")}
+    writes = values.get("fakalab_db_writes", 0.0)
+    if not writes:
+        return {}
+    return {"db write wait": values["fakalab_db_write_wait_seconds"] / writes,
+            "db write hold": values["fakalab_db_write_hold_seconds"] / writes,
+            "db writes": writes}
+
+
 def bottleneck_of(cpu: dict[str, float], stages: dict[str, float], workers: int) -> str:
     busiest = max(cpu, key=lambda k: cpu[k])
     if cpu[busiest] >= 0.85:
         return f"{busiest}: CPU-bound ({cpu[busiest]:.2f} of a core)"
-    per_order = sum(v for k, v in stages.items() if not k.startswith("call "))
-    slowest = max((k for k in stages if not k.startswith("call ")), key=lambda k: stages[k],
-                  default="?")
+    stage_names = [k for k in stages if k in ("risk_check", "allocating", "delivering")]
+    per_order = sum(stages[k] for k in stage_names)
+    slowest = max(stage_names, key=lambda k: stages[k], default="?")
+    hold = stages.get("db write hold", 0.0)
+    if stages.get("db write wait", 0.0) > hold:
+        return (f"the database write lock (SQLite has one writer): a write waits "
+                f"{stages['db write wait'] * 1000:.1f} ms for the lock on average and holds it "
+                f"{hold * 1000:.1f} ms, so writes cap the shop at about "
+                f"{1 / hold:.0f} write transactions/s" if hold else "the database write lock")
     cap = workers / per_order if per_order else float("inf")
     return (f"no process is CPU-bound; latency-bound: a worker spends {per_order * 1000:.0f} ms "
             f"per order (slowest stage {slowest}, {stages.get(slowest, 0) * 1000:.0f} ms), "
@@ -158,7 +180,8 @@ def report(base: dict[str, float], polls: dict[str, float], orders_per_s: float,
           f"   ({args.orders} orders, {args.workers} workers, {args.connections} buyers)")
     shares = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
     print(f"CPU share during orders    {shares} (1.00 = one core)")
-    means = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in sorted(stages.items()))
+    means = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in sorted(stages.items())
+                      if k != "db writes")
     print(f"mean stage / call times    {means}")
     print(f"bottleneck                 {bottleneck}")
 

@@ -70,6 +70,7 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        shop.metrics.database(shop.db.writes, shop.db.write_wait_s, shop.db.write_hold_s)
         return Response(shop.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from sqlalchemy import (
@@ -149,6 +150,10 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._write_lock = asyncio.Lock()
+        # Seconds spent waiting for, and holding, the write lock (for metrics and benchmarks).
+        self.write_wait_s = 0.0
+        self.write_hold_s = 0.0
+        self.writes = 0
 
     async def create_all(self) -> None:
         async with self.engine.begin() as conn:
@@ -158,8 +163,16 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction; serialised for SQLite, row-locked (FOR UPDATE) elsewhere."""
         if self.is_sqlite:
-            async with self._write_lock, self.engine.begin() as conn:
-                yield conn
+            asked = time.perf_counter()
+            async with self._write_lock:
+                got = time.perf_counter()
+                try:
+                    async with self.engine.begin() as conn:
+                        yield conn
+                finally:
+                    self.writes += 1
+                    self.write_wait_s += got - asked
+                    self.write_hold_s += time.perf_counter() - got
         else:
             async with self.engine.begin() as conn:
                 yield conn

@@ -30,8 +30,18 @@ class ShopMetrics:
                              ["upstream"], registry=r)
         self.callbacks = Counter("fakalab_payment_callbacks_total", "Callback attempts",
                                  ["source", "outcome"], registry=r)
+        self.db_writes = Gauge("fakalab_db_writes", "Write transactions so far", registry=r)
+        self.db_write_wait = Gauge("fakalab_db_write_wait_seconds",
+                                   "Total time writers waited for the write lock", registry=r)
+        self.db_write_hold = Gauge("fakalab_db_write_hold_seconds",
+                                   "Total time the write lock was held", registry=r)
         self.tickets = Counter("fakalab_support_tickets_total", "Support tickets", ["reason"],
                                registry=r)
+
+    def database(self, writes: int, wait_s: float, hold_s: float) -> None:
+        self.db_writes.set(writes)
+        self.db_write_wait.set(wait_s)
+        self.db_write_hold.set(hold_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
