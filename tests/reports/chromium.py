@@ -54,9 +54,21 @@ def _port(profile: Path, process: subprocess.Popen[bytes]) -> int:
 
 
 def _page_socket(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
-        targets = json.load(answer)
-    return next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
+    """The page target's DevTools URL; retried while Chromium is still starting up."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+                targets = json.load(answer)
+            pages = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
+            if pages:
+                return str(pages[0])
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError("chromium shows no page target")
+        time.sleep(0.1)
 
 
 class _Session:
@@ -105,8 +117,22 @@ def _problems(events: list[dict[str, Any]], page_url: str, report: PageReport) -
                 report.requests.append(url)
 
 
-def open_page(path: Path) -> PageReport:
-    """Load `path` in headless Chromium; report console errors, exceptions and requests."""
+def open_page(path: Path, attempts: int = 3) -> PageReport:
+    """Load `path` in headless Chromium; report console errors, exceptions and requests.
+
+    A browser that fails to start or to answer on its DevTools socket (OSError, on a loaded
+    machine) is started again, up to `attempts` times; what the page does is never retried.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _open_page(path)
+        except OSError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open_page(path: Path) -> PageReport:
     page_url = path.resolve().as_uri()
     with tempfile.TemporaryDirectory() as profile:
         process = subprocess.Popen(
