@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+
+from reference_shop.children import line_queue, terminate
 
 __all__ = ["ShopProcess", "ShopProcessError"]
 
@@ -49,8 +49,7 @@ class ShopProcess:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._log,
                                      text=True, env=env)
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_pump, args=(self.proc, lines), daemon=True).start()
+        lines = line_queue(self.proc)
         deadline = time.monotonic() + self.startup_timeout_s
         while True:
             try:
@@ -73,16 +72,7 @@ class ShopProcess:
             self.proc.wait()
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return terminate(self.proc, timeout_s)
 
     def __enter__(self) -> ShopProcess:
         self.start()
@@ -93,10 +83,3 @@ class ShopProcess:
         self.stop()
         if self._log is not subprocess.DEVNULL:
             self._log.close()  # type: ignore[union-attr]
-
-
-def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.put(line)
-    lines.put(None)

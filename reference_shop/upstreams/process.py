@@ -11,17 +11,16 @@ from __future__ import annotations
 import os
 import queue
 import random
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from reference_shop.children import line_queue, terminate
 from reference_shop.upstreams.registry import DEFAULT_HOST, SERVICES
 
 __all__ = ["DEFAULT_COMMAND", "UpstreamsError", "UpstreamsProcess", "find_port_base"]
@@ -117,8 +116,7 @@ class UpstreamsProcess:
         self.proc = subprocess.Popen(
             self.args(port_base), stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env
         )
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_pump, args=(self.proc, lines), daemon=True).start()
+        lines = line_queue(self.proc)
         deadline = time.monotonic() + self.startup_timeout_s
         self.urls = {}
         while len(self.urls) < len(self.only):
@@ -142,16 +140,7 @@ class UpstreamsProcess:
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return terminate(self.proc, timeout_s)
 
     def __enter__(self) -> UpstreamsProcess:
         self.start()
@@ -165,10 +154,3 @@ class UpstreamsProcess:
     ) -> None:
         self.stop()
         self._stderr.close()
-
-
-def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.put(line)
-    lines.put(None)
