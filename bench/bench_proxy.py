@@ -1,6 +1,6 @@
 """Throughput and added latency of the embedded Toxiproxy (no toxic) against a direct connection.
 
-    .venv/bin/python bench/bench_proxy.py [--duration 5] [--connections 32] [--rounds 2]
+    .venv/bin/python bench/bench_proxy.py [--duration 3] [--connections 32] [--rounds 4]
 
 Upstream: a bare FastAPI endpoint under uvicorn (one process). Proxy: `python -m chaos.server`
 (its own process). Load: a separate process of keep-alive HTTP/1.1 connections on loopback,
@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -108,8 +110,11 @@ def run_load(args: argparse.Namespace) -> None:
     import uvloop
 
     port = int(args.load)
-    result = uvloop.run(load(port, args.connections, args.duration, args.max_requests))
-    result["sequential_median_ms"] = uvloop.run(sequential(port, 300))
+    if args.wrk:
+        result = wrk_load(port, args)
+    else:
+        result = uvloop.run(load(port, args.connections, args.duration, args.max_requests))
+    result["sequential_median_ms"] = uvloop.run(sequential(port, 1000))
     print(json.dumps(result))
 
 
@@ -130,26 +135,64 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+WRK_SCRIPT = """
+local n = 0
+local max = tonumber(os.getenv("BENCH_MAX_REQUESTS"))
+response = function(status, headers, body)
+  n = n + 1
+  if n >= max then wrk.thread:stop() end
+end
+"""
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
 def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One bounded load run from a separate process (wrk when chosen, else Python)."""
     command = [sys.executable, __file__, "--load", str(port), "--connections",
                str(args.connections), "--duration", str(args.duration),
                "--max-requests", str(args.max_requests)]
+    if args.tool == "wrk":
+        command += ["--wrk"]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 
 
+def wrk_load(port: int, args: argparse.Namespace) -> dict[str, Any]:
+    script = Path(__file__).with_name("_bench_limit.lua")
+    script.write_text(WRK_SCRIPT)
+    env = {"BENCH_MAX_REQUESTS": str(args.max_requests), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration:g}s", "--latency", "-s",
+         str(script), f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, check=True, timeout=args.duration + 30, env=env)
+    script.unlink(missing_ok=True)
+    requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out.stdout).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
+    median = re.search(r"50%\s+([\d.]+)(us|ms|s)", out.stdout)
+    median_ms = float(median.group(1)) * _UNITS[median.group(2)] if median else None
+    return {"requests": requests, "seconds": requests / rps if rps else 0.0, "rps": rps,
+            "median_ms": median_ms}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2, help="direct/proxied pairs")
+    parser.add_argument("--rounds", type=int, default=4, help="direct/proxied pairs")
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap per measurement")
+    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto",
+                        help="load generator: wrk when installed (auto), else Python/uvloop")
     parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--wrk", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
         run_load(args)
         return
+    if args.tool == "auto":
+        args.tool = "wrk" if shutil.which("wrk") else "python"
+    print(f"load generator: {args.tool}, {args.connections} connections, "
+          f"{args.duration:g} s or {args.max_requests} requests per run")
     from chaos.client import ToxiproxyClient
     from chaos.server import ToxiproxySubprocess
 
@@ -191,17 +234,21 @@ def report(direct_port: int, proxy_port: int, args: argparse.Namespace, proxy_pi
             result = measure(port, args)
             if name == "proxied":
                 proxy_cpu += cpu_seconds(proxy_pid) - cpu_before
-                proxied_requests += result["requests"] + 300
+                proxied_requests += result["requests"] + 1000
             runs[name].append(result)
             print(f"{name:8s} {result['rps']:8.0f} req/s  median under load "
                   f"{result['median_ms']:.2f} ms  sequential {result['sequential_median_ms']:.3f}"
                   f" ms  ({result['requests']} requests in {result['seconds']:.1f} s)")
     direct = statistics.mean(r["rps"] for r in runs["direct"])
     proxied = statistics.mean(r["rps"] for r in runs["proxied"])
+    pair_ratios = [p["rps"] / d["rps"] for d, p in zip(runs["direct"], runs["proxied"],
+                                                        strict=True)]
     added = statistics.mean(r["sequential_median_ms"] for r in runs["proxied"]) - statistics.mean(
         r["sequential_median_ms"] for r in runs["direct"])
     print(f"throughput: direct {direct:.0f} req/s, proxied {proxied:.0f} req/s, "
           f"ratio {proxied / direct:.3f} (proxy costs {100 * (1 - proxied / direct):.1f}%)")
+    print(f"median of per-round ratios: {statistics.median(pair_ratios):.3f} "
+          f"({', '.join(f'{r:.2f}' for r in pair_ratios)})")
     print(f"added latency (median, sequential requests on one connection): {added * 1000:.0f} µs")
     print(f"proxy CPU per proxied request: {proxy_cpu / proxied_requests * 1e6:.1f} µs "
           f"({proxy_cpu:.2f} s for {proxied_requests} requests)")
