@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from simulate.arrivals import arrival_times
-from simulate.buyer import QueueEta, Timeline, file_tickets, queue_triggers
+from simulate.buyer import Timeline, file_tickets, queue_stale_at
+from simulate.eta import payment_etas, stage_clock, stage_etas
 from simulate.faults import FaultSchedule
 from simulate.params import PipelineModel
 from simulate.payment import Payments, settle_payments
@@ -105,12 +106,17 @@ def _records(
     starts = np.column_stack([_numpy(column) for column in pool.stage_start])
     ends = np.column_stack([_numpy(column) for column in pool.stage_end])
     delivered_at = _numpy(pool.delivered_at)
-    eta_at = _payment_eta(model, payments.paid_at, np.frombuffer(pool.ahead, dtype=np.int64))
     patience = model.buyer.patience.sample(streams["patience"], len(created))
     started_at = _numpy(pool.started_at)
-    timeline = _timeline(model, payments, starts, delivered_at, eta_at)
-    if model.buyer.transparency == "transparent" and model.buyer.queue_updates:
-        timeline = _with_queue_updates(model, timeline, payments.paid_at, started_at, patience)
+    if model.buyer.transparency == "transparent":
+        ahead = np.frombuffer(pool.ahead, dtype=np.int64)
+        timeline = _transparent(model, payments, starts, ends, delivered_at, ahead)
+        if model.buyer.queue_updates:
+            queue_stale = queue_stale_at(payments.paid_at, patience, started_at)
+            timeline = replace(timeline, queued_column=1, queue_stale=queue_stale)
+    else:
+        timeline = _opaque(payments, delivered_at)
+    eta_at = timeline.etas[:, 1]
     tickets = file_tickets(
         timeline, patience, max_wait_s=model.buyer.max_wait_s, eta_grace_s=model.buyer.eta_grace_s
     )
@@ -164,60 +170,43 @@ def _delayed(
     return ~np.isnan(paid_at) & (late | overdue)
 
 
-def _remaining_means(model: PipelineModel) -> list[float]:
-    """Mean time left until delivery from the start of each stage (what the shop's ETA uses)."""
-    means = [s.service.expected if s.blocks_delivery else 0.0 for s in model.stages]
-    return [sum(means[k:]) for k in range(len(means))]
+def _blocking(model: PipelineModel) -> list[int]:
+    return [k for k, stage in enumerate(model.stages) if stage.blocks_delivery]
 
 
-def _payment_eta(model: PipelineModel, paid_at: FloatArray, ahead: FloatArray) -> FloatArray:
-    """The shop's ETA on payment: orders ahead drain at ``workers`` per mean job, then own job."""
-    if model.buyer.transparency == "opaque":
-        return np.full(len(paid_at), np.nan)
-    per_order = _remaining_means(model)[0]
-    return paid_at + ahead / model.workers * per_order + per_order
-
-
-def _timeline(
+def _transparent(
     model: PipelineModel,
     payments: Payments,
     starts: FloatArray,
+    ends: FloatArray,
     delivered_at: FloatArray,
-    eta_at: FloatArray,
+    ahead: npt.NDArray[np.int64],
 ) -> Timeline:
-    """Visible changes: the buyer says paid, payment confirmed, (transparent: each blocking
-    stage starts, with a new ETA), delivered."""
-    columns = [payments.paid_click_at, payments.paid_at]
-    etas = [np.full(len(eta_at), np.nan), eta_at]
-    if model.buyer.transparency == "transparent":
-        remaining = _remaining_means(model)
-        for k, stage in enumerate(model.stages):
-            if stage.blocks_delivery:
-                columns.append(starts[:, k])
-                etas.append(starts[:, k] + remaining[k])
-    columns.append(delivered_at)
-    etas.append(np.full(len(eta_at), np.nan))
-    changes = np.column_stack(columns)
-    delivered = np.where(np.isnan(delivered_at), np.inf, delivered_at)
-    return Timeline(np.where(np.isnan(changes), np.inf, changes), np.column_stack(etas), delivered)
-
-
-def _with_queue_updates(
-    model: PipelineModel,
-    timeline: Timeline,
-    paid_at: FloatArray,
-    started_at: FloatArray,
-    patience: FloatArray,
-) -> Timeline:
-    """A transparent shop refreshes queue position and ETA whenever an order ahead starts."""
-    per_order = _remaining_means(model)[0]
-    eta = QueueEta(per_order_s=per_order, own_s=per_order, workers=model.workers)
-    at, reason = queue_triggers(
-        paid_at,
-        timeline.etas[:, 1],
-        patience,
-        started_at,
-        eta,
-        eta_grace_s=model.buyer.eta_grace_s,
+    """Buyer says paid; payment confirmed (with an ETA); each blocking stage starts (with a
+    new ETA); delivered."""
+    blocking = _blocking(model)
+    clock = stage_clock(
+        starts[:, blocking],
+        ends[:, blocking],
+        [model.stages[k].service.expected for k in blocking],
     )
-    return replace(timeline, queued_column=1, queue_at=at, queue_reason=reason)
+    on_payment = payment_etas(clock, payments.paid_at, ahead.astype(np.float64), model.workers)
+    none = np.full(len(delivered_at), np.nan)
+    changes = [payments.paid_click_at, payments.paid_at, *starts[:, blocking].T, delivered_at]
+    etas = [none, on_payment, *stage_etas(clock, starts[:, blocking]).T, none]
+    return _timeline(changes, etas, delivered_at)
+
+
+def _opaque(payments: Payments, delivered_at: FloatArray) -> Timeline:
+    """Buyer says paid; "processing" once payment is confirmed; "completed"."""
+    none = np.full(len(delivered_at), np.nan)
+    changes = [payments.paid_click_at, payments.paid_at, delivered_at]
+    return _timeline(changes, [none, none, none], delivered_at)
+
+
+def _timeline(
+    changes: list[FloatArray], etas: list[FloatArray], delivered_at: FloatArray
+) -> Timeline:
+    matrix = np.column_stack(changes)
+    delivered = np.where(np.isnan(delivered_at), np.inf, delivered_at)
+    return Timeline(np.where(np.isnan(matrix), np.inf, matrix), np.column_stack(etas), delivered)

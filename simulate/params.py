@@ -150,11 +150,11 @@ class Fault(BaseModel):
 
 class Buyer(BaseModel):
     """The watching buyer: files one ticket when what they see is unchanged for longer than
-    their patience or the latest ETA shown passes (plus ``eta_grace_s``), and gives up (a
-    ``gave_up`` ticket if none yet) after ``max_wait_s`` without delivery.
+    their patience or an ETA they were shown passes (plus ``eta_grace_s``) before delivery,
+    and gives up (a ``gave_up`` ticket if none yet) after ``max_wait_s`` without delivery.
 
     ``transparent``: each stage is shown with an ETA and, with ``queue_updates``, the queue
-    position and ETA refresh whenever an order ahead starts; ``opaque``: only "processing" from
+    position refreshes whenever an order ahead starts; ``opaque``: only "processing" from
     payment to "completed"."""
 
     model_config = _FROZEN

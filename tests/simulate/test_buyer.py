@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from simulate.buyer import QueueEta, Timeline, file_tickets, queue_triggers
+from simulate.buyer import Timeline, file_tickets, queue_stale_at
 
 INF, NAN = math.inf, math.nan
 
@@ -13,14 +13,16 @@ def _tickets(
     etas: list[list[float]],
     delivered: list[float],
     patience: list[float],
-    **timeline: object,
+    queue_stale: list[float] | None = None,
 ) -> tuple[list[float], list[int]]:
-    result = file_tickets(
-        Timeline(np.array(changes), np.array(etas), np.array(delivered), **timeline),  # type: ignore[arg-type]
-        np.array(patience),
-        max_wait_s=100.0,
-        eta_grace_s=1.0,
+    timeline = Timeline(
+        np.array(changes, dtype=float),
+        np.array(etas, dtype=float),
+        np.array(delivered),
+        None if queue_stale is None else 1,
+        None if queue_stale is None else np.array(queue_stale),
     )
+    result = file_tickets(timeline, np.array(patience), max_wait_s=100.0, eta_grace_s=1.0)
     return result.at.tolist(), result.reason.tolist()
 
 
@@ -28,12 +30,12 @@ def test_ticket_rules() -> None:
     changes = [
         [0, 2, 3, 6],  # changes often enough, delivered at 6: no ticket
         [0, 30, 31, 40],  # payment confirmation took 30 s > patience 10: stale at 10
-        [0, 2, 19, 20],  # ETA 5 shown at 2 passed at 6 (+1 grace), before patience (12)
+        [0, 2, 3, 20],  # ETA 5 shown at 2 passed at 6 (+1 grace) though 3 showed a later one
         [0, 2, INF, INF],  # never delivered, endless patience: gave up at 100
         [INF, INF, INF, INF],  # never paid: never watched
     ]
     no_eta = [NAN] * 4
-    etas = [no_eta, no_eta, [NAN, 5, NAN, NAN], no_eta, no_eta]
+    etas = [[NAN, 5, 6, NAN], no_eta, [NAN, 5, 15, NAN], no_eta, no_eta]
     delivered = [6, 40, 20, INF, INF]
     at, reason = _tickets(changes, etas, delivered, [10, 10, 10, 1e9, 10])
     assert math.isnan(at[0]) and reason[0] == -1
@@ -41,6 +43,11 @@ def test_ticket_rules() -> None:
     assert (at[2], reason[2]) == (6, 1)
     assert (at[3], reason[3]) == (100, 2)
     assert math.isnan(at[4]) and reason[4] == -1
+
+
+def test_a_promise_kept_within_the_grace_is_no_ticket() -> None:
+    at, _ = _tickets([[0, 2, 5.5]], [[NAN, 5, NAN]], [5.5], [10])
+    assert math.isnan(at[0])
 
 
 def test_one_ticket_only_and_gave_up_only_without_one() -> None:
@@ -53,25 +60,19 @@ def test_no_ticket_after_delivery() -> None:
     assert math.isnan(at[0])
 
 
-def test_queue_phase_override() -> None:
+def test_queue_moves_replace_the_gap_after_payment() -> None:
     changes, etas, delivered, patience = [[0, 1, 50, 51]], [[NAN] * 4], [51], [30]
     assert _tickets(changes, etas, delivered, patience) == ([31.0], [0])
-    at, _ = _tickets(
-        changes, etas, delivered, patience,
-        queued_column=1, queue_at=np.array([INF]), queue_reason=np.array([0]),
-    )
+    at, _ = _tickets(changes, etas, delivered, patience, queue_stale=[INF])
     assert math.isnan(at[0])  # the queue moved often enough between 1 and 50
+    assert _tickets(changes, etas, delivered, patience, queue_stale=[40.0]) == ([40.0], [0])
 
 
-def test_queue_triggers_follow_the_queue() -> None:
+def test_queue_stale_follows_the_queue() -> None:
     enqueued = np.array([0.0, 0.1, 0.2, 0.3, 0.3])
     starts = np.array([0.0, 1.0, 2.0, 20.0, NAN])
     patience = np.array([5.0, 5.0, 5.0, 1.5, 30.0])
-    first_eta = np.full(5, NAN)
-    eta = QueueEta(per_order_s=1.0, own_s=1.0, workers=1)
-    at, reason = queue_triggers(enqueued, first_eta, patience, starts, eta, eta_grace_s=1.0)
+    at = queue_stale_at(enqueued, patience, starts)
     assert at[:3].tolist() == [INF, INF, INF]
-    assert (at[3], reason[3]) == (pytest.approx(3.5), 0)  # no start between 2 and 20
-    # Never started: at 2 the shop showed ETA 2 + 1 ahead (the order started at 20) + 1 own;
-    # with 1 s of grace it passed at 5, long before the next start.
-    assert (at[4], reason[4]) == (pytest.approx(5.0), 1)
+    assert at[3] == pytest.approx(3.5)  # no start between 2 and 20
+    assert at[4] == pytest.approx(50.0)  # its last queue move: the start at 20
