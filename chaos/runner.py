@@ -69,6 +69,30 @@ def _fault_record(fault: FaultSpec, started: float, ended: float | None) -> Faul
                        fault.toxicity, started, ended)
 
 
+async def _settle(task: asyncio.Future[Any]) -> bool:
+    """Wait for `task` to finish even if we are cancelled meanwhile (an injection in flight must
+    be known before the rollback runs); return whether we were cancelled."""
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        return True
+    except Exception:  # the task's own failure: read by _outcome
+        pass
+    return False
+
+
+def _outcome(task: asyncio.Future[Any]) -> tuple[Any, str | None]:
+    """(output, None) or (None, "Error: message") of a finished fault action."""
+    if task.cancelled():
+        return None, "CancelledError: the action was cancelled"
+    exc = task.exception()
+    if exc is not None:
+        return None, f"{type(exc).__name__}: {exc}"
+    return task.result(), None
+
+
 class PlanRunner:
     def __init__(
         self,
@@ -138,6 +162,9 @@ class PlanRunner:
             return "failed"
         if not await self._preflight_ok():
             return "failed"
+        assert self._interrupt is not None
+        if self._interrupt.is_set():
+            return "interrupted"
         t0 = self.clock.now() if start_at is None else start_at
         self._spawn_watchdog(t0)
         tasks = {
@@ -194,32 +221,36 @@ class PlanRunner:
 
     async def _inject(self, fault: FaultSpec, injector: FaultInjector) -> bool:
         start = time.time()
-        try:
-            output, error = await injector.inject(fault), None
+        task = asyncio.ensure_future(injector.inject(fault))
+        cancelled = await _settle(task)
+        output, error = _outcome(task)
+        if error is None:
             self._active[fault.id] = (fault, self.clock.now())
-        except Exception as exc:  # any failure to inject fails the run; it is journaled
-            output, error = None, f"{type(exc).__name__}: {exc}"
         self._record.activities.append(Activity(
             "action", f"inject {fault.id}", fault.link, fault.fault.model_dump(), start,
             time.time(), "failed" if error else "succeeded", output, error,
         ))
+        if cancelled:
+            raise asyncio.CancelledError
         return error is None
 
     async def _remove(self, fault: FaultSpec, injector: FaultInjector, log: list[Activity]) -> None:
         start = time.time()
         _, started = self._active[fault.id]
         others = [spec for spec, _ in self._active.values()]
-        try:
-            output, error = await injector.remove(fault, others), None
+        task = asyncio.ensure_future(injector.remove(fault, others))
+        cancelled = await _settle(task)
+        output, error = _outcome(task)
+        if error is None:
             del self._active[fault.id]
             self._record.faults.append(_fault_record(fault, started, self.clock.now()))
-        except Exception as exc:  # journaled; the watchdog still removes it at the deadline
-            output, error = None, f"{type(exc).__name__}: {exc}"
         verb = "rollback" if log is self._record.rollbacks else "remove"
         log.append(Activity(
             "action", f"{verb} {fault.id}", fault.link, fault.fault.model_dump(), start,
             time.time(), "failed" if error else "succeeded", output, error,
         ))
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _rollback(self, injector: FaultInjector) -> None:
         for fault, _ in list(self._active.values()):

@@ -241,3 +241,33 @@ async def test_business_fault_on_the_reference_notifier(proxies: ToxiproxyClient
     assert during["failure_pct"] == 40 and after["failure_pct"] == 0
     assert journal["status"] == "completed"
     assert journal["faults"][0]["kind"] == "notify.failure_pct"
+
+
+class SlowToxiproxy:
+    """The real client, with injections that take 0.3 s."""
+
+    def __init__(self, client: ToxiproxyClient) -> None:
+        self.client = client
+        self.url = client.url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def add_toxic(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        time.sleep(0.3)
+        return self.client.add_toxic(*args, **kwargs)
+
+
+async def test_interrupt_during_an_injection_still_rolls_it_back(proxies: ToxiproxyClient,
+                                                                 stack: FakeStack) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: {latency: {latency: 5}}, duration: 60}\n")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
+    runner = PlanRunner(plan, SlowToxiproxy(proxies), ADMIN, use_watchdog=False, http=http)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.1)
+    runner.interrupt()
+    journal = (await asyncio.wait_for(task, 5)).to_json()
+    assert journal["status"] == "interrupted"
+    assert [a["name"] for a in journal["activities"]][-1] == "inject f1"
+    assert [r["name"] for r in journal["rollbacks"]] == ["rollback f1"]
+    assert await asyncio.to_thread(_clean, proxies)
