@@ -1,0 +1,221 @@
+"""Scenario files: load shape, persona mix, shop settings, drill plan, SLOs, variants.
+
+`load_scenario(name_or_path, sets)` reads a built-in (`scenarios/catalog/NAME.yaml`) or a file,
+applies `--set key=value` overrides and validates; a `ScenarioError`'s problems read
+`file:line: field: message`. `scenario.variant(name)` is the scenario with a variant's overrides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chaos.plan import Duration, Plan
+from reference_shop.settings import ShopSettings
+from scenarios.overrides import apply_overrides
+from scenarios.shapes import Shape
+
+__all__ = ["CATALOG", "BuyerBehaviour", "Load", "PersonaMix", "Scenario", "ScenarioError",
+           "Slos", "Variant", "builtin_names", "dump_scenario", "load_scenario", "parse_scenario"]
+
+CATALOG = Path(__file__).resolve().parent / "catalog"
+# Shop settings a scenario may not set: the drill owns addresses, database and secrets.
+_DRILL_OWNED = {"db_url", "host", "port", "public_url", "upstreams", "payment_secrets",
+                "admin_token"}
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Weight = Annotated[float, Field(ge=0.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonaMix(_Model):
+    """Relative weights of the personas of arriving visitors."""
+
+    browser: Weight = 0.0
+    buyer: Weight = 1.0
+    impatient: Weight = 0.0
+    double_payer: Weight = 0.0
+    abandoner: Weight = 0.0
+
+    @model_validator(mode="after")
+    def _some(self) -> PersonaMix:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one persona needs a weight above 0")
+        return self
+
+
+class BuyerBehaviour(_Model):
+    think_s: Annotated[float, Field(gt=0)] = 3.0
+    impatient_refresh_s: Annotated[float, Field(gt=0)] = 1.0
+    sse_share: Share = 0.0
+    patience_s: tuple[float, float] = (20.0, 60.0)
+    max_wait_s: Annotated[float, Field(gt=0)] = 180.0
+    products: dict[str, Weight] = Field(default_factory=lambda: {"steam-50": 1.0})
+
+    @field_validator("patience_s")
+    @classmethod
+    def _range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError("patience_s is [low, high] with 0 < low <= high")
+        return value
+
+
+class Load(_Model):
+    shape: Shape
+    personas: PersonaMix = Field(default_factory=PersonaMix)
+    buyers: BuyerBehaviour = Field(default_factory=BuyerBehaviour)
+    max_journeys: Annotated[int, Field(ge=1)] = 2000
+
+
+class Slos(_Model):
+    """Upper bounds; a missing one is not checked."""
+
+    delay_rate: Share | None = 0.05
+    p95_paid_to_delivered_s: Annotated[float, Field(gt=0)] | None = None
+    error_rate: Share | None = 0.01
+    ticket_rate: Annotated[float, Field(ge=0)] | None = None
+
+
+class Variant(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    set: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scenario(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    description: str = ""
+    duration: Duration
+    seed: int = 42
+    sla_s: Annotated[float, Field(gt=0)] = 30.0
+    load: Load
+    shop: dict[str, Any] = Field(default_factory=dict)
+    drill: Plan | None = None
+    slos: Slos = Field(default_factory=Slos)
+    variants: list[Variant] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drill_title(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and isinstance(raw.get("drill"), dict):
+            return raw | {"drill": {"title": str(raw.get("name", "drill"))} | raw["drill"]}
+        return raw
+
+    @field_validator("shop")
+    @classmethod
+    def _shop_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key in _DRILL_OWNED or key not in ShopSettings.model_fields:
+                allowed = sorted(set(ShopSettings.model_fields) - _DRILL_OWNED)
+                raise ValueError(f"unknown shop setting {key!r} (use: {', '.join(allowed)})")
+        checked = ShopSettings(**value).model_dump(mode="json", include=set(value))
+        return checked
+
+    @model_validator(mode="after")
+    def _checks(self) -> Scenario:
+        if self.duration <= 0:
+            raise ValueError("duration must be above 0")
+        names = [v.name for v in self.variants]
+        if len(names) != len(set(names)):
+            raise ValueError("two variants have the same name")
+        return self
+
+    def variant(self, name: str) -> Scenario:
+        """This scenario with variant `name`'s overrides applied (and no variants)."""
+        found = next((v for v in self.variants if v.name == name), None)
+        if found is None:
+            raise ScenarioError([f"{self.name}: no variant {name!r} "
+                                 f"(it has: {', '.join(v.name for v in self.variants) or 'none'})"])
+        data = self.model_dump(mode="json") | {"variants": []}
+        sets = [f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}"
+                for key, value in found.set.items()]
+        text = yaml.safe_dump(apply_overrides(data, sets), sort_keys=False)
+        return parse_scenario(text, f"{self.name}[{name}]")
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot run; `problems` are `file:line: field: message` strings."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _lines(value, (*path, key.value), out)
+            out[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, (*path, index), out)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(scenario)"
+
+
+def _problem(error: Any, lines: dict[tuple[Any, ...], int], source: str) -> str:
+    noise = {"function-before", "function-after", "http", "metric", "steady", "ramp", "step",
+             "spike", "double_wave", "day", "tuple[float, float]"}
+    loc = tuple(part for part in error["loc"] if part not in noise)
+    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{source}:{line}: {_dotted(loc)}: {message}"
+
+
+def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None = None
+                   ) -> Scenario:
+    """Validate a scenario's YAML text after `sets` overrides; errors name line and field."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise ScenarioError([f"{source}:{line}: not valid YAML: "
+                             f"{getattr(exc, 'problem', None) or exc}"]) from None
+    if node is None or not isinstance(data, dict):
+        raise ScenarioError([f"{source}:1: a scenario is a YAML mapping (name, duration, load)"])
+    lines: dict[tuple[Any, ...], int] = {}
+    _lines(node, (), lines)
+    try:
+        data = apply_overrides(data, sets or [])
+    except ValueError as exc:
+        raise ScenarioError([f"--set: {exc}"]) from None
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_problem(e, lines, source) for e in exc.errors()]) from None
+
+
+def builtin_names() -> list[str]:
+    return sorted(path.stem for path in CATALOG.glob("*.yaml"))
+
+
+def load_scenario(name_or_path: str | Path, sets: list[str] | None = None) -> Scenario:
+    """A built-in by name, or a scenario file by path."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        if str(name_or_path) not in builtin_names():
+            raise ScenarioError([f"{name_or_path}: no such scenario file or built-in "
+                                 f"(built-ins: {', '.join(builtin_names())})"])
+        path = CATALOG / f"{name_or_path}.yaml"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot read the scenario: {exc.strerror}"]) from None
+    return parse_scenario(text, str(path), sets)
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The resolved scenario as YAML (the run directory's scenario.yaml)."""
+    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
