@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -159,14 +160,14 @@ def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def wrk_load(port: int, args: argparse.Namespace) -> dict[str, Any]:
-    script = Path(__file__).with_name("_bench_limit.lua")
+    script = Path(tempfile.mkdtemp(prefix="fakalab-wrk-")) / "limit.lua"
     script.write_text(WRK_SCRIPT)
     env = {"BENCH_MAX_REQUESTS": str(args.max_requests), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
         ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration:g}s", "--latency", "-s",
          str(script), f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True, timeout=args.duration + 30, env=env)
-    script.unlink(missing_ok=True)
+    shutil.rmtree(script.parent, ignore_errors=True)
     requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out.stdout).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
     median = re.search(r"50%\s+([\d.]+)(us|ms|s)", out.stdout)
@@ -196,7 +197,7 @@ def main() -> None:
     from chaos.client import ToxiproxyClient
     from chaos.server import ToxiproxySubprocess
 
-    app_dir = Path(__file__).resolve().parent
+    app_dir = Path(tempfile.mkdtemp(prefix="fakalab-bench-"))
     (app_dir / "_hello_app.py").write_text(APP)
     upstream_port = free_port()
     upstream = subprocess.Popen(
@@ -214,7 +215,7 @@ def main() -> None:
         proxy_server.stop()
         upstream.terminate()
         upstream.wait(10)
-        (app_dir / "_hello_app.py").unlink(missing_ok=True)
+        shutil.rmtree(app_dir, ignore_errors=True)
 
 
 def cpu_seconds(pid: int) -> float:
