@@ -131,10 +131,13 @@ def mmc_table(report: MMcReport) -> Table:
     model = report.model
     title = (
         f"M/M/{model.servers}  λ={model.arrival_rate:g} μ={model.service_rate:g}"
-        f"  ρ={model.utilisation:.3f}  {model.orders:,} orders  seed {report.seed}"
-        f"  {report.orders_per_s:,.0f} orders/s"
+        f"  ρ={model.utilisation:.3f}"
     )
-    table = Table(title=title)
+    caption = (
+        f"{model.orders:,} orders, seed {report.seed}, {report.orders_per_s:,.0f} orders/s;"
+        " 95% batch-means intervals"
+    )
+    table = Table(title=title, caption=caption)
     for column in ("figure", "simulated", "95% CI", "analytic"):
         table.add_column(column, justify="right")
     theory = analytic_figures(model, report.t) or {}
