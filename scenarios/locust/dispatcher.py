@@ -1,0 +1,97 @@
+"""The open-loop dispatcher: starts one journey greenlet per scheduled arrival (gevent).
+
+Arrivals follow the shape's seeded Poisson process whatever the shop's speed; when
+`max_journeys` are in flight an arrival is dropped and counted (like k6's dropped_iterations).
+A monitor samples process CPU and event-loop lag so a saturated generator marks the run invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+from gevent.pool import Pool
+
+from scenarios.locust.arrivals import GeneratorHealth, arrival_times, pick, saturation
+from scenarios.scenario import Scenario
+
+__all__ = ["Dispatcher"]
+
+
+class Dispatcher:
+    def __init__(self, scenario: Scenario, journey: Callable[[str, random.Random], None],
+                 summary_path: Path, index: int = 0, processes: int = 1) -> None:
+        self.scenario = scenario
+        self.journey = journey
+        self.summary_path = summary_path
+        self.index, self.share = index, 1.0 / processes
+        self.seed = scenario.seed * 1009 + index
+        self.pool = Pool(scenario.load.max_journeys)
+        self.scheduled = self.started = self.dropped = 0
+        self.max_lag_s = 0.0
+        self.health: list[GeneratorHealth] = []
+        self.started_at = self.ended_at = 0.0
+
+    def run(self) -> None:
+        """Dispatch the whole schedule (blocks this greenlet for the scenario's duration)."""
+        monitor = gevent.spawn(self._monitor)
+        rng = random.Random(self.seed + 1)
+        mix = self.scenario.load.personas.model_dump()
+        self.started_at = time.time()
+        origin = time.monotonic()
+        try:
+            for offset in arrival_times(self.scenario.load.shape, self.scenario.duration,
+                                        self.seed, self.share):
+                delay = origin + offset - time.monotonic()
+                if delay > 0:
+                    gevent.sleep(delay)
+                self.scheduled += 1
+                self.max_lag_s = max(self.max_lag_s, time.monotonic() - origin - offset)
+                persona, journey_rng = pick(mix, rng), random.Random(rng.getrandbits(32))
+                if self.pool.full():
+                    self.dropped += 1
+                    continue
+                self.pool.spawn(self.journey, persona, journey_rng)
+                self.started += 1
+        finally:
+            self.ended_at = time.time()
+            monitor.kill()
+            self.write_summary()
+
+    def stop(self) -> None:
+        self.pool.kill(block=False)
+        self.write_summary()
+
+    def _monitor(self) -> None:
+        process = psutil.Process()
+        process.cpu_percent(None)
+        while True:
+            before = time.monotonic()
+            gevent.sleep(1.0)
+            lag = time.monotonic() - before - 1.0
+            self.health.append(GeneratorHealth(time.time(), process.cpu_percent(None), lag))
+            self.write_summary()
+
+    def summary(self) -> dict[str, Any]:
+        ended = self.ended_at or time.time()
+        return {
+            "pid": os.getpid(), "index": self.index, "share": self.share, "seed": self.seed,
+            "started_at": self.started_at, "ended_at": ended,
+            "scheduled": self.scheduled, "started": self.started, "dropped": self.dropped,
+            "in_flight": len(self.pool), "max_dispatch_lag_s": round(self.max_lag_s, 4),
+            "max_cpu_pct": max((h.cpu_pct for h in self.health), default=0.0),
+            "max_loop_lag_s": round(max((h.loop_lag_s for h in self.health), default=0.0), 4),
+            "invalid_reasons": saturation(self.health),
+        }
+
+    def write_summary(self) -> None:
+        temporary = self.summary_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.summary(), indent=1))
+        temporary.replace(self.summary_path)

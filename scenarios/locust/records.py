@@ -1,0 +1,94 @@
+"""polls.csv and tickets.csv (docs/run-dir.md): one file per Locust process, merged after the run.
+
+Each generator process appends to `polls-<pid>.csv` / `tickets-<pid>.csv` in the records
+directory; `merge_records(directory, out)` concatenates them ordered by time (pure over files).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["POLL_COLUMNS", "TICKET_COLUMNS", "RecordWriter", "merge_records", "merge_rows"]
+
+POLL_COLUMNS = ("order_no", "at", "persona", "via", "http_status", "latency_ms", "state_seen",
+                "message_seen", "eta_seen")
+TICKET_COLUMNS = ("order_no", "at", "reason", "waited_s")
+KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+class RecordWriter:
+    """Appends rows to this process's polls and tickets files, flushing every `flush_every`."""
+
+    def __init__(self, directory: Path, pid: int | None = None, flush_every: int = 200) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid() if pid is None else pid
+        self._files: dict[str, TextIO] = {}
+        self._writers: dict[str, Any] = {}
+        for kind, columns in KINDS.items():
+            handle = open(directory / f"{kind}-{pid}.csv", "w", newline="")  # noqa: SIM115
+            self._files[kind] = handle
+            self._writers[kind] = csv.writer(handle)
+            self._writers[kind].writerow(columns)
+        self._pending = 0
+        self._flush_every = flush_every
+
+    def poll(self, *row: Any) -> None:
+        self._write("polls", row)
+
+    def ticket(self, *row: Any) -> None:
+        self._write("tickets", row)
+
+    def _write(self, kind: str, row: Sequence[Any]) -> None:
+        self._writers[kind].writerow([_cell(v) for v in row])
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        for handle in self._files.values():
+            handle.flush()
+        self._pending = 0
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+
+
+def merge_rows(parts: Sequence[Sequence[dict[str, str]]]) -> list[dict[str, str]]:
+    """Rows of several processes as one list ordered by `at` (stable)."""
+    rows = [row for part in parts for row in part]
+    return sorted(rows, key=lambda row: float(row["at"] or 0))
+
+
+def merge_records(directory: Path, out: Path) -> dict[str, int]:
+    """Write `out/polls.csv` and `out/tickets.csv` from the per-process files; rows per kind."""
+    counts = {}
+    for kind, columns in KINDS.items():
+        parts = []
+        for path in sorted(directory.glob(f"{kind}-*.csv")):
+            with open(path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                if tuple(reader.fieldnames or ()) != columns:
+                    raise ValueError(f"{path}: columns {reader.fieldnames} are not {columns}")
+                parts.append(list(reader))
+        rows = merge_rows(parts)
+        with open(out / f"{kind}.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        counts[kind] = len(rows)
+    return counts
