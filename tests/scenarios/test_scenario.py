@@ -90,3 +90,14 @@ def test_overrides_are_pure_and_dotted() -> None:
             parse_override(bad)
     with pytest.raises(ValueError, match="has no item 3"):
         apply_overrides(data, ["items.3.x=1"])
+
+
+def test_fakalab_scenarios_lists_every_builtin() -> None:
+    from click.testing import CliRunner
+
+    from scenarios.cli import cli
+
+    result = CliRunner().invoke(cli, ["scenarios"])
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines()] == builtin_names()
+    assert "variants: transparent, opaque" in result.output
