@@ -1,13 +1,16 @@
 """Buyers watching their orders after paying, and the tickets they file (vectorised, pure).
 
-A buyer starts watching when they say "I have paid". They file one ticket at the first moment
-that either what they see has not changed for longer than their patience (``stale_status``) or
-an ETA they were shown has passed by more than the grace without delivery (``eta_passed``: every
-ETA shown is a promise, even if a later one moved it); if neither happened and the order is
-still not delivered after ``max_wait_s`` they give up and file a ``gave_up`` ticket.
+The rules of the Locust personas (``scenarios/locust/patience.py``), in vectors. A buyer starts
+watching when they say "I have paid". They file one ticket at the first moment that either what
+they see has not changed for longer than their patience (``stale_status``) or the first ETA they
+were shown has passed by more than the grace without delivery (``eta_passed``: the first ETA is
+the promise, whatever later ones say); if neither happened and the order is still not delivered
+after ``max_wait_s`` they give up and file a ``gave_up`` ticket.
 
-In the queue, a transparent shop shows the order's position and a refreshed ETA, so what the
-buyer sees changes every time an order ahead starts (``queue_stale_at``).
+Buyers look every ``poll_s`` seconds from the moment they said they paid (0: continuously, as
+with server-sent events): a change is seen at the first look at or after it, and a ticket is
+filed at a look. In the queue, a transparent shop shows the order's position and a refreshed
+ETA, so what the buyer sees changes every time an order ahead starts (``queue_stale_at``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TICKET_REASONS", "Tickets", "Timeline", "file_tickets", "queue_stale_at"]
+__all__ = ["TICKET_REASONS", "Looks", "Tickets", "Timeline", "file_tickets", "queue_stale_at"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -48,12 +51,42 @@ class Tickets:
     gave_up: npt.NDArray[np.bool_]
 
 
+@dataclass(frozen=True)
+class Looks:
+    """A buyer's looks at the order: from ``watch_from``, every ``poll_s`` (0: continuously)."""
+
+    watch_from: FloatArray
+    poll_s: float
+
+    def _origin(self, t: FloatArray) -> FloatArray:
+        return self.watch_from[:, None] if t.ndim == 2 else self.watch_from
+
+    def at_or_after(self, t: FloatArray) -> FloatArray:
+        """The first look at or after ``t`` (rows: buyers; a matrix has one column per time)."""
+        if self.poll_s == 0:
+            return t
+        origin = self._origin(t)
+        return origin + np.maximum(np.ceil((t - origin) / self.poll_s), 0) * self.poll_s
+
+    def after(self, t: FloatArray) -> FloatArray:
+        """The first look strictly after ``t``."""
+        if self.poll_s == 0:
+            return t
+        origin = self._origin(t)
+        return origin + (np.floor((t - origin) / self.poll_s) + 1) * self.poll_s
+
+
 def file_tickets(
-    timeline: Timeline, patience: FloatArray, *, max_wait_s: float, eta_grace_s: float
+    timeline: Timeline,
+    patience: FloatArray,
+    *,
+    max_wait_s: float,
+    eta_grace_s: float,
+    poll_s: float = 0.0,
 ) -> Tickets:
     """The first ticket each buyer files, if any (in blocks of rows, to bound memory)."""
     parts = [
-        _file_tickets(_rows(timeline, block), patience[block], max_wait_s, eta_grace_s)
+        _file_tickets(_rows(timeline, block), patience[block], max_wait_s, eta_grace_s, poll_s)
         for block in _blocks(len(patience))
     ]
     return Tickets(
@@ -81,10 +114,11 @@ def _rows(timeline: Timeline, block: slice) -> Timeline:
     )
 
 
-def _stale_at(timeline: Timeline, patience: FloatArray) -> FloatArray:
-    changes, delivered = timeline.changes, timeline.delivered_at[:, None]
+def _stale_at(timeline: Timeline, patience: FloatArray, looks: Looks) -> FloatArray:
+    changes = looks.at_or_after(timeline.changes)  # when each change is seen
+    delivered = looks.at_or_after(timeline.delivered_at)[:, None]
     following = np.concatenate([changes[:, 1:], np.full((len(changes), 1), np.inf)], axis=1)
-    stale = changes + patience[:, None]
+    stale = looks.after(changes + patience[:, None])
     watching = np.isfinite(changes) & (changes < delivered)
     first = np.where(watching & (stale < following), stale, np.inf)
     if timeline.queued_column is not None:
@@ -93,23 +127,29 @@ def _stale_at(timeline: Timeline, patience: FloatArray) -> FloatArray:
     return first.min(axis=1)
 
 
-def _eta_passed_at(timeline: Timeline, eta_grace_s: float) -> FloatArray:
-    shown = np.isfinite(timeline.changes) & (timeline.changes < timeline.delivered_at[:, None])
-    promises = np.where(shown & ~np.isnan(timeline.etas), timeline.etas, np.inf)
-    passed = promises.min(axis=1) + eta_grace_s
+def _eta_passed_at(timeline: Timeline, eta_grace_s: float, looks: Looks) -> FloatArray:
+    """The look at which the first ETA the buyer saw had passed (plus the grace), undelivered."""
+    seen = looks.at_or_after(timeline.changes)
+    shown = np.isfinite(seen) & (seen < looks.at_or_after(timeline.delivered_at)[:, None])
+    with_eta = shown & ~np.isnan(timeline.etas)
+    first = with_eta.argmax(axis=1)
+    promise = np.where(with_eta.any(axis=1), timeline.etas[np.arange(len(first)), first], np.inf)
+    passed = looks.after(promise + eta_grace_s)
     return np.where(passed < timeline.delivered_at, passed, np.inf)
 
 
 def _file_tickets(
-    timeline: Timeline, patience: FloatArray, max_wait_s: float, eta_grace_s: float
+    timeline: Timeline, patience: FloatArray, max_wait_s: float, eta_grace_s: float, poll_s: float
 ) -> Tickets:
-    stale, passed = _stale_at(timeline, patience), _eta_passed_at(timeline, eta_grace_s)
-    at = np.minimum(stale, passed)
-    reason = np.where(stale <= passed, STALE, ETA_PASSED)
     watch_from = timeline.changes[:, 0]
-    give_up_at = watch_from + max_wait_s
+    looks = Looks(watch_from, poll_s)
+    stale = _stale_at(timeline, patience, looks)
+    passed = _eta_passed_at(timeline, eta_grace_s, looks)
+    at = np.minimum(stale, passed)
+    reason = np.where(stale < passed, STALE, ETA_PASSED)  # a look checks the ETA first
+    give_up_at = looks.at_or_after(watch_from + max_wait_s)
     gave_up = timeline.delivered_at > give_up_at
-    late = at > give_up_at
+    late = at >= give_up_at  # a look checks giving up first
     at = np.where(late, np.where(gave_up, give_up_at, np.inf), at)
     reason = np.where(late, GAVE_UP, reason)
     at = np.where(np.isfinite(at), at, np.nan)
@@ -117,28 +157,52 @@ def _file_tickets(
     return Tickets(at, reason.astype(np.int64), at - watch_from, gave_up)
 
 
-def queue_stale_at(enqueued_at: FloatArray, patience: FloatArray, starts: FloatArray) -> FloatArray:
-    """When each buyer's patience first runs out while their order waits (+inf: never).
+def queue_stale_at(
+    enqueued_at: FloatArray,
+    patience: FloatArray,
+    starts: FloatArray,
+    watch_from: FloatArray | None = None,
+    poll_s: float = 0.0,
+) -> FloatArray:
+    """When each buyer, looking every ``poll_s`` from ``watch_from``, first finds the queue
+    position unchanged for longer than their patience while their order waits (+inf: never).
 
     ``starts`` are the times orders left the queue (NaN: never). An order enqueued at e and
     started at s sees its position change at e and at every start in (e, s].
     """
+    origin = enqueued_at if watch_from is None else watch_from
     dequeues = np.sort(starts[~np.isnan(starts)])
     boundary = np.append(dequeues, np.inf)
     first = np.searchsorted(dequeues, enqueued_at, side="right")
     own = np.where(np.isnan(starts), len(dequeues), np.searchsorted(dequeues, starts))
     next_change = np.fmin(boundary[first], starts)  # an order served at once never waited
-    stale = enqueued_at + patience
-    at = np.where(stale < next_change, stale, np.inf)
+    at = _stale_between(origin, enqueued_at, next_change, patience, poll_s)
     gaps = np.diff(boundary)
-    candidates = np.flatnonzero(gaps > patience.min()) if len(patience) else np.array([], int)
+    shortest = max(float(patience.min()) - poll_s, 0.0) if len(patience) else 0.0
+    candidates = np.flatnonzero(gaps > shortest)
     low, high = np.searchsorted(candidates, first), np.searchsorted(candidates, own)
     pending = np.flatnonzero((high > low) & np.isinf(at) & ~np.isnan(enqueued_at))
     while len(pending):
         j = candidates[low[pending]]
-        stale = boundary[j] + patience[pending]
-        fired = stale < boundary[j + 1]
+        stale = _stale_between(
+            origin[pending], boundary[j], boundary[j + 1], patience[pending], poll_s
+        )
+        fired = np.isfinite(stale)
         at[pending[fired]] = stale[fired]
         low[pending] += 1
         pending = pending[~fired & (low[pending] < high[pending])]
     return at
+
+
+def _stale_between(
+    origin: FloatArray,
+    change: FloatArray,
+    next_change: FloatArray,
+    patience: FloatArray,
+    poll_s: float,
+) -> FloatArray:
+    """The look that finds a view seen since ``change`` stale, if before ``next_change`` is seen."""
+    looks = Looks(origin, poll_s)
+    seen, next_seen = looks.at_or_after(change), looks.at_or_after(next_change)
+    stale = looks.after(seen + patience)
+    return np.where(stale < next_seen, stale, np.inf)

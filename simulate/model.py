@@ -112,13 +112,24 @@ def _records(
         ahead = np.frombuffer(pool.ahead, dtype=np.int64)
         timeline = _transparent(model, payments, starts, ends, delivered_at, ahead)
         if model.buyer.queue_updates:
-            queue_stale = queue_stale_at(payments.paid_at, patience, started_at)
+            queue_stale = queue_stale_at(
+                payments.paid_at,
+                patience,
+                started_at,
+                payments.paid_click_at,
+                model.buyer.poll_s,
+            )
             timeline = replace(timeline, queued_column=1, queue_stale=queue_stale)
     else:
         timeline = _opaque(payments, delivered_at)
     eta_at = timeline.etas[:, 1]
+    buyer = model.buyer
     tickets = file_tickets(
-        timeline, patience, max_wait_s=model.buyer.max_wait_s, eta_grace_s=model.buyer.eta_grace_s
+        timeline,
+        patience,
+        max_wait_s=buyer.max_wait_s,
+        eta_grace_s=buyer.eta_grace_s,
+        poll_s=buyer.poll_s,
     )
     end = model.horizon_s if model.horizon_s is not None else math.inf
     ticket_at = np.where(tickets.at <= end, tickets.at, np.nan)

@@ -149,9 +149,11 @@ class Fault(BaseModel):
 
 
 class Buyer(BaseModel):
-    """The watching buyer: files one ticket when what they see is unchanged for longer than
-    their patience or an ETA they were shown passes (plus ``eta_grace_s``) before delivery,
+    """The watching buyer, as the Locust personas behave (defaults from the scenarios'
+    ``BuyerBehaviour``): files one ticket when what they see is unchanged for longer than their
+    patience or the first ETA they were shown passes (plus ``eta_grace_s``) before delivery,
     and gives up (a ``gave_up`` ticket if none yet) after ``max_wait_s`` without delivery.
+    They look every ``poll_s`` seconds (the personas' think time; 0: continuously, like SSE).
 
     ``transparent``: each stage is shown with an ETA and, with ``queue_updates``, the queue
     position refreshes whenever an order ahead starts; ``opaque``: only "processing" from
@@ -160,9 +162,10 @@ class Buyer(BaseModel):
     model_config = _FROZEN
 
     transparency: Literal["transparent", "opaque"] = "transparent"
-    patience: Dist = Dist.lognormal(45.0, 0.6)
-    max_wait_s: float = Field(600.0, gt=0)
-    eta_grace_s: float = Field(5.0, ge=0)
+    patience: Dist = Dist(kind="uniform", low=20.0, high=60.0)
+    max_wait_s: float = Field(180.0, gt=0)
+    eta_grace_s: float = Field(0.0, ge=0)
+    poll_s: float = Field(3.0, ge=0)
     queue_updates: bool = True
 
 
