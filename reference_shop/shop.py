@@ -154,22 +154,33 @@ class Shop:
 
     async def committed(self, order: dict[str, Any], event: store.EventRow,
                         previous: str | None) -> None:
-        """After commit: update the view, the counters and the subscribers."""
+        """After commit: update the view, the counters and the subscribers.
+
+        Everything the buyer will see is fetched first; the view is then changed with no
+        ``await`` in between, so no reader ever sees "delivered" without its keys.
+        """
+        keys: list[str] = []
+        if event.state == S.DELIVERED:
+            async with self.db.read() as conn:
+                keys = await store.order_keys(conn, order["order_no"])
+        self._count(previous, event.state)
+        self.metrics.transitions.labels(event.state).inc()
         view = self.views.get(order["order_no"])
         if view is None:
-            view = await self.load_view(order["order_no"])
-            if view is None:
-                return
-        elif not view.events or view.events[-1].seq < event.seq:
+            await self.load_view(order["order_no"])  # reads the committed state, keys included
+            return
+        last = view.events[-1].seq if view.events else 0
+        if event.seq > last + 1:  # an update was missed: rebuild from the ledger
+            self.views.drop(order["order_no"])
+            await self.load_view(order["order_no"])
+            return
+        if event.seq == last + 1:
             view.events.append(event)
         view.paid_at, view.delivered_at = order.get("paid_at"), order.get("delivered_at")
         view.channel, view.pay_url = order.get("channel"), order.get("pay_url")
         view.eta_override = None
-        if event.state == S.DELIVERED and not view.keys:
-            async with self.db.read() as conn:
-                view.keys = await store.order_keys(conn, order["order_no"])
-        self._count(previous, event.state)
-        self.metrics.transitions.labels(event.state).inc()
+        if keys:
+            view.keys = keys
         self.views.publish(view)
 
     def _count(self, previous: str | None, state: str) -> None:

@@ -114,6 +114,9 @@ class ViewCache:
         if len(self._views) > self.capacity:
             self._views.popitem(last=False)
 
+    def drop(self, order_no: str) -> None:
+        self._views.pop(order_no, None)
+
     def __len__(self) -> int:
         return len(self._views)
 

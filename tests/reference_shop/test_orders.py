@@ -4,9 +4,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
-from reference_shop import db
+from reference_shop import db, store
 from reference_shop.server import RunningShop
 from tests.reference_shop.conftest import Buyer
 
@@ -117,3 +118,34 @@ async def test_metrics_and_health(client: httpx.AsyncClient, buyer: Buyer) -> No
     assert "fakalab_stage_seconds_bucket" in text and "fakalab_queue_depth" in text
     assert 'fakalab_upstream_calls_total{outcome="ok",upstream="risk"}' in text
     assert (await client.get("/healthz")).json()["ok"] is True
+
+
+async def test_a_delivered_order_is_never_seen_without_its_keys(
+        client: httpx.AsyncClient, buyer: Buyer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Buyers polling in a tight loop during delivery: every 'delivered' answer has the keys
+    (the view is updated only once the keys have been read). Reading keys is slowed down to
+    widen the window in which a careless update would show 'delivered' with no keys."""
+    real = store.order_keys
+
+    async def slow_order_keys(conn: object, order_no: str) -> list[str]:
+        await asyncio.sleep(0.2)
+        return await real(conn, order_no)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "order_keys", slow_order_keys)
+    orders = [await buyer.order(p) for p in ["steam-50", "vip-month"] * 6]
+    await asyncio.gather(*(buyer.pay(o) for o in orders))
+
+    async def watch(order: dict[str, str]) -> list[dict[str, object]]:
+        seen = []
+        for _ in range(2000):
+            view = await buyer.status(order)
+            seen.append(view)
+            if view["state"] == "delivered":
+                break
+        return seen
+
+    observations = [v for seen in await asyncio.gather(*(watch(o) for o in orders))
+                    for v in seen]
+    delivered = [v for v in observations if v["state"] == "delivered"]
+    assert len(delivered) == len(orders)
+    assert all(v["keys"] for v in delivered)
