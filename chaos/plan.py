@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -23,6 +22,7 @@ from pydantic import (
 
 from chaos.tolerance import parse_tolerance
 from chaos.toxics import TOXIC_ATTRIBUTES
+from chaos.yamldoc import YamlProblems, load_mapping, problems_of
 
 __all__ = [
     "BUSINESS_FIELDS",
@@ -267,55 +267,19 @@ class PlanError(Exception):
         self.problems = problems
 
 
-def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _lines(value, (*path, key.value), out)
-            out[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _lines(item, (*path, index), out)
-
-
-def _where(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> tuple[int, str]:
-    loc = tuple(part for part in loc if part not in ("http", "metric", "function-before"))
-    for size in range(len(loc), -1, -1):
-        if loc[:size] in lines:
-            return lines[loc[:size]], _dotted(loc)
-    return 1, _dotted(loc)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(plan)"
+_NOISE = frozenset({"http", "metric", "function-before"})
 
 
 def parse_plan(text: str, source: str = "<plan>") -> Plan:
     """Validate a plan's YAML text; PlanError names the line and the field of each problem."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or exc
-        raise PlanError([f"{source}:{line}: not valid YAML: {problem}"]) from None
-    if node is None or not isinstance(data, dict):
-        raise PlanError([f"{source}:1: a plan is a YAML mapping with title and faults"])
-    lines: dict[tuple[Any, ...], int] = {}
-    _lines(node, (), lines)
+        data, lines = load_mapping(text, source, "a plan is a YAML mapping with title and faults")
+    except YamlProblems as exc:
+        raise PlanError(exc.problems) from None
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            line, field = _where(tuple(error["loc"]), lines)
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{source}:{line}: {field}: {message}")
-        raise PlanError(problems) from None
+        raise PlanError(problems_of(exc, lines, source, "(plan)", _NOISE)) from None
 
 
 def load_plan(path: str | Path) -> Plan:

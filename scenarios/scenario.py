@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chaos.plan import Duration, Plan
+from chaos.yamldoc import YamlProblems, load_mapping, problems_of
 from reference_shop.settings import ShopSettings
 from scenarios.overrides import apply_overrides
 from scenarios.shapes import Shape
@@ -145,48 +146,18 @@ class ScenarioError(Exception):
         self.problems = problems
 
 
-def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _lines(value, (*path, key.value), out)
-            out[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _lines(item, (*path, index), out)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(scenario)"
-
-
-def _problem(error: Any, lines: dict[tuple[Any, ...], int], source: str) -> str:
-    noise = {"function-before", "function-after", "http", "metric", "steady", "ramp", "step",
-             "spike", "double_wave", "day", "tuple[float, float]"}
-    loc = tuple(part for part in error["loc"] if part not in noise)
-    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{source}:{line}: {_dotted(loc)}: {message}"
+_NOISE = frozenset({"function-before", "function-after", "http", "metric", "steady", "ramp",
+                    "step", "spike", "double_wave", "day", "tuple[float, float]"})
 
 
 def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None = None
                    ) -> Scenario:
     """Validate a scenario's YAML text after `sets` overrides; errors name line and field."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise ScenarioError([f"{source}:{line}: not valid YAML: "
-                             f"{getattr(exc, 'problem', None) or exc}"]) from None
-    if node is None or not isinstance(data, dict):
-        raise ScenarioError([f"{source}:1: a scenario is a YAML mapping (name, duration, load)"])
-    lines: dict[tuple[Any, ...], int] = {}
-    _lines(node, (), lines)
+        data, lines = load_mapping(text, source,
+                                   "a scenario is a YAML mapping (name, duration, load)")
+    except YamlProblems as exc:
+        raise ScenarioError(exc.problems) from None
     try:
         data = apply_overrides(data, sets or [])
     except ValueError as exc:
@@ -194,7 +165,7 @@ def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_problem(e, lines, source) for e in exc.errors()]) from None
+        raise ScenarioError(problems_of(exc, lines, source, "(scenario)", _NOISE)) from None
 
 
 def builtin_names() -> list[str]:
