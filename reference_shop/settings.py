@@ -51,6 +51,7 @@ class ShopSettings(BaseSettings):
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(5.0, gt=0)
     slow_upstream_ms: float = Field(500.0, gt=0)
+    eta_floor_s: float = Field(5.0, ge=0, description="Shortest ETA promised to a buyer.")
     sse_keepalive_s: float = Field(5.0, gt=0)
     lookup_rate_per_min: int = Field(10, ge=1)
     max_body_bytes: int = Field(16_384, ge=256)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import logging
 import random
 import time
@@ -131,8 +132,12 @@ class Shop:
     def eta_for(self, order_no: str, state: OrderState, now: float) -> float | None:
         ahead = self.queue.position(order_no) or 0
         penalty = self._upstream_penalty(now)
-        return estimate_eta(now, state, queue_ahead=ahead, workers=self.settings.workers,
-                            clock=self.clock, upstream_penalty_s=penalty)
+        eta = estimate_eta(now, state, queue_ahead=ahead, workers=self.settings.workers,
+                           clock=self.clock, upstream_penalty_s=penalty)
+        if eta is None:
+            return None
+        # A promise to a person: never tighter than the floor, in whole seconds.
+        return float(math.ceil(max(eta, now + self.settings.eta_floor_s)))
 
     def _upstream_penalty(self, now: float) -> float:
         worst = 0.0

@@ -12,6 +12,7 @@ import click
 
 # name -> (module, attribute, one-line help). The owning package defines the click command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "drill": ("scenarios.drill_cli", "drill", "Run a scenario with its load and faults."),
     "shop": ("reference_shop.cli", "shop", "Run the reference shop (FastAPI) on loopback."),
     "upstreams": (
         "reference_shop.upstreams.cli",

@@ -1,0 +1,85 @@
+"""`fakalab drill SCENARIO`: the main job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult, run_drill
+from scenarios.scenario import ScenarioError, load_scenario
+
+__all__ = ["drill"]
+
+
+def slo_table(result: RunResult) -> Table:
+    table = Table(title=f"{result.run_dir.name}: SLOs")
+    for column in ("SLO", "target", "observed", "verdict"):
+        table.add_column(column)
+    for v in result.verdicts:
+        shown = "no data" if v.observed is None else f"{v.observed:.4g}"
+        verdict = {True: "[green]held[/]", False: "[red]breached[/]", None: "[red]no data[/]"}
+        table.add_row(v.name, v.target, shown, verdict[v.passed])
+    return table
+
+
+def _severity(status: int) -> int:
+    return {0: 0, 1: 1, ERROR: 2, INTERRUPTED: 3}.get(status, 2)
+
+
+@click.command()
+@click.argument("scenario")
+@click.option("--duration", default=None, help="Override the duration, e.g. 90s or 3m.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
+              show_default=True, help="Where run directories go.")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--toxiproxy", "toxiproxy_url", default=None, envvar="TOXIPROXY_URL",
+              help="A running Toxiproxy server (default: start the embedded one).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Locust generator processes (master + N workers).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any scenario field, e.g. --set shop.workers=8.")
+@click.option("--no-report", is_flag=True, help="Skip the report at the end.")
+def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
+          toxiproxy_url: str | None, workers: int, sets: tuple[str, ...], no_report: bool) -> None:
+    """Run SCENARIO (a built-in name or a file) against the reference shop, with its load and
+    faults, and write a run directory. Exit 0: SLOs held; 1: breached; 2: error or invalid run;
+    130: interrupted."""
+    console = Console()
+    overrides = list(sets)
+    overrides += [f"duration={duration}"] if duration else []
+    overrides += [f"seed={seed}"] if seed is not None else []
+    try:
+        resolved = load_scenario(scenario, overrides)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, processes=workers)
+    results = run_drill(resolved, options, console)
+    for result in results:
+        console.print(slo_table(result))
+        if result.error:
+            console.print(f"[red]error:[/] {result.error}")
+        for reason in result.invalid_reasons:
+            console.print(f"[red]run invalid:[/] {reason}")
+        console.print(f"run directory: {result.run_dir}")
+    status = max((r.exit_status for r in results), key=_severity, default=ERROR)
+    if not no_report and status != INTERRUPTED and results:
+        status = max(status, _report(results, console), key=_severity)
+    sys.exit(status)
+
+
+def _report(results: list[RunResult], console: Console) -> int:
+    from reports.build import RunDirError, build_report
+
+    try:
+        out = build_report([r.run_dir for r in results])
+    except (RunDirError, OSError, ValueError) as exc:
+        console.print(f"[red]report failed:[/] {exc}")
+        return ERROR
+    console.print(f"report: {out}")
+    return 0
