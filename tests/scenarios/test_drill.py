@@ -1,0 +1,156 @@
+"""`fakalab drill` end to end: a short drill with a latency fault, an interrupted drill, a bad
+scenario file. Real processes on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from chaos.server import ToxiproxyThread
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKALAB = [sys.executable, "-m", "scenarios.cli"]
+
+SCENARIO = """\
+name: mini
+duration: {duration}
+seed: 3
+sla_s: 10
+load:
+  shape: {{kind: steady, rate_per_s: 4}}
+  personas: {{buyer: 4, impatient: 1, double_payer: 1, abandoner: 1, browser: 1}}
+  buyers: {{think_s: 0.5, sse_share: 0.3, patience_s: [0.5, 1.5], max_wait_s: 20,
+            products: {{steam-50: 1, vip-month: 1}}}}
+shop: {{workers: 2}}
+drill:
+  faults:
+    - {{id: slow-risk, link: shop->risk, fault: {{latency: {{latency: 1200}}}},
+       start: 2s, duration: {fault}}}
+slos: {{delay_rate: 0.5, error_rate: 0.2}}
+"""
+
+
+def write_scenario(tmp_path: Path, duration: str = "12s", fault: str = "6s") -> Path:
+    path = tmp_path / "mini.yaml"
+    path.write_text(SCENARIO.format(duration=duration, fault=fault))
+    return path
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path)
+    run = subprocess.run([*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    for name in ("run.json", "scenario.yaml", "orders.csv", "events.csv", "polls.csv",
+                 "tickets.csv", "faults.csv", "chaos.json", "incidents.csv",
+                 "locust/locust_stats.csv", "report/index.html", "report/metrics.json"):
+        assert (run_dir / name).exists(), name
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["format_version"] == 1 and info["valid"] is True
+    assert info["exit_status"] == run.returncode
+    assert {s["name"] for s in info["slos"]} == {"delay_rate", "error_rate"}
+
+    orders = rows(run_dir / "orders.csv")
+    db = sqlite3.connect(run_dir / "shop.db")
+    in_db = dict(db.execute("select order_no, state from orders").fetchall())
+    assert {o["order_no"]: o["final_state"] for o in orders} == in_db
+    assert sum(o["final_state"] == "delivered" for o in orders) > 10
+    events = rows(run_dir / "events.csv")
+    assert len(events) == db.execute("select count(*) from order_events").fetchone()[0]
+
+    polls = rows(run_dir / "polls.csv")
+    assert polls and {p["order_no"] for p in polls} <= set(in_db)
+    assert rows(run_dir / "tickets.csv")  # patience of 0.5–1.5 s: some buyers file tickets
+
+    journal = json.loads((run_dir / "chaos.json").read_text())
+    assert journal["status"] == "completed"
+    (fault,) = rows(run_dir / "faults.csv")
+    assert (fault["fault_id"], fault["link"], fault["kind"]) == ("slow-risk", "shop->risk",
+                                                                 "latency")
+    took = float(fault["ended_at"]) - float(fault["started_at"])
+    assert 5.0 <= took <= 8.0
+    summary = info["load"]["summaries"][0]
+    assert summary["dropped"] == 0 and summary["started"] == summary["scheduled"]
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_sigint_stops_every_process_and_removes_every_fault(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, duration="60s", fault="50s")
+    with ToxiproxyThread() as toxiproxy_url:
+        drill = subprocess.Popen(
+            [*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
+             "--toxiproxy", toxiproxy_url, "--no-report"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 90
+            toxics: list[object] = []
+            while time.monotonic() < deadline and not toxics:
+                time.sleep(0.5)
+                proxies = httpx.get(toxiproxy_url + "/proxies").json()
+                toxics = [t for p in proxies.values() for t in p["toxics"]]
+            assert toxics, "the fault never became active"
+            family = _descendants(drill.pid)
+            assert len(family) >= 3  # upstreams, shop, Locust
+            drill.send_signal(signal.SIGINT)
+            assert drill.wait(60) == 130
+        finally:
+            if drill.poll() is None:
+                drill.kill()
+        time.sleep(0.5)
+        assert [pid for pid in family if _alive(pid)] == []
+        assert httpx.get(toxiproxy_url + "/proxies").json() == {}
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["exit_status"] == 130
+    assert json.loads((run_dir / "chaos.json").read_text())["status"] == "interrupted"
+
+
+def test_bad_scenario_names_the_field_and_starts_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nduration: 10s\nload:\n  shape: {kind: steady, rate_per_s: -1}\n")
+    run = subprocess.run([*FAKALAB, "drill", str(bad), "--out", str(tmp_path / "runs")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "bad.yaml:4: load.shape.rate_per_s" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "runs").exists()
