@@ -76,7 +76,12 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("run.valid", "False when the drill marked the run invalid.", ("run.json:valid",)),
     # headline
     ("headline.orders", "Orders created during the run.", ("orders.csv:order_no",)),
-    ("headline.paid", "Orders whose payment the shop confirmed.", ("orders.csv:paid_at",)),
+    (
+        "headline.paid",
+        "Orders paid: the shop confirmed the payment or the buyer said they had paid (the "
+        "delay clock starts at the earlier of the two).",
+        ("orders.csv:paid_at,buyer_paid_at",),
+    ),
     ("headline.delivered", "Orders whose keys were attached.", ("orders.csv:delivered_at",)),
     (
         "headline.undecided",

@@ -30,6 +30,7 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "channel": _S,
         "created_at": _F,
         "paid_at": _F,
+        "buyer_paid_at": _F,
         "delivered_at": _F,
         "final_state": _S,
     },
@@ -204,8 +205,19 @@ def _meta(root: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return meta, optional
 
 
+def _paid_from_the_buyers_view(orders: pd.DataFrame) -> pd.DataFrame:
+    """`paid_at` becomes the earlier of the shop's confirmation and the buyer's "I have paid"
+    (`buyer_paid_at`): a buyer who paid waits from then, whether or not the shop heard of it.
+    The shop's own time stays in `shop_paid_at`."""
+    orders["shop_paid_at"] = orders["paid_at"]
+    orders["paid_at"] = np.fmin(orders["paid_at"], orders["buyer_paid_at"])
+    return orders
+
+
 def _table(root: Path, name: str, optional: dict[str, dict[str, Any]]) -> pd.DataFrame:
     extra = optional.get(name, {})
+    if name == "orders.csv":  # added within format 1: absent in earlier files
+        extra = {"buyer_paid_at": np.nan, **extra}
     if "*" in extra and not (root / name).is_file():
         return _empty(_COLUMNS[name])
     return read_csv(root / name, _COLUMNS[name], {k: v for k, v in extra.items() if k != "*"})
@@ -244,7 +256,7 @@ def load_run(path: str | Path) -> Run:
     if not root.is_dir():
         raise RunDirError(f"{root}: not a run directory (no such directory)")
     meta, optional = _meta(root)
-    orders = _table(root, "orders.csv", optional)
+    orders = _paid_from_the_buyers_view(_table(root, "orders.csv", optional))
     index = pd.Index(orders["order_no"])
     if not index.is_unique:
         raise RunDirError(f"{root / 'orders.csv'}: order_no is not unique")

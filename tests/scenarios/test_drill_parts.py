@@ -60,3 +60,11 @@ def test_snapshot_counts_arrivals_and_in_flight_orders() -> None:
 def test_run_id_is_utc_time_scenario_and_variant() -> None:
     assert run_id(0.0, "flash-sale", None) == "19700101-000000-flash-sale"
     assert run_id(0.0, "transparency-ab", "opaque") == "19700101-000000-transparency-ab-opaque"
+
+
+def test_delay_clock_starts_when_the_buyer_paid() -> None:
+    # the shop learnt of the payment 40 s after the buyer paid (a lost callback)
+    assert is_delayed(140, 141, 30, 1000, buyer_paid_at=100)
+    assert is_delayed(None, None, 30, 1000, buyer_paid_at=100)  # never confirmed at all
+    orders = pd.DataFrame({"paid_at": [140.0], "buyer_paid_at": [100.0], "delivered_at": [141.0]})
+    assert observed(orders, 0, 0, 0, sla_s=30, ended_at=1000)["delay_rate"] == 1.0
