@@ -106,7 +106,7 @@ def measure(run_dir: Path, duration: int) -> dict[str, object]:
     median_ms = 0.0
     with open(run_dir / "locust" / "locust_stats.csv", newline="") as handle:
         for row in csv.DictReader(handle):
-            if row["Name"] == "POST /api/orders":
+            if (row["Type"], row["Name"]) == ("POST", "/api/orders"):
                 median_ms = float(row["Median Response Time"])
     return {"arrivals_per_s": started / duration, "orders_per_s": created / duration,
             "create_median_ms": median_ms, "dropped": sum(s["dropped"] for s in summaries),
