@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from reference_shop.states import OrderState
 
-__all__ = ["STAGES", "Ewma", "StageClock", "estimate_eta"]
+__all__ = ["STAGES", "Ewma", "StageClock", "Throughput", "estimate_eta"]
 
 S = OrderState
 # The stages a paid order still has to pass, from each in-flight state.
@@ -49,6 +50,27 @@ class StageClock:
         return sum(self.mean(s) for s in STAGES)
 
 
+@dataclass
+class Throughput:
+    """Orders leaving the pipeline per second, over a sliding window."""
+
+    window_s: float = 10.0
+    done: deque[float] = field(default_factory=deque)
+
+    def record(self, now: float) -> None:
+        self.done.append(now)
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self.done and self.done[0] < now - self.window_s:
+            self.done.popleft()
+
+    def rate(self, now: float) -> float | None:
+        """Completions per second over the window; None before there is any."""
+        self._trim(now)
+        return len(self.done) / self.window_s if self.done else None
+
+
 def estimate_eta(
     now: float,
     state: OrderState,
@@ -57,17 +79,23 @@ def estimate_eta(
     workers: int,
     clock: StageClock,
     upstream_penalty_s: float = 0.0,
+    throughput_per_s: float | None = None,
 ) -> float | None:
     """Epoch seconds at which the order should be delivered, or None outside the pipeline.
 
-    Orders ahead in the queue drain at ``workers`` per mean per-order service time; then the
-    order's own remaining stages run. ``upstream_penalty_s`` adds the current excess latency of
-    degraded upstreams (their latency above normal, once per remaining call).
+    Orders ahead in the queue drain at ``workers`` per mean per-order service time, or at the
+    recent measured throughput when that is slower (a promise should not assume the pipeline is
+    faster than it has just been); then the order's own remaining stages run.
+    ``upstream_penalty_s`` adds the current excess latency of degraded upstreams.
     """
     remaining = _REMAINING.get(state)
     if remaining is None:
         return None
     per_order = clock.per_order() + upstream_penalty_s
-    waiting = queue_ahead / max(workers, 1) * per_order if state is S.PAID else 0.0
+    waiting = 0.0
+    if state is S.PAID and queue_ahead:
+        waiting = queue_ahead / max(workers, 1) * per_order
+        if throughput_per_s:
+            waiting = max(waiting, queue_ahead / throughput_per_s)
     own = sum(clock.mean(s) for s in remaining) + upstream_penalty_s
     return now + waiting + own

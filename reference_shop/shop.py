@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reference_shop import db, store
 from reference_shop.breaker import Breaker
-from reference_shop.eta import StageClock, estimate_eta
+from reference_shop.eta import StageClock, Throughput, estimate_eta
 from reference_shop.messages import Transparency, stage_message, visible_in
 from reference_shop.metrics import ShopMetrics
 from reference_shop.queue import WorkQueue
@@ -53,6 +53,7 @@ class Shop:
         self.views = ViewCache()
         self.queue = WorkQueue(lanes=settings.priority_lanes)
         self.clock = StageClock()
+        self.throughput = Throughput()
         self.status = StatusPage(COMPONENTS)
         self.rng = random.Random()
         self.active: set[str] = set()
@@ -133,7 +134,8 @@ class Shop:
         ahead = self.queue.position(order_no) or 0
         penalty = self._upstream_penalty(now)
         eta = estimate_eta(now, state, queue_ahead=ahead, workers=self.settings.workers,
-                           clock=self.clock, upstream_penalty_s=penalty)
+                           clock=self.clock, upstream_penalty_s=penalty,
+                           throughput_per_s=self.throughput.rate(now))
         if eta is None:
             return None
         # A promise to a person: never tighter than the floor, in whole seconds.
@@ -170,6 +172,8 @@ class Shop:
                 keys = await store.order_keys(conn, order["order_no"])
         self._count(previous, event.state)
         self.metrics.transitions.labels(event.state).inc()
+        if previous in IN_FLIGHT and event.state not in IN_FLIGHT:
+            self.throughput.record(event.at)  # an order left the pipeline
         view = self.views.get(order["order_no"])
         if view is None:
             await self.load_view(order["order_no"])  # reads the committed state, keys included

@@ -113,3 +113,20 @@ def test_backoff_is_bounded_and_jittered() -> None:
     rng = random.Random(1)
     values = [jittered_backoff(5, 0.1, 1.0, rng) for _ in range(200)]
     assert max(values) <= 1.0 and min(values) >= 0.0 and len(set(values)) > 100
+
+
+def test_eta_follows_measured_throughput_when_the_pipeline_slows() -> None:
+    from reference_shop.eta import Throughput
+
+    clock = StageClock(prior_s=0.1)
+    meter = Throughput(window_s=10)
+    assert meter.rate(0.0) is None
+    for i in range(20):  # 2 orders/s left the pipeline recently
+        meter.record(i * 0.5)
+    assert meter.rate(10.0) == 2.0
+    fast = estimate_eta(10.0, S.PAID, queue_ahead=40, workers=4, clock=clock)
+    slow = estimate_eta(10.0, S.PAID, queue_ahead=40, workers=4, clock=clock,
+                        throughput_per_s=meter.rate(10.0))
+    assert fast is not None and slow is not None
+    assert abs((slow - 10.0) - (40 / 2.0 + 0.3)) < 1e-9 and slow > fast
+    assert meter.rate(100.0) is None  # the window forgets

@@ -145,6 +145,43 @@ def test_sigint_stops_every_process_and_removes_every_fault(tmp_path: Path) -> N
     assert json.loads((run_dir / "chaos.json").read_text())["status"] == "interrupted"
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_a_crashed_child_ends_the_drill_cleanly(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, duration="60s", fault="50s")
+    with ToxiproxyThread() as toxiproxy_url:
+        drill = subprocess.Popen(
+            [*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
+             "--toxiproxy", toxiproxy_url, "--no-report"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 90
+            toxics: list[object] = []
+            while time.monotonic() < deadline and not toxics:
+                time.sleep(0.5)
+                proxies = httpx.get(toxiproxy_url + "/proxies").json()
+                toxics = [t for p in proxies.values() for t in p["toxics"]]
+            family = _descendants(drill.pid)
+            (shop,) = [pid for pid in family if "reference_shop.cli" in _cmdline(pid)]
+            os.kill(shop, signal.SIGKILL)
+            assert drill.wait(60) == 2
+        finally:
+            if drill.poll() is None:
+                drill.kill()
+        time.sleep(0.5)
+        assert [pid for pid in family if _alive(pid)] == []
+        assert httpx.get(toxiproxy_url + "/proxies").json() == {}
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["exit_status"] == 2 and "shop" in info["error"]
+    assert (run_dir / "orders.csv").exists()  # what was observed is still exported
+
+
 def test_bad_scenario_names_the_field_and_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nduration: 10s\nload:\n  shape: {kind: steady, rate_per_s: -1}\n")
