@@ -80,13 +80,16 @@ def estimate_eta(
     clock: StageClock,
     upstream_penalty_s: float = 0.0,
     throughput_per_s: float | None = None,
+    overtaking_per_s: float = 0.0,
 ) -> float | None:
     """Epoch seconds at which the order should be delivered, or None outside the pipeline.
 
-    Orders ahead in the queue drain at ``workers`` per mean per-order service time, or at the
-    recent measured throughput when that is slower (a promise should not assume the pipeline is
-    faster than it has just been); then the order's own remaining stages run.
-    ``upstream_penalty_s`` adds the current excess latency of degraded upstreams.
+    The pipeline's capacity is ``workers`` per mean per-order service time, or the recent
+    measured throughput when that is lower (a promise should not assume the pipeline is faster
+    than it has just been). Orders ahead drain at that capacity less the rate of orders of
+    higher priority classes arriving meanwhile (``overtaking_per_s``: they will be served
+    first); then the order's own remaining stages run. ``upstream_penalty_s`` adds the current
+    excess latency of degraded upstreams.
     """
     remaining = _REMAINING.get(state)
     if remaining is None:
@@ -94,8 +97,11 @@ def estimate_eta(
     per_order = clock.per_order() + upstream_penalty_s
     waiting = 0.0
     if state is S.PAID and queue_ahead:
-        waiting = queue_ahead / max(workers, 1) * per_order
+        capacity = max(workers, 1) / per_order if per_order > 0 else float("inf")
         if throughput_per_s:
-            waiting = max(waiting, queue_ahead / throughput_per_s)
+            capacity = min(capacity, throughput_per_s)
+        # Higher classes can starve this one; never promise less than 5% of capacity.
+        drain = max(capacity - overtaking_per_s, 0.05 * capacity)
+        waiting = queue_ahead / drain
     own = sum(clock.mean(s) for s in remaining) + upstream_penalty_s
     return now + waiting + own

@@ -26,6 +26,7 @@ class WorkQueue:
         self._lanes: dict[int, _Lane] = {}
         self._queued: dict[str, tuple[int, int]] = {}  # order_no -> (lane, ticket)
         self._ready = asyncio.Event()
+        self._recent: dict[int, deque[float]] = {}  # push times per lane, for arrival rates
 
     def _lane_of(self, priority: int) -> int:
         return priority if self.use_lanes else 0
@@ -39,6 +40,7 @@ class WorkQueue:
         ticket = lane.pushed
         lane.pushed += 1
         lane.items.append((ticket, order_no, now))
+        self._recent.setdefault(lane_no, deque()).append(now)
         self._queued[order_no] = (lane_no, ticket)
         self._ready.set()
         return True
@@ -69,6 +71,22 @@ class WorkQueue:
         lane_no, ticket = found
         ahead = sum(len(lane.items) for n, lane in self._lanes.items() if n < lane_no)
         return ahead + ticket - self._lanes[lane_no].popped
+
+    def ahead_of_new(self, priority: int) -> int:
+        """How many queued orders would be served before an order of ``priority`` pushed now."""
+        lane_no = self._lane_of(priority)
+        return sum(len(lane.items) for n, lane in self._lanes.items() if n <= lane_no)
+
+    def overtaking_rate(self, priority: int, now: float, window_s: float = 10.0) -> float:
+        """Orders per second recently pushed into lanes served before ``priority``'s lane."""
+        lane_no = self._lane_of(priority)
+        count = 0
+        for n, times in self._recent.items():
+            while times and times[0] < now - window_s:
+                times.popleft()
+            if n < lane_no:
+                count += len(times)
+        return count / window_s
 
     def oldest_wait(self, now: float) -> float:
         heads = [lane.items[0][2] for lane in self._lanes.values() if lane.items]

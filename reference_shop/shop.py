@@ -130,12 +130,16 @@ class Shop:
         return items
 
     # -- transitions -----------------------------------------------------------------------
-    def eta_for(self, order_no: str, state: OrderState, now: float) -> float | None:
-        ahead = self.queue.position(order_no) or 0
+    def eta_for(self, order_no: str, state: OrderState, now: float, priority: int = 1
+                ) -> float | None:
+        ahead = self.queue.position(order_no)
+        if ahead is None:  # about to be queued (the transition to paid comes first)
+            ahead = self.queue.ahead_of_new(priority) if state is S.PAID else 0
         penalty = self._upstream_penalty(now)
         eta = estimate_eta(now, state, queue_ahead=ahead, workers=self.settings.workers,
                            clock=self.clock, upstream_penalty_s=penalty,
-                           throughput_per_s=self.throughput.rate(now))
+                           throughput_per_s=self.throughput.rate(now),
+                           overtaking_per_s=self.queue.overtaking_rate(priority, now))
         if eta is None:
             return None
         # A promise to a person: never tighter than the floor, in whole seconds.
@@ -154,7 +158,8 @@ class Shop:
         """Transition a locked order and write its ledger event (inside ``conn``'s transaction)."""
         previous = S(order["state"])
         message = stage_message(target, supplier=order["kind"] == "supplier")
-        eta = self.eta_for(order["order_no"], target, now) if target in IN_FLIGHT else None
+        eta = (self.eta_for(order["order_no"], target, now, order["priority"])
+               if target in IN_FLIGHT else None)
         return await store.transition(
             conn, order, target, at=now, message=message, eta_at=eta,
             visible=visible_in(self.mode, previous, target), **columns)
@@ -224,7 +229,7 @@ class Shop:
             amount=cents_str(order["amount_cents"]), channel=order["channel"],
             pay_url=order["pay_url"], created_at=order["created_at"],
             expires_at=order["expires_at"], paid_at=order["paid_at"],
-            delivered_at=order["delivered_at"], events=events)
+            delivered_at=order["delivered_at"], events=events, priority=order["priority"])
 
     def status_body(self, view: OrderView) -> bytes:
         """The JSON a buyer gets: the cached view plus the live fields (time, incidents)."""
@@ -302,7 +307,7 @@ class Shop:
                 continue
             eta = view.eta_at()
             if eta is not None and eta < now:
-                fresh = self.eta_for(order_no, view.state, now) or now + 1.0
+                fresh = self.eta_for(order_no, view.state, now, view.priority) or now + 1.0
                 view.eta_override = (fresh, "This is taking longer than estimated; "
                                      "the estimate was updated.")
                 self.views.publish(view)

@@ -43,6 +43,7 @@ class OrderView:
     events: list[EventRow] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     eta_override: tuple[float, str] | None = None  # a revised ETA and its note
+    priority: int = 1
     _encoded: dict[Transparency, bytes] = field(default_factory=dict)
 
     @property

@@ -130,3 +130,25 @@ def test_eta_follows_measured_throughput_when_the_pipeline_slows() -> None:
     assert fast is not None and slow is not None
     assert abs((slow - 10.0) - (40 / 2.0 + 0.3)) < 1e-9 and slow > fast
     assert meter.rate(100.0) is None  # the window forgets
+
+
+def test_eta_accounts_for_higher_classes_overtaking() -> None:
+    clock = StageClock(prior_s=0.1)  # 0.3 s per order: 4 workers serve 13.3 orders/s
+    alone = estimate_eta(0.0, S.PAID, queue_ahead=40, workers=4, clock=clock)
+    overtaken = estimate_eta(0.0, S.PAID, queue_ahead=40, workers=4, clock=clock,
+                             overtaking_per_s=10.0)
+    starved = estimate_eta(0.0, S.PAID, queue_ahead=40, workers=4, clock=clock,
+                           overtaking_per_s=50.0)
+    assert alone is not None and overtaken is not None and starved is not None
+    assert abs(overtaken - (40 / (4 / 0.3 - 10.0) + 0.3)) < 1e-9
+    assert alone < overtaken < starved
+
+
+def test_queue_knows_the_position_of_an_order_about_to_be_queued_and_who_overtakes() -> None:
+    q = WorkQueue(lanes=True)
+    for i, prio in enumerate([0, 1, 1, 2]):
+        q.push(f"o{i}", prio, float(i))
+    assert q.ahead_of_new(1) == 3 and q.ahead_of_new(0) == 1 and q.ahead_of_new(2) == 4
+    assert q.overtaking_rate(1, now=5.0, window_s=10) == 0.1  # one push into lane 0
+    assert q.overtaking_rate(0, now=5.0) == 0.0
+    assert q.overtaking_rate(2, now=50.0) == 0.0  # the window forgot them
