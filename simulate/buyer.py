@@ -66,14 +66,16 @@ class Looks:
         if self.poll_s == 0:
             return t
         origin = self._origin(t)
-        return origin + np.maximum(np.ceil((t - origin) / self.poll_s), 0) * self.poll_s
+        with np.errstate(invalid="ignore"):  # inf - inf: a buyer who never watches
+            return origin + np.maximum(np.ceil((t - origin) / self.poll_s), 0) * self.poll_s
 
     def after(self, t: FloatArray) -> FloatArray:
         """The first look strictly after ``t``."""
         if self.poll_s == 0:
             return t
         origin = self._origin(t)
-        return origin + (np.floor((t - origin) / self.poll_s) + 1) * self.poll_s
+        with np.errstate(invalid="ignore"):
+            return origin + (np.floor((t - origin) / self.poll_s) + 1) * self.poll_s
 
 
 def file_tickets(

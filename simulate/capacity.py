@@ -12,7 +12,7 @@ from simulate.params import LoadShape, PipelineModel
 from simulate.stats import Estimate
 from simulate.whatif import aggregate, sweep
 
-__all__ = ["CapacityPlan", "Slo", "at_peak", "capacity", "parse_slo"]
+__all__ = ["CapacityPlan", "Slo", "at_peak", "capacity", "lever_effects", "parse_slo"]
 
 Progress = Callable[[int, int], None]
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -116,3 +116,22 @@ def _search(meets: Callable[[int], bool], low: int, high: int) -> int | None:
         middle = (failing + probe) // 2
         failing, probe = (failing, middle) if meets(middle) else (middle, probe)
     return probe
+
+
+def lever_effects(
+    model: PipelineModel,
+    workers: int,
+    slo: Slo,
+    levers: dict[str, Sequence[object]],
+    *,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    processes: int | None = None,
+) -> list[tuple[dict[str, object], Estimate]]:
+    """The SLO figure at the peak with ``workers``, as given and with each lever changed alone
+    (the same seeds everywhere, so differences come from the lever)."""
+    peak = at_peak(model).model_copy(update={"workers": workers})
+    out = aggregate(sweep(peak, {"workers": [workers]}, seeds, processes=processes), slo.metric)
+    for name, values in levers.items():
+        points = sweep(peak, {name: list(values)}, seeds, processes=processes)
+        out += aggregate(points, slo.metric)
+    return out

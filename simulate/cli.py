@@ -10,13 +10,30 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from scenarios.scenario import ScenarioError, load_scenario
+from simulate.capacity import parse_slo
 from simulate.mmc import MMcModel, MMcReport, run_mmc
+from simulate.runfiles import RunDirError, simulate_run
+from simulate.scenario_model import scenario_model
+from simulate.targets import (
+    capacity_document,
+    capacity_table,
+    check_levers,
+    parse_what_ifs,
+    plan_capacity,
+    run_table,
+    sweep_document,
+    sweep_table,
+    what_if,
+)
 from simulate.validation import Check, analytic_figures, mmc_comparison, validation_suite
 
 __all__ = ["simulate"]
@@ -64,8 +81,9 @@ def _stdout() -> Console:
 def simulate(ctx: click.Context, run_validation: bool) -> None:
     """Simulate the order pipeline; validate the model against queueing theory.
 
-    Later: `fakalab simulate RUN_DIR` (calibrate from a drill) and `fakalab simulate SCENARIO`
-    (what-if and capacity planning).
+    `fakalab simulate RUN_DIR` calibrates from a drill and writes RUN_DIR/simulation/;
+    `fakalab simulate SCENARIO [--what-if workers=4,6,8] [--capacity --slo delay_rate<=1%]`
+    plans with a scenario file or built-in.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -77,12 +95,79 @@ def simulate(ctx: click.Context, run_validation: bool) -> None:
 
 @simulate.command("target", hidden=True)
 @click.argument("target")
-def target(target: str) -> None:
-    """Simulate a run directory or a scenario (not available yet)."""
-    raise click.UsageError(
-        f"{target!r} is neither a subcommand nor supported yet: simulating a run directory or a"
-        " scenario comes with calibration (issue 5, parts 3 and 4). Try `fakalab simulate mmc`."
-    )
+@click.option("--orders", type=click.IntRange(min=1), help="Orders instead of the duration.")
+@click.option("--what-if", "what_ifs", multiple=True, help="LEVER=V[,V…], e.g. workers=4,6,8.")
+@click.option("--set", "sets", multiple=True, help="Scenario override, as for `fakalab drill`.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--capacity", "plan", is_flag=True, help="Smallest worker count meeting --slo.")
+@click.option("--slo", default="delay_rate<=1%", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def target(
+    target: str,
+    orders: int | None,
+    what_ifs: tuple[str, ...],
+    sets: tuple[str, ...],
+    seed: int,
+    seeds: int,
+    plan: bool,
+    slo: str,
+    as_json: bool,
+) -> None:
+    """Calibrate from a run directory (writes RUN_DIR/simulation/), or plan with a scenario."""
+    seed_list = list(range(seed, seed + seeds))
+    if _is_run_dir(target):
+        _run_dir(target, seed_list, as_json)
+        return
+    try:
+        scenario = load_scenario(target, list(sets))
+        model, skipped = scenario_model(scenario, orders=orders)
+        levers, objective = parse_what_ifs(what_ifs), parse_slo(slo)
+        check_levers(model, levers)
+    except (ScenarioError, ValueError, KeyError) as error:
+        _fail(str(error).strip("'\"").replace("\n", "; "))
+    for fault in skipped:
+        click.echo(f"note: the model leaves out the fault {fault}", err=True)
+    long_run = len(seed_list) * (model.orders or 0) > LONG_RUN or plan or bool(levers)
+    with progress_bar(scenario.name, long_run and not as_json) as progress:
+        if plan:
+            capacity_plan, effects = plan_capacity(model, objective, seed_list, progress)
+        else:
+            results = what_if(model, levers, seed_list, progress)
+    if plan:
+        out: object = capacity_document(capacity_plan, effects, model)
+        table = capacity_table(capacity_plan, effects)
+    else:
+        out = sweep_document(results)
+        table = sweep_table(results, f"{scenario.name}: {model.workers} workers, seeds {seed_list}")
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    else:
+        _stdout().print(table)
+
+
+def _is_run_dir(target: str) -> bool:
+    """A directory, or a path that is not a scenario file (a missing run directory)."""
+    path = Path(target)
+    return path.is_dir() or ("/" in target and path.suffix not in (".yaml", ".yml"))
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(2)
+
+
+def _run_dir(path: str, seeds: list[int], as_json: bool) -> None:
+    try:
+        with progress_bar("replay", not as_json) as progress:
+            result = simulate_run(path, seeds=seeds, progress=progress)
+    except RunDirError as error:
+        _fail(str(error))
+    if as_json:
+        click.echo(json.dumps(result.summary, indent=2))
+    else:
+        _stdout().print(run_table(result.summary))
+        click.echo(f"wrote {result.out_dir}/windows.csv, summary.json, calibration.json")
 
 
 def _shares(value: str | None) -> tuple[float, ...]:

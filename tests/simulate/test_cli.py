@@ -99,7 +99,7 @@ def test_group_without_arguments_prints_help() -> None:
     assert code == 0 and "mmc" in output and "validate" in output
 
 
-def test_a_positional_target_is_routed_to_the_target_hook() -> None:
+def test_a_missing_run_directory_is_one_line_and_exit_2() -> None:
     code, output = _invoke("runs/20260101-000000-flash-sale")
     assert code == 2 and "runs/20260101-000000-flash-sale" in output
-    assert "supported yet" in output
+    assert "not a run directory" in output and output.count("\n") == 1

@@ -1,0 +1,93 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reports.rundir import load_run
+from simulate.calibrate import arrival_rates, segment_edges, to_model
+from simulate.runfiles import simulate_run
+from simulate.scenario_model import load_defaults
+
+FIXTURE = Path(__file__).parent / "fixtures" / "small_run"
+
+
+@pytest.fixture()
+def small_run(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURE, tmp_path / "small_run"))
+
+
+@pytest.fixture()
+def simulated(small_run: Path):  # type: ignore[no-untyped-def]
+    return simulate_run(small_run, seeds=(0, 1), processes=1)
+
+
+def test_fits_the_known_answers(simulated) -> None:  # type: ignore[no-untyped-def]
+    cal = simulated.calibration
+    assert cal.workers == 4 and cal.classes == (1.0,) and cal.sla_s == 30.0
+    assert cal.horizon_s == pytest.approx(100.0)
+    assert cal.pay_prob == pytest.approx(0.9)
+    assert np.allclose(cal.pay_time, 2.0)
+    assert np.allclose(cal.callback.base, 0.5) and cal.callback.shifts == ()
+    assert set(cal.stages) == {"risk_check", "allocation", "delivery"}
+    assert np.allclose(cal.stages["risk_check"].base, 0.2, atol=1e-3)
+    assert np.allclose(cal.stages["allocation"].base, 0.3, atol=1e-3)
+    assert np.allclose(cal.stages["delivery"].base, 0.1, atol=1e-3)
+    assert cal.stages["allocation"].shifts == () and cal.stages["delivery"].shifts == ()
+    shifts = cal.stages["risk_check"].shifts
+    assert [(a, b) for a, b, *_ in shifts] == [(40, 45), (45, 50), (50, 55), (55, 60)]
+    assert all(f == 1.0 and add == pytest.approx(1.0, abs=1e-3) for *_, f, add in shifts)
+    assert cal.fault_windows == ((40.0, 60.0),)
+    assert [rate for _, rate in cal.arrivals[:15]] == pytest.approx([2.0] * 15)
+
+
+def test_the_model_uses_the_fit(simulated) -> None:  # type: ignore[no-untyped-def]
+    model = to_model(simulated.calibration)
+    assert [s.name for s in model.stages] == ["risk_check", "allocation", "delivery", "commit"]
+    assert not model.stages[-1].blocks_delivery
+    assert all(s.attempts == 1 and s.timeout_s is None for s in model.stages)
+    assert model.arrivals.rate(np.array([12.0, 33.0])) == pytest.approx([2.0, 2.0])
+    assert model.workers == 4 and model.horizon_s == pytest.approx(100.0)
+
+
+def test_writes_what_the_report_reads(simulated, small_run: Path) -> None:  # type: ignore[no-untyped-def]
+    summary = simulated.summary
+    assert summary["measured"]["delay_rate"] == 0.0
+    assert summary["measured"]["p95_s"] == pytest.approx(2.15, abs=1e-3)
+    assert summary["predicted"]["delay_rate"] == 0.0
+    assert summary["seeds"] == [0, 1]
+    windows = simulated.windows
+    assert list(windows.columns) == [
+        "window_start",
+        "window_end",
+        "predicted_delay_rate",
+        "predicted_p95_s",
+        "measured_delay_rate",
+        "measured_p95_s",
+    ]
+    fault = windows[windows["window_start"] == 50.0].iloc[0]
+    assert fault["measured_p95_s"] == pytest.approx(2.15, abs=1e-3)
+    assert fault["predicted_p95_s"] >= 2.15 - 1e-3
+    quiet = windows[windows["window_start"] == 10.0].iloc[0]
+    assert quiet["measured_p95_s"] == pytest.approx(1.15, abs=1e-3)
+    assert quiet["predicted_p95_s"] == pytest.approx(1.15, abs=0.05)
+    run = load_run(small_run)
+    assert run.simulation is not None and len(run.simulation.windows) == len(windows)
+    assert (small_run / "simulation" / "calibration.json").is_file()
+
+
+def test_segments_cut_at_fault_edges() -> None:
+    edges = segment_edges(30.0, 10.0, [(12.5, 20.4)])
+    assert edges.tolist() == [0.0, 10.0, 12.5, 20.4, 30.0]
+
+
+def test_arrival_rates_per_window() -> None:
+    rates, end = arrival_rates(np.array([0.5, 1.0, 6.0, 9.0]), 5.0)
+    assert [r for _, r in rates] == pytest.approx([0.4, 2 / 4.0])
+    assert end == pytest.approx(9.0, abs=1e-5)
+
+
+def test_the_committed_defaults_load() -> None:
+    defaults = load_defaults()
+    assert set(defaults.stages) == {"risk_check", "allocation", "delivery"}
+    assert all(0 < f.mean < 0.1 for f in defaults.stages.values())
