@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 __all__ = ["WorkQueue"]
@@ -71,6 +72,14 @@ class WorkQueue:
         lane_no, ticket = found
         ahead = sum(len(lane.items) for n, lane in self._lanes.items() if n < lane_no)
         return ahead + ticket - self._lanes[lane_no].popped
+
+    def positions(self) -> Iterator[tuple[str, int]]:
+        """Every queued order with the number of orders that will be served before it."""
+        ahead = 0
+        for lane_no in sorted(self._lanes):
+            for index, (_, order_no, _) in enumerate(self._lanes[lane_no].items):
+                yield order_no, ahead + index
+            ahead += len(self._lanes[lane_no].items)
 
     def ahead_of_new(self, priority: int) -> int:
         """How many queued orders would be served before an order of ``priority`` pushed now."""

@@ -294,8 +294,19 @@ class Shop:
                 view = self.views.get(order_no)
                 if view is not None:
                     self.views.publish(view)
+        self._show_queue_positions()
         self._revise_etas(now)
         return updates
+
+    def _show_queue_positions(self) -> None:
+        """Queued buyers see their place in line move: news even when nothing else changes."""
+        if self.mode is Transparency.OPAQUE:
+            return
+        for order_no, ahead in self.queue.positions():
+            view = self.views.get(order_no)
+            if view is not None and view.state is S.PAID and view.queue_ahead != ahead:
+                view.queue_ahead = ahead
+                self.views.publish(view)
 
     def _revise_etas(self, now: float) -> None:
         """An ETA that has passed is replaced by a fresh one, with a note saying so."""

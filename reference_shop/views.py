@@ -44,6 +44,7 @@ class OrderView:
     keys: list[str] = field(default_factory=list)
     eta_override: tuple[float, str] | None = None  # a revised ETA and its note
     priority: int = 1
+    queue_ahead: int | None = None  # orders ahead in the delivery queue, while queued
     _encoded: dict[Transparency, bytes] = field(default_factory=dict)
 
     @property
@@ -64,9 +65,14 @@ class OrderView:
         if mode is Transparency.OPAQUE:
             return self._opaque()
         last = self.events[-1]
-        message = last.message + (f" {self.eta_override[1]}" if self.eta_override else "")
+        message = last.message
+        if self.queue_ahead is not None and last.state == OrderState.PAID:
+            message += f" Orders ahead of yours: {self.queue_ahead}."
+        if self.eta_override:
+            message += f" {self.eta_override[1]}"
         return {
             "order_no": self.order_no, "state": last.state, "message": message,
+            "queue_ahead": self.queue_ahead if last.state == OrderState.PAID else None,
             "eta_at": self.eta_at(), "created_at": self.created_at,
             "expires_at": self.expires_at, "paid_at": self.paid_at,
             "delivered_at": self.delivered_at, "amount": self.amount, "channel": self.channel,

@@ -152,3 +152,11 @@ def test_queue_knows_the_position_of_an_order_about_to_be_queued_and_who_overtak
     assert q.overtaking_rate(1, now=5.0, window_s=10) == 0.1  # one push into lane 0
     assert q.overtaking_rate(0, now=5.0) == 0.0
     assert q.overtaking_rate(2, now=50.0) == 0.0  # the window forgot them
+
+
+def test_queue_positions_follow_service_order() -> None:
+    q = WorkQueue(lanes=True)
+    for i, prio in enumerate([1, 0, 1, 2]):
+        q.push(f"o{i}", prio, float(i))
+    assert list(q.positions()) == [("o1", 0), ("o0", 1), ("o2", 2), ("o3", 3)]
+    assert all(q.position(o) == n for o, n in q.positions())

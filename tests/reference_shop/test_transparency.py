@@ -1,5 +1,6 @@
 """Transparent vs opaque answers, SSE pushes, support tickets."""
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -64,3 +65,28 @@ async def test_support_ticket_is_recorded(client: httpx.AsyncClient, buyer: Buye
     assert bad.status_code == 422
     assert 'fakalab_support_tickets_total{reason="stale_status"} 1.0' in (
         await client.get("/metrics")).text
+
+
+async def test_queued_buyers_see_their_place_in_line(
+        upstream_urls: dict[str, str], make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    """With the only worker held up by a slow risk check, the queue's buyers see how many
+    orders are ahead of them, and that number moves as the queue drains."""
+    from tests.reference_shop.conftest import set_faults
+
+    set_faults(upstream_urls, "risk", latency_ms=500)
+    shop = await make_shop(workers=1)
+    async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
+        b = Buyer(client)
+        orders = [await b.order() for _ in range(8)]
+        for o in orders:
+            await b.pay(o)
+        seen: set[int] = set()
+        for _ in range(100):
+            view = await b.status(orders[-1])
+            if view["state"] not in ("pending_payment", "paid"):
+                break
+            if view["queue_ahead"] is not None:
+                seen.add(view["queue_ahead"])
+                assert f"Orders ahead of yours: {view['queue_ahead']}." in view["message"]
+            await asyncio.sleep(0.1)
+    assert len(seen) >= 2 and max(seen) >= 1  # the place in line moved
