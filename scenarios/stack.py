@@ -149,3 +149,6 @@ class Stack:
 
     def stop(self) -> None:
         self._stack.close()
+        if self.upstreams is not None:  # its stderr is kept in a temporary file until now
+            with contextlib.suppress(OSError, ValueError):
+                (self.run_dir / "logs" / "upstreams.log").write_text(self.upstreams.stderr())
