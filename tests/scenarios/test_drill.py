@@ -52,7 +52,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path)
-    run = subprocess.run([*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs")],
+    run = subprocess.run([*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
+                          "--workers", "2"],  # Locust master + 2 workers sharing the rate
                          cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -84,8 +85,10 @@ def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) 
                                                                  "latency")
     took = float(fault["ended_at"]) - float(fault["started_at"])
     assert 5.0 <= took <= 8.0
-    summary = info["load"]["summaries"][0]
-    assert summary["dropped"] == 0 and summary["started"] == summary["scheduled"]
+    summaries = info["load"]["summaries"]
+    assert sorted(s["index"] for s in summaries) == [0, 1]
+    assert all(s["share"] == 0.5 for s in summaries)
+    assert all(s["dropped"] == 0 and s["started"] == s["scheduled"] for s in summaries)
 
 
 def _descendants(pid: int) -> set[int]:
