@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from reference_shop.process import ShopProcess
 from reference_shop.upstreams.process import UpstreamsProcess
 from scenarios.locust.arrivals import arrival_times
@@ -32,6 +34,9 @@ def test_open_loop_run_against_the_shop(tmp_path: Path) -> None:
     with UpstreamsProcess() as ups, ShopProcess(
             f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}", dict(ups.urls),
             options=["--set", "reconcile_after_paid_s=0.5"]) as shop:
+        # a slow risk check holds orders in one stage longer than the buyers' patience
+        httpx.patch(ups.urls["risk"] + "/admin/faults", json={"latency_ms": 800},
+                    timeout=5).raise_for_status()
         run = subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios/locust/locustfile.py"),
              "--headless", "-u", "1", "-r", "1", "-t", "11s", "--host", shop.url,
