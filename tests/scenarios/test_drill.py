@@ -3,6 +3,7 @@ scenario file. Real processes on 127.0.0.1 only."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -11,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -117,7 +119,9 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_sigint_stops_every_process_and_removes_every_fault(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def drill_with_an_active_fault(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A drill against an external Toxiproxy, yielded once its fault is active."""
     scenario = write_scenario(tmp_path, duration="60s", fault="50s")
     with ToxiproxyThread() as toxiproxy_url:
         drill = subprocess.Popen(
@@ -132,20 +136,10 @@ def test_sigint_stops_every_process_and_removes_every_fault(tmp_path: Path) -> N
                 proxies = httpx.get(toxiproxy_url + "/proxies").json()
                 toxics = [t for p in proxies.values() for t in p["toxics"]]
             assert toxics, "the fault never became active"
-            family = _descendants(drill.pid)
-            assert len(family) >= 3  # upstreams, shop, Locust
-            drill.send_signal(signal.SIGINT)
-            assert drill.wait(60) == 130
+            yield drill, toxiproxy_url
         finally:
             if drill.poll() is None:
                 drill.kill()
-        time.sleep(0.5)
-        assert [pid for pid in family if _alive(pid)] == []
-        assert httpx.get(toxiproxy_url + "/proxies").json() == {}
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    info = json.loads((run_dir / "run.json").read_text())
-    assert info["exit_status"] == 130
-    assert json.loads((run_dir / "chaos.json").read_text())["status"] == "interrupted"
 
 
 def _cmdline(pid: int) -> str:
@@ -155,27 +149,27 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def test_sigint_stops_every_process_and_removes_every_fault(tmp_path: Path) -> None:
+    with drill_with_an_active_fault(tmp_path) as (drill, toxiproxy_url):
+        family = _descendants(drill.pid)
+        assert len(family) >= 3  # upstreams, shop, Locust
+        drill.send_signal(signal.SIGINT)
+        assert drill.wait(60) == 130
+        time.sleep(0.5)
+        assert [pid for pid in family if _alive(pid)] == []
+        assert httpx.get(toxiproxy_url + "/proxies").json() == {}
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["exit_status"] == 130
+    assert json.loads((run_dir / "chaos.json").read_text())["status"] == "interrupted"
+
+
 def test_a_crashed_child_ends_the_drill_cleanly(tmp_path: Path) -> None:
-    scenario = write_scenario(tmp_path, duration="60s", fault="50s")
-    with ToxiproxyThread() as toxiproxy_url:
-        drill = subprocess.Popen(
-            [*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
-             "--toxiproxy", toxiproxy_url, "--no-report"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 90
-            toxics: list[object] = []
-            while time.monotonic() < deadline and not toxics:
-                time.sleep(0.5)
-                proxies = httpx.get(toxiproxy_url + "/proxies").json()
-                toxics = [t for p in proxies.values() for t in p["toxics"]]
-            family = _descendants(drill.pid)
-            (shop,) = [pid for pid in family if "reference_shop.cli" in _cmdline(pid)]
-            os.kill(shop, signal.SIGKILL)
-            assert drill.wait(60) == 2
-        finally:
-            if drill.poll() is None:
-                drill.kill()
+    with drill_with_an_active_fault(tmp_path) as (drill, toxiproxy_url):
+        family = _descendants(drill.pid)
+        (shop,) = [pid for pid in family if "reference_shop.cli" in _cmdline(pid)]
+        os.kill(shop, signal.SIGKILL)
+        assert drill.wait(60) == 2
         time.sleep(0.5)
         assert [pid for pid in family if _alive(pid)] == []
         assert httpx.get(toxiproxy_url + "/proxies").json() == {}
