@@ -61,7 +61,8 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
     options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, processes=workers)
     results = run_drill(resolved, options, console)
     for result in results:
-        console.print(slo_table(result))
+        if result.verdicts:
+            console.print(slo_table(result))
         if result.error:
             console.print(f"[red]error:[/] {result.error}")
         for reason in result.invalid_reasons:
