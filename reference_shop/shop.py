@@ -29,7 +29,7 @@ from reference_shop.queue import WorkQueue
 from reference_shop.ratelimit import RateLimiter
 from reference_shop.settings import ShopSettings
 from reference_shop.states import IN_FLIGHT, OrderState
-from reference_shop.statuspage import ComponentHealth, ComponentState, IncidentUpdate, StatusPage
+from reference_shop.statuspage import ComponentHealth, ComponentState, StatusPage
 from reference_shop.upstream import Upstream
 from reference_shop.views import OrderView, ViewCache
 
@@ -68,7 +68,7 @@ class Shop:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        from reference_shop import fulfilment, payments  # the loops live with their concern
+        from reference_shop import fulfilment, monitor, payments  # loops live with their concern
 
         await self.db.create_all()
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
@@ -82,7 +82,7 @@ class Shop:
         await fulfilment.resume_in_flight(self)
         loops = [fulfilment.worker(self, i) for i in range(self.settings.workers)]
         loops += [fulfilment.sweep_loop(self), payments.expiry_loop(self),
-                  payments.reconcile_loop(self), self._monitor_loop()]
+                  payments.reconcile_loop(self), monitor.monitor_loop(self)]
         self._tasks = [asyncio.create_task(c) for c in loops]
 
     async def stop(self) -> None:
@@ -264,64 +264,6 @@ class Shop:
         return [{"incident_id": i.incident_id, "component": i.component, "state": i.state,
                  "message": i.message, "updated_at": i.updated_at}
                 for i in self.status.open.values() if i.component in affected]
-
-    async def _monitor_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                await self.monitor_once(time.time())
-            except Exception:  # a monitoring hiccup must never stop the shop
-                log.exception("status monitor failed")
-
-    async def monitor_once(self, now: float) -> list[IncidentUpdate]:
-        for _name, upstream in self.upstreams.items():
-            open_ = upstream.breaker.state.value == "open"
-            upstream.health.forced = ComponentState.MAJOR if open_ else None
-        wait = self.queue.oldest_wait(now)
-        sla = self.settings.sla_s
-        fulfil = self.status.health["fulfilment"]
-        fulfil.forced = (ComponentState.PARTIAL if wait > sla else
-                         ComponentState.DEGRADED if wait > sla / 3 else None)
-        self.metrics.queue_depth.set(len(self.queue))
-        updates = self.status.evaluate(now)
-        if updates:
-            async with self.db.write() as conn:
-                for u in updates:
-                    await conn.execute(db.incident_updates.insert().values(
-                        incident_id=u.incident_id, component=u.component, state=u.state,
-                        at=u.at, message=u.message))
-            for order_no in self.views.watched():
-                view = self.views.get(order_no)
-                if view is not None:
-                    self.views.publish(view)
-        self._show_queue_positions()
-        self._revise_etas(now)
-        return updates
-
-    def _show_queue_positions(self) -> None:
-        """Queued buyers see their place in line move: news even when nothing else changes."""
-        if self.mode is Transparency.OPAQUE:
-            return
-        for order_no, ahead in self.queue.positions():
-            view = self.views.get(order_no)
-            if view is not None and view.state is S.PAID and view.queue_ahead != ahead:
-                view.queue_ahead = ahead
-                self.views.publish(view)
-
-    def _revise_etas(self, now: float) -> None:
-        """An ETA that has passed is replaced by a fresh one, with a note saying so."""
-        if self.mode is Transparency.OPAQUE:
-            return
-        for order_no in list(self.active | set(self.views.watched())):
-            view = self.views.get(order_no)
-            if view is None or view.state not in IN_FLIGHT:
-                continue
-            eta = view.eta_at()
-            if eta is not None and eta < now:
-                fresh = self.eta_for(order_no, view.state, now, view.priority) or now + 1.0
-                view.eta_override = (fresh, "This is taking longer than estimated; "
-                                     "the estimate was updated.")
-                self.views.publish(view)
 
     async def in_flight_orders(self) -> list[tuple[str, int]]:
         async with self.db.read() as conn:

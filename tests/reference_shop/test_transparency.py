@@ -90,3 +90,26 @@ async def test_queued_buyers_see_their_place_in_line(
                 assert f"Orders ahead of yours: {view['queue_ahead']}." in view["message"]
             await asyncio.sleep(0.1)
     assert len(seen) >= 2 and max(seen) >= 1  # the place in line moved
+
+
+async def test_a_passed_eta_is_replaced_for_polling_buyers_too(
+        upstream_urls: dict[str, str], make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    """Orders waiting in the queue (not only those watched over SSE) get a fresh ETA and a note
+    once the one they were shown has passed."""
+    from tests.reference_shop.conftest import set_faults
+
+    set_faults(upstream_urls, "risk", latency_ms=700)
+    shop = await make_shop(workers=1, eta_floor_s=0)
+    async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
+        b = Buyer(client)
+        orders = [await b.order() for _ in range(6)]
+        for o in orders:
+            await b.pay(o)
+        revised = None
+        for _ in range(80):
+            view = await b.status(orders[-1])
+            if view["state"] == "paid" and "the estimate was updated" in view["message"]:
+                revised = view  # still queued, not yet picked up by the worker
+                break
+            await asyncio.sleep(0.1)
+    assert revised is not None and revised["eta_at"] >= revised["server_time"] - 1.0
