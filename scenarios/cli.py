@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "toxiproxy": ("chaos.cli", "toxiproxy", "Run the embedded Toxiproxy-compatible server."),
     "chaos": ("chaos.cli", "chaos", "Validate and run drill plans against a running stack."),
     "simulate": ("simulate.cli", "simulate", "Simulate the order pipeline, validate, plan."),
+    "audit": ("reference_shop.audit_cli", "audit", "Check a run's invariants (audit.json)."),
     "report": ("reports.cli", "report", "Build the report of one or more run directories."),
     "scenarios": ("scenarios.listing", "scenarios", "List the built-in drill scenarios."),
 }

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
+from geventhttpclient.response import HTTPConnectionClosed
 from locust.contrib.fasthttp import FastHttpSession
 
 from scenarios.locust.patience import DONE_STATES, Watch
@@ -85,20 +87,17 @@ class Journeys:
             self._seen(order, persona, "sse", response.status_code,
                        (time.perf_counter() - started) * 1000, {}, watch)
             return
-        buffer, view = "", {}
-        for chunk in response.iter_content(chunk_size=4096):
-            buffer += chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
-            while "\n" in buffer:
-                line, buffer = buffer.split("\n", 1)
-                if line.startswith("data:"):
-                    view = _json(line[5:])
-                    done = self._seen(order, persona, "sse", 200, 0.0, view, watch)
-                elif line.startswith(":") and view:
-                    done = self._judge(order, watch, view)
-                else:
-                    continue
-                if done:
-                    return
+        view: dict[str, Any] = {}
+        for line in _lines(response):
+            if line.startswith("data:"):
+                view = _json(line[5:])
+                done = self._seen(order, persona, "sse", 200, 0.0, view, watch)
+            elif line.startswith(":") and view:
+                done = self._judge(order, watch, view)
+            else:
+                continue
+            if done:
+                return
 
     def _seen(self, order: dict[str, Any], persona: str, via: str, status: int,
               latency_ms: float, view: dict[str, Any], watch: Watch) -> bool:
@@ -125,3 +124,17 @@ def _json(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _lines(response: Any) -> Iterator[str]:
+    """The stream's lines as they arrive. A fixed-size read would hold events back until 4 KB
+    had accumulated (seconds, on a quiet stream), so the buyer would "see" them late."""
+    raw = response._response
+    while True:
+        try:
+            line = raw.readline(b"\n")
+        except (ConnectionError, OSError, HTTPConnectionClosed):
+            return
+        if not line:
+            return
+        yield line.decode("utf-8", "replace").rstrip("\r\n")

@@ -1,0 +1,116 @@
+"""`fakalab audit RUN_DIR [--db URL]`: check a run's invariants; write RUN_DIR/audit.json."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+
+from reference_shop.audit import AuditInput, Check, run_checks
+
+__all__ = ["audit", "audit_run", "load_input"]
+
+
+class AuditError(Exception):
+    """The run cannot be audited; the message names what is missing."""
+
+
+def _csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    if not path.is_file():
+        raise AuditError(f"{path}: file is missing")
+    return pd.read_csv(path, keep_default_na=False, na_values={"paid_at": [""]},
+                       float_precision="round_trip", **kwargs)
+
+
+def _floats(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for c in columns:
+        if c in frame:
+            frame[c] = pd.to_numeric(frame[c].replace("", np.nan))
+    return frame
+
+
+def _events(path: Path) -> pd.DataFrame:
+    events = _floats(_csv(path, dtype={"order_no": str, "message": str, "state": str}),
+                     "at", "eta_at")
+    events["visible"] = events["visible"].astype(str).str.lower() == "true"
+    events["eta_at"] = events["eta_at"].astype(object).where(events["eta_at"].notna(), None)
+    return events
+
+
+def _db_path(url_or_path: str) -> Path:
+    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+        if url_or_path.startswith(prefix):
+            return Path(url_or_path.removeprefix(prefix))
+    if "://" in url_or_path:
+        raise AuditError(f"{url_or_path}: only SQLite databases can be audited so far")
+    return Path(url_or_path)
+
+
+def _db_tables(path: Path) -> dict[str, pd.DataFrame]:
+    if not path.is_file():
+        raise AuditError(f"{path}: no shop database there")
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {
+            "orders": pd.read_sql_query(
+                "select order_no, state, quantity, paid_at, buyer_paid_at, delivered_at, "
+                "updated_at from orders", con),
+            "keys": pd.read_sql_query(
+                "select product_id, secret, status, order_no, source from card_keys", con),
+            "products": pd.read_sql_query("select id, kind from products", con),
+        }
+    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+        raise AuditError(f"{path}: not a shop database ({exc})") from None
+    finally:
+        con.close()
+
+
+def load_input(run_dir: Path, db: str | None = None) -> AuditInput:
+    meta_path = run_dir / "run.json"
+    if not meta_path.is_file():
+        raise AuditError(f"{run_dir}: not a run directory (no run.json)")
+    meta = json.loads(meta_path.read_text())
+    tables = _db_tables(_db_path(db) if db else run_dir / "shop.db")
+    orders = _floats(_csv(run_dir / "orders.csv", dtype={"order_no": str, "final_state": str}),
+                     "paid_at", "delivered_at")
+    polls = _floats(_csv(run_dir / "polls.csv", dtype={"order_no": str, "state_seen": str}),
+                    "at", "latency_ms", "http_status")
+    shop = meta.get("shop", {})
+    return AuditInput(orders, _events(run_dir / "events.csv"), polls, tables["orders"],
+                      tables["keys"], tables["products"], float(meta["ended_at"]),
+                      str(shop.get("transparency", "transparent")),
+                      float(shop.get("stall_after_s", 30.0)))
+
+
+def audit_run(run_dir: Path, db: str | None = None) -> list[Check]:
+    """Run every check and write audit.json; raises AuditError when the run can't be read."""
+    checks = run_checks(load_input(run_dir, db))
+    document = {"format_version": 1, "run_dir": str(run_dir),
+                "passed": all(c.passed for c in checks),
+                "checks": [c.as_dict() for c in checks]}
+    (run_dir / "audit.json").write_text(json.dumps(document, indent=1, default=str))
+    return checks
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--db", default=None, help="The shop database to check against (default: "
+              "RUN_DIR/shop.db); a SQLite path or sqlite+aiosqlite:/// URL.")
+def audit(run_dir: Path, db: str | None) -> None:
+    """Check a run's invariants (no lost payment, no key sold twice, a verifiable ledger, ...)
+    and write RUN_DIR/audit.json. Exit 0: all hold; 1: a violation; 2: cannot audit."""
+    try:
+        checks = audit_run(run_dir, db)
+    except (AuditError, OSError, ValueError, KeyError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for c in checks:
+        mark = "ok  " if c.passed else "FAIL"
+        click.echo(f"{mark} {c.name}" + ("" if c.passed else f" ({len(c.rows)} violations)"))
+    sys.exit(0 if all(c.passed for c in checks) else 1)
