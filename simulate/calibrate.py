@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,7 @@ from simulate.params import (
 __all__ = [
     "CALLBACK",
     "STAGES",
+    "ArrivalMode",
     "Calibration",
     "Fitted",
     "arrival_rates",
@@ -79,6 +81,7 @@ class Calibration(BaseModel):
     run_id: str
     window_s: float
     arrivals: tuple[tuple[float, float], ...]  # (segment start, orders/s), piecewise constant
+    created: tuple[float, ...] = ()  # the run's own creation times, increasing (the trace)
     duration_s: float
     horizon_s: float
     sla_s: float
@@ -196,6 +199,7 @@ def fit(
         run_id=str(meta["run_id"]),
         window_s=window_s,
         arrivals=arrivals,
+        created=tuple(float(v) for v in np.sort(created)),
         duration_s=duration,
         horizon_s=horizon,
         sla_s=float(meta["sla_s"]),  # type: ignore[arg-type]
@@ -229,8 +233,16 @@ def _piecewise(points: Sequence[tuple[float, float]], end: float) -> LoadShape:
     return LoadShape(points=tuple(out))
 
 
-def to_model(cal: Calibration) -> PipelineModel:
+ArrivalMode = Literal["trace", "rate"]
+
+
+def to_model(cal: Calibration, arrivals: ArrivalMode = "trace") -> PipelineModel:
     """The calibrated model: empirical stages and payment wait, shifts as fault windows.
+
+    ``arrivals="trace"`` (the default) creates orders at the run's own creation times: a drill's
+    arrival schedule is seeded by its scenario, so it is an input of the run, not a quantity to
+    predict. ``"rate"`` draws Poisson arrivals at the rate fitted per window instead (another
+    realisation of the same load).
 
     Measured service times already include retries and timeouts, so stages run one attempt
     with no timeout. The delivered transaction's own write follows the ``delivered`` event and
@@ -263,6 +275,7 @@ def to_model(cal: Calibration) -> PipelineModel:
     classes = tuple(c.model_copy(update={"share": c.share / shares}) for c in classes)
     return PipelineModel(
         arrivals=_piecewise(cal.arrivals, cal.duration_s),
+        arrival_times=cal.created if arrivals == "trace" and cal.created else None,
         duration_s=cal.duration_s,
         horizon_s=max(cal.horizon_s, cal.duration_s),
         workers=cal.workers,

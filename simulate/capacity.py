@@ -56,7 +56,8 @@ def parse_slo(text: str) -> Slo:
 
 def at_peak(model: PipelineModel) -> PipelineModel:
     """The model with its arrival rate held at the load shape's peak for the whole run."""
-    return model.model_copy(update={"arrivals": LoadShape.constant(model.arrivals.peak)})
+    held = LoadShape.constant(model.arrivals.peak)
+    return model.model_copy(update={"arrivals": held, "arrival_times": None})
 
 
 @dataclass(frozen=True)

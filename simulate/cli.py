@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from scenarios.scenario import ScenarioError, load_scenario
+from simulate.calibrate import ArrivalMode
 from simulate.capacity import parse_slo
 from simulate.mmc import MMcModel, MMcReport, run_mmc
 from simulate.runfiles import RunDirError, simulate_run
@@ -102,6 +103,13 @@ def simulate(ctx: click.Context, run_validation: bool) -> None:
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--capacity", "plan", is_flag=True, help="Smallest worker count meeting --slo.")
 @click.option("--slo", default="delay_rate<=1%", show_default=True)
+@click.option(
+    "--arrivals",
+    type=click.Choice(["trace", "rate"]),
+    default="trace",
+    show_default=True,
+    help="RUN_DIR: replay the run's own arrival times, or Poisson at the fitted rate.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def target(
     target: str,
@@ -112,12 +120,13 @@ def target(
     seeds: int,
     plan: bool,
     slo: str,
+    arrivals: ArrivalMode,
     as_json: bool,
 ) -> None:
     """Calibrate from a run directory (writes RUN_DIR/simulation/), or plan with a scenario."""
     seed_list = list(range(seed, seed + seeds))
     if _is_run_dir(target):
-        _run_dir(target, seed_list, as_json)
+        _run_dir(target, seed_list, arrivals, as_json)
         return
     try:
         scenario = load_scenario(target, list(sets))
@@ -157,10 +166,10 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def _run_dir(path: str, seeds: list[int], as_json: bool) -> None:
+def _run_dir(path: str, seeds: list[int], arrivals: ArrivalMode, as_json: bool) -> None:
     try:
         with progress_bar("replay", not as_json) as progress:
-            result = simulate_run(path, seeds=seeds, progress=progress)
+            result = simulate_run(path, seeds=seeds, arrivals=arrivals, progress=progress)
     except RunDirError as error:
         _fail(str(error))
     if as_json:

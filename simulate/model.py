@@ -38,12 +38,22 @@ class SimulationResult:
     windows: list[Window]
 
 
+def _created(model: PipelineModel, streams: Streams) -> npt.NDArray[np.float64]:
+    """Creation times: the model's trace when it has one, else drawn from its load shape."""
+    if model.arrival_times is None:
+        return arrival_times(
+            model.arrivals, streams["arrivals"], orders=model.orders, duration_s=model.duration_s
+        )
+    times = np.asarray(model.arrival_times, dtype=np.float64)
+    if model.duration_s is None:
+        return times[: model.orders]
+    return times[times < model.duration_s]
+
+
 def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
     """Simulate ``model`` once; the same model and seed always give the same result."""
     streams, faults = Streams(seed), FaultSchedule(model.faults)
-    created = arrival_times(
-        model.arrivals, streams["arrivals"], orders=model.orders, duration_s=model.duration_s
-    )
+    created = _created(model, streams)
     priority = _priorities(model, streams, len(created))
     payments = settle_payments(model.payment, created, streams, faults)
     inputs = draw_pool_inputs(model, priority, payments.paid_at, streams)

@@ -5,6 +5,7 @@ Times are seconds from the start of the run; rates are orders per second.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -180,11 +181,14 @@ def _shop_stages() -> tuple[Stage, ...]:
 
 class PipelineModel(BaseModel):
     """The reference shop's order pipeline. Give ``orders`` or ``duration_s`` for arrivals;
-    ``horizon_s`` (optional) ends the run, leaving unfinished orders undelivered."""
+    ``horizon_s`` (optional) ends the run, leaving unfinished orders undelivered.
+    ``arrival_times`` (optional, increasing) is a trace of creation times that replaces the
+    arrivals drawn from ``arrivals`` (a calibrated replay of a run's own arrivals)."""
 
     model_config = _FROZEN
 
     arrivals: LoadShape = LoadShape()
+    arrival_times: tuple[float, ...] | None = None
     orders: int | None = Field(None, ge=1)
     duration_s: float | None = Field(None, gt=0)
     horizon_s: float | None = Field(None, gt=0)
@@ -202,6 +206,11 @@ class PipelineModel(BaseModel):
     def _consistent(self) -> PipelineModel:
         if (self.orders is None) == (self.duration_s is None):
             raise ValueError("give exactly one of orders and duration_s")
+        times = self.arrival_times
+        if times is not None and any(b < a for a, b in itertools.pairwise(times)):
+            raise ValueError("arrival_times must be increasing")
+        if times is not None and times and times[0] < 0:
+            raise ValueError("arrival_times must be >= 0")
         if not math.isclose(sum(c.share for c in self.classes), 1.0):
             raise ValueError("priority class shares must sum to 1")
         if not any(s.blocks_delivery for s in self.stages):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from reports.rundir import RunDirError, load_run
-from simulate.calibrate import Calibration, Fitted, fit, to_model
+from simulate.calibrate import ArrivalMode, Calibration, Fitted, fit, to_model
 from simulate.replay import compare, replay
 
 __all__ = ["RunDirError", "RunSimulation", "compact", "simulate_run"]
@@ -75,6 +75,7 @@ def simulate_run(
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     window_s: float = 10.0,
     fit_window_s: float = 5.0,
+    arrivals: ArrivalMode = "trace",
     processes: int | None = None,
     progress: Progress | None = None,
 ) -> RunSimulation:
@@ -89,7 +90,7 @@ def simulate_run(
         raise RunDirError(f"{run.path / 'orders.csv'}: no orders to calibrate from")
     faults = _fault_windows(run.faults, origin, end)
     cal = fit(orders, events, meta=run.meta, fault_windows=faults, window_s=fit_window_s)
-    model = to_model(cal)
+    model = to_model(cal, arrivals)
     runs = replay(model, seeds, processes=processes, progress=progress)
     windows, comparison = compare(
         orders, runs, sla_s=cal.sla_s, horizon_s=cal.horizon_s, window_s=window_s
@@ -99,7 +100,7 @@ def simulate_run(
         **comparison,
         "seeds": list(seeds),
         "window_s": window_s,
-        "calibration": _description(cal, model.offered_load()),
+        "calibration": _description(cal, model.offered_load(), arrivals),
     }
     out = run.path / "simulation"
     out.mkdir(exist_ok=True)
@@ -109,16 +110,22 @@ def simulate_run(
     return RunSimulation(cal, windows, summary, out)
 
 
-def _description(cal: Calibration, offered_load: float) -> dict[str, Any]:
+def _description(cal: Calibration, offered_load: float, arrivals: ArrivalMode) -> dict[str, Any]:
+    how_arrivals = (
+        "the run's own created_at times (trace)"
+        if arrivals == "trace"
+        else "Poisson at orders.csv created_at's rate per fit window"
+    )
     return {
         "how": (
             "stage service times: empirical, from events.csv (durations of risk_check,"
             " allocating, delivering; time in paid is queueing), base outside faults.csv's"
-            " windows plus a mean shift per segment; arrivals: orders.csv created_at, rate"
-            " per fit window; pay time and callback delay: empirical from orders.csv;"
+            f" windows plus a mean shift per segment; arrivals: {how_arrivals};"
+            " pay time and callback delay: empirical from orders.csv;"
             " workers and priority lanes from run.json shop"
         ),
         "fit_window_s": cal.window_s,
+        "arrivals": arrivals,
         "workers": cal.workers,
         "priority_lanes": cal.priority_lanes,
         "pay_prob": cal.pay_prob,

@@ -140,3 +140,16 @@ def test_a_horizon_cuts_the_run() -> None:
 def test_inconsistent_models_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         PipelineModel.model_validate({"orders": 10, **changes})
+
+
+def test_an_arrival_trace_replaces_the_load_shape() -> None:
+    trace = (0.5, 1.0, 1.0, 2.5, 7.0, 12.0)
+    model = PipelineModel(arrivals=LoadShape.constant(50.0), duration_s=10.0, arrival_times=trace)
+    for seed in (0, 1):
+        assert run(model, seed).records.created_at.tolist() == [0.5, 1.0, 1.0, 2.5, 7.0]
+    by_count = model.model_copy(update={"duration_s": None, "orders": 3})
+    assert run(by_count, 0).records.created_at.tolist() == [0.5, 1.0, 1.0]
+    with pytest.raises(ValidationError):
+        PipelineModel(duration_s=10.0, arrival_times=(2.0, 1.0))
+    with pytest.raises(ValidationError):
+        PipelineModel(duration_s=10.0, arrival_times=(-1.0, 1.0))

@@ -35,6 +35,7 @@ SURFACE = {
     },
     "simulate.calibrate": {
         "CALLBACK",
+        "ArrivalMode",
         "STAGES",
         "Calibration",
         "Fitted",
