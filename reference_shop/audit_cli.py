@@ -24,8 +24,7 @@ class AuditError(Exception):
 def _csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     if not path.is_file():
         raise AuditError(f"{path}: file is missing")
-    return pd.read_csv(path, keep_default_na=False, na_values={"paid_at": [""]},
-                       float_precision="round_trip", **kwargs)
+    return pd.read_csv(path, keep_default_na=False, na_values={"paid_at": [""]}, **kwargs)
 
 
 def _floats(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:

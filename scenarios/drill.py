@@ -52,6 +52,7 @@ class RunResult:
     verdicts: list[SloVerdict] = field(default_factory=list)
     invalid_reasons: list[str] = field(default_factory=list)
     error: str | None = None
+    audit_failed: list[str] = field(default_factory=list)
 
 
 class _Run:
@@ -205,19 +206,40 @@ def finish_run(run: _Run) -> RunResult:
         requests, failures = runinfo.locust_totals(run.dir / "locust" / "locust_stats.csv")
         verdicts = evaluate(run.scenario.slos, observed(
             orders, counts.get("tickets", 0), requests, failures, run.scenario.sla_s, ended))
-    status = _status(run, verdicts, reasons)
     settings = ShopSettings(**run.settings).model_dump(
         mode="json", exclude={"admin_token", "payment_secrets", "upstreams", "db_url"})
-    info = runinfo.run_json(
-        run_id=run.id, scenario=run.scenario.name, variant=run.variant, seed=run.scenario.seed,
-        started_at=run.started_at, ended_at=ended, sla_s=run.scenario.sla_s,
-        toxiproxy={"kind": run.stack.toxiproxy_kind,
-                   "url": run.stack.toxiproxy.url if run.stack.toxiproxy else ""},
-        shop=settings, slos=[v.as_dict() for v in verdicts], valid=not reasons,
-        invalid_reasons=reasons, exit_status=status, error=run.error,
-        load={"summaries": run.locust.summaries() if run.locust else [], "counts": counts})
-    (run.dir / "run.json").write_text(json.dumps(info, indent=1))
-    return RunResult(run.dir, status, verdicts, reasons, run.error)
+
+    def describe(status: int, audit: dict[str, Any]) -> None:
+        info = runinfo.run_json(
+            run_id=run.id, scenario=run.scenario.name, variant=run.variant,
+            seed=run.scenario.seed, started_at=run.started_at, ended_at=ended,
+            sla_s=run.scenario.sla_s,
+            toxiproxy={"kind": run.stack.toxiproxy_kind,
+                       "url": run.stack.toxiproxy.url if run.stack.toxiproxy else ""},
+            shop=settings, slos=[v.as_dict() for v in verdicts], valid=not reasons,
+            invalid_reasons=reasons, exit_status=status, error=run.error,
+            load={"summaries": run.locust.summaries() if run.locust else [], "counts": counts},
+            audit=audit)
+        (run.dir / "run.json").write_text(json.dumps(info, indent=1))
+
+    describe(_status(run, verdicts, reasons), {"ran": False, "failed": []})
+    audit_failed = _audit(run) if counts else []  # the audit reads the run directory
+    status = _status(run, verdicts, reasons)
+    if audit_failed and status == OK:
+        status = BREACHED  # an invariant broke: the drill fails whatever the SLOs say
+    describe(status, {"ran": bool(counts), "failed": audit_failed})
+    return RunResult(run.dir, status, verdicts, reasons, run.error, audit_failed)
+
+
+def _audit(run: _Run) -> list[str]:
+    """Names of the invariant checks that failed (audit.json has the offending rows)."""
+    from reference_shop.audit_cli import AuditError, audit_run
+
+    try:
+        return [c.name for c in audit_run(run.dir) if not c.passed]
+    except (AuditError, OSError, ValueError, KeyError) as exc:
+        run.error = run.error or f"audit failed to run: {exc}"
+        return []
 
 
 def _invalid_reasons(run: _Run) -> list[str]:

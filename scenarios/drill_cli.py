@@ -65,6 +65,8 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
             console.print(slo_table(result))
         if result.error:
             console.print(f"[red]error:[/] {result.error}")
+        for name in result.audit_failed:
+            console.print(f"[red]invariant broken:[/] {name} (see {result.run_dir}/audit.json)")
         for reason in result.invalid_reasons:
             console.print(f"[red]run invalid:[/] {reason}")
         console.print(f"run directory: {result.run_dir}")

@@ -67,6 +67,8 @@ def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) 
     assert info["format_version"] == 1 and info["valid"] is True
     assert info["exit_status"] == run.returncode
     assert {s["name"] for s in info["slos"]} == {"delay_rate", "error_rate"}
+    assert info["audit"] == {"ran": True, "failed": []}
+    assert json.loads((run_dir / "audit.json").read_text())["passed"] is True
 
     orders = rows(run_dir / "orders.csv")
     db = sqlite3.connect(run_dir / "shop.db")
