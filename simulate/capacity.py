@@ -8,13 +8,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from simulate.parallel import Progress
 from simulate.params import LoadShape, PipelineModel
 from simulate.stats import Estimate
 from simulate.whatif import aggregate, sweep
 
 __all__ = ["CapacityPlan", "Slo", "at_peak", "capacity", "lever_effects", "parse_slo"]
 
-Progress = Callable[[int, int], None]
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,

@@ -14,12 +14,12 @@ import heapq
 import math
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from simulate.parallel import Progress
 from simulate.stats import BatchAccumulator, Estimate
 from simulate.streams import Streams
 
@@ -34,7 +34,6 @@ __all__ = [
     "simulate_waits",
 ]
 
-Progress = Callable[[int, int], None]
 CHUNK = 100_000
 
 

@@ -8,9 +8,7 @@ the end is *undecided* (counted nowhere) when it was paid less than ``sla_s`` be
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +16,7 @@ import pandas as pd
 
 from reports.metrics import outcomes, percentile
 from simulate.model import run
+from simulate.parallel import Progress, run_all
 from simulate.params import PipelineModel
 from simulate.stats import Estimate, replication_estimate
 
@@ -31,7 +30,6 @@ WINDOW_COLUMNS = (
     "measured_delay_rate",
     "measured_p95_s",
 )
-Progress = Callable[[int, int], None]
 
 
 def simulated_orders(model: PipelineModel, seed: int) -> pd.DataFrame:
@@ -53,22 +51,8 @@ def replay(
     progress: Progress | None = None,
 ) -> list[pd.DataFrame]:
     """One orders table per seed, the seeds spread over all cores."""
-    tasks = [(model, seed) for seed in seeds]
-    workers = min(processes or os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        out = []
-        for done, task in enumerate(tasks, 1):
-            out.append(_task(task))
-            if progress is not None:
-                progress(done, len(tasks))
-        return out
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        out = []
-        for done, frame in enumerate(pool.map(_task, tasks), 1):
-            out.append(frame)
-            if progress is not None:
-                progress(done, len(tasks))
-        return out
+    return run_all(_task, [(model, seed) for seed in seeds], processes=processes,
+                   progress=progress)
 
 
 def _figures(frame: pd.DataFrame, sla_s: float, end_s: float) -> tuple[int, int, pd.Series]:

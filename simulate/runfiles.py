@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,11 @@ import pandas as pd
 
 from reports.rundir import RunDirError, load_run
 from simulate.calibrate import ArrivalMode, Calibration, Fitted, fit, to_model
+from simulate.parallel import Progress
 from simulate.replay import compare, replay
 
 __all__ = ["RunDirError", "RunSimulation", "compact", "simulate_run"]
 
-Progress = Callable[[int, int], None]
 QUANTILES = 201  # points kept of each empirical distribution in calibration.json
 
 

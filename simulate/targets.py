@@ -4,13 +4,14 @@ and a scenario's what-if sweep or capacity plan (tables and JSON documents; no I
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 from rich.table import Table
 
 from simulate.capacity import CapacityPlan, Slo, at_peak, capacity, lever_effects
+from simulate.parallel import Progress
 from simulate.params import PipelineModel
 from simulate.stats import Estimate
 from simulate.whatif import aggregate, sweep, with_params
@@ -28,7 +29,6 @@ __all__ = [
     "what_if",
 ]
 
-Progress = Callable[[int, int], None]
 ALIASES = {
     "transparency": "buyer.transparency",
     "failover": "payment.failover",

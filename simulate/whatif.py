@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from simulate.model import run
+from simulate.parallel import Progress, run_all
 from simulate.params import PipelineModel
 from simulate.results import Summary
 from simulate.stats import Estimate, replication_estimate
 
 __all__ = ["SweepPoint", "aggregate", "grid", "metric", "sweep", "with_params"]
 
-Progress = Callable[[int, int], None]
 
 
 def _set(node: Any, path: list[str], value: Any) -> Any:
@@ -82,20 +80,7 @@ def sweep(
     tasks = [(model, params, seed) for params in grid(levers) for seed in seeds]
     for params in grid(levers):
         with_params(model, params)  # fail fast, in this process, on a bad lever
-    workers = min(processes or os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        points = []
-        for done, task in enumerate(tasks, 1):
-            points.append(_run_point(task))
-            if progress is not None:
-                progress(done, len(tasks))
-        return points
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_point, task) for task in tasks]
-        for done, _ in enumerate(as_completed(futures), 1):
-            if progress is not None:
-                progress(done, len(tasks))
-        return [future.result() for future in futures]
+    return run_all(_run_point, tasks, processes=processes, progress=progress)
 
 
 def metric(summary: Summary, name: str) -> float:
