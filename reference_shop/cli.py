@@ -124,7 +124,7 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
         await app.state.shop.db.create_all()
         await load_catalog(app.state.shop.db)
     config = uvicorn.Config(app, log_level=log_level, access_log=False, http="httptools",
-                            loop="uvloop", lifespan="on", timeout_graceful_shutdown=5)
+                            lifespan="on", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

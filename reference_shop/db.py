@@ -130,8 +130,7 @@ incident_updates = Table(
 notifications = Table(
     "notifications", metadata,
     Column("order_no", String(32), primary_key=True),
-    Column("status", String(16), nullable=False),  # sent | failed
-    Column("attempts", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # sent | failed (after the call's retries)
     Column("at", Float, nullable=False),
 )
 

@@ -171,23 +171,21 @@ class Shop:
         Everything the buyer will see is fetched first; the view is then changed with no
         ``await`` in between, so no reader ever sees "delivered" without its keys.
         """
-        keys: list[str] = []
-        if event.state == S.DELIVERED:
-            async with self.db.read() as conn:
-                keys = await store.order_keys(conn, order["order_no"])
         self._count(previous, event.state)
         self.metrics.transitions.labels(event.state).inc()
         if previous in IN_FLIGHT and event.state not in IN_FLIGHT:
             self.throughput.record(event.at)  # an order left the pipeline
-        view = self.views.get(order["order_no"])
-        if view is None:
-            await self.load_view(order["order_no"])  # reads the committed state, keys included
+        order_no = order["order_no"]
+        view = self.views.get(order_no)
+        last = view.events[-1].seq if view is not None and view.events else 0
+        if view is None or event.seq > last + 1:  # not cached, or an update was missed
+            self.views.drop(order_no)
+            await self.load_view(order_no)  # the committed state, keys included
             return
-        last = view.events[-1].seq if view.events else 0
-        if event.seq > last + 1:  # an update was missed: rebuild from the ledger
-            self.views.drop(order["order_no"])
-            await self.load_view(order["order_no"])
-            return
+        keys: list[str] = []
+        if event.state == S.DELIVERED:
+            async with self.db.read() as conn:
+                keys = await store.order_keys(conn, order_no)
         if event.seq == last + 1:
             view.events.append(event)
         view.paid_at, view.delivered_at = order.get("paid_at"), order.get("delivered_at")

@@ -88,7 +88,7 @@ class _Run:
             await self._teardown()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        return self._finish()
+        return finish_run(self)
 
     def _interrupt(self) -> None:
         self.interrupted = True
@@ -165,7 +165,7 @@ class _Run:
                 metrics = (await http.get(self.stack.shop_url + "/metrics")).text
             except (httpx.HTTPError, ValueError):
                 return
-            states, _ = live._metrics(metrics)
+            states, _ = live.metric_samples(metrics)
             if health.get("queue_depth", 0) == 0 and not any(
                     states.get(s, 0) for s in live.IN_FLIGHT):
                 return
@@ -185,9 +185,6 @@ class _Run:
         await asyncio.to_thread(self.stack.stop_shop)
         self.ended_at = time.time()
         await asyncio.to_thread(self.stack.stop)
-
-    def _finish(self) -> RunResult:
-        return finish_run(self)
 
 
 def finish_run(run: _Run) -> RunResult:

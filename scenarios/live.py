@@ -31,7 +31,7 @@ class Snapshot:
     faults: list[str]
 
 
-def _metrics(text: str) -> tuple[dict[str, float], list[tuple[float, float]]]:
+def metric_samples(text: str) -> tuple[dict[str, float], list[tuple[float, float]]]:
     states: dict[str, float] = {}
     buckets: list[tuple[float, float]] = []
     for family in text_string_to_metric_families(text):
@@ -55,7 +55,7 @@ def late_share(buckets: list[tuple[float, float]], sla_s: float) -> float | None
 def snapshot(elapsed_s: float, duration_s: float, metrics_text: str,
              summaries: list[dict[str, Any]], previous_arrivals: int, interval_s: float,
              target_rate: float, sla_s: float, plan: Plan | None) -> Snapshot:
-    states, buckets = _metrics(metrics_text) if metrics_text else ({}, [])
+    states, buckets = metric_samples(metrics_text) if metrics_text else ({}, [])
     arrivals = sum(int(s.get("started", 0)) for s in summaries)
     active = [f"{f.id} {f.link} {f.fault.kind}" for f in (plan.faults if plan else [])
               if f.start <= elapsed_s < f.start + f.duration]
