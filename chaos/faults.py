@@ -1,6 +1,9 @@
 """Injecting and removing a plan's faults: toxics and `down` through Toxiproxy, business faults
 through the upstream services' `/admin/faults` (docs/upstreams.md).
 
+A `kill` goes to the runner's `ProcessControl` (a drill's stack): SIGKILL at the start, a restart
+at the end (also in the rollback).
+
 Names: a link `shop->payment-a` is the Toxiproxy proxy `shop_payment-a`; the toxic of fault `f1`
 is named `fakalab_f1`, so faults never collide with each other or with toxics added by hand.
 """
@@ -15,7 +18,8 @@ import httpx
 
 from chaos.plan import FaultSpec, Plan
 
-__all__ = ["FaultInjector", "ToxiproxyApi", "preflight_problems", "toxic_name"]
+__all__ = ["FaultInjector", "ProcessControl", "ToxiproxyApi", "preflight_problems",
+           "toxic_name"]
 
 
 class ToxiproxyApi(Protocol):
@@ -40,18 +44,37 @@ class ToxiproxyApi(Protocol):
     def set_enabled(self, name: str, enabled: bool) -> None: ...
 
 
+class ProcessControl(Protocol):
+    """Processes a runner may kill (a drill's stack: `scenarios.stack.Stack`). Blocking calls."""
+
+    def killable(self) -> list[str]: ...
+
+    def kill(self, name: str) -> dict[str, Any]: ...
+
+    def restart(self, name: str) -> dict[str, Any]: ...
+
+
 def toxic_name(fault: FaultSpec) -> str:
     return f"fakalab_{fault.id}"
 
 
 def preflight_problems(
-    plan: Plan, proxies: Iterable[str], admin_urls: Mapping[str, str]
+    plan: Plan, proxies: Iterable[str], admin_urls: Mapping[str, str],
+    killable: Iterable[str] | None = None,
 ) -> list[str]:
-    """What stops a plan from running: proxies missing on the server, admin URLs not given."""
+    """What stops a plan from running: proxies missing on the server, admin URLs not given,
+    processes that cannot be killed (`killable` None: the runner controls no process)."""
     known = set(proxies)
     problems = []
     for fault in plan.faults:
-        if fault.fault.kind == "business":
+        if fault.fault.kind == "kill":
+            if killable is None:
+                problems.append(f"{fault.id}: kill {fault.service!r} needs the processes of a "
+                                f"drill (run it with fakalab drill)")
+            elif fault.service not in set(killable):
+                problems.append(f"{fault.id}: cannot kill {fault.service!r} (killable: "
+                                f"{', '.join(sorted(killable)) or 'none'})")
+        elif fault.fault.kind == "business":
             if fault.service not in admin_urls:
                 problems.append(f"{fault.id}: no admin URL for upstream {fault.service!r}")
         elif fault.proxy not in known:
@@ -64,14 +87,23 @@ class FaultInjector:
     """Applies and removes faults; each call returns what the server answered."""
 
     def __init__(
-        self, toxiproxy: ToxiproxyApi, admin_urls: Mapping[str, str], http: httpx.AsyncClient
+        self, toxiproxy: ToxiproxyApi, admin_urls: Mapping[str, str], http: httpx.AsyncClient,
+        processes: ProcessControl | None = None,
     ) -> None:
         self.toxiproxy = toxiproxy
         self.admin_urls = admin_urls
         self.http = http
+        self.processes = processes
+
+    def _process_control(self) -> ProcessControl:
+        if self.processes is None:
+            raise RuntimeError("this runner controls no process to kill")
+        return self.processes
 
     async def inject(self, fault: FaultSpec) -> Any:
         action = fault.fault
+        if action.kind == "kill":
+            return await asyncio.to_thread(self._process_control().kill, fault.service)
         if action.kind == "toxic":
             return await asyncio.to_thread(
                 self.toxiproxy.add_toxic, fault.proxy, action.type, toxic_name(fault),
@@ -86,6 +118,8 @@ class FaultInjector:
         """Undo `fault`, keeping the effect of overlapping faults that are still active."""
         others = [other for other in still_active if other.id != fault.id]
         action = fault.fault
+        if action.kind == "kill":  # the fault ends with the restart
+            return await asyncio.to_thread(self._process_control().restart, fault.service)
         if action.kind == "toxic":
             await asyncio.to_thread(self.toxiproxy.remove_toxic, fault.proxy, toxic_name(fault))
             return {"proxy": fault.proxy, "removed": toxic_name(fault)}

@@ -6,6 +6,7 @@ and the field (`plan.yaml:12: faults[0].duration: ...`).
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,7 +60,7 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     else:
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
+        found = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
         if not found:
             raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 2m, 500ms or seconds)")
         seconds = float(found.group(1)) * _UNITS[found.group(2) or "s"]
@@ -88,28 +89,30 @@ class _Model(BaseModel):
 
 
 class FaultAction(_Model):
-    """What a fault does: a toxic, `down` (proxy disabled) or business switches of a service."""
+    """What a fault does: a toxic, `down` (proxy disabled), business switches of a service, or
+    `kill` (SIGKILL of a process the runner controls; restarted when the fault ends)."""
 
-    kind: Literal["toxic", "down", "business"]
+    kind: Literal["toxic", "down", "business", "kill"]
     type: str = ""
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, raw: Any) -> Any:
-        if raw == "down":
-            return {"kind": "down"}
+        if raw in ("down", "kill"):
+            return {"kind": raw}
         if isinstance(raw, dict) and len(raw) == 1 and "kind" not in raw:
             ((key, value),) = raw.items()
             if key == "business":
                 return {"kind": "business", "attributes": value}
             if key in TOXIC_ATTRIBUTES:
                 return {"kind": "toxic", "type": key, "attributes": value or {}}
-            raise ValueError(f"unknown fault {key!r}; use down, business or one of "
+            raise ValueError(f"unknown fault {key!r}; use down, kill, business or one of "
                              f"{', '.join(TOXIC_ATTRIBUTES)}")
         if isinstance(raw, dict):
             return raw
-        raise ValueError("a fault is `down`, {business: {...}} or {TOXIC_TYPE: {attributes}}")
+        raise ValueError("a fault is `down`, `kill`, {business: {...}} or "
+                         "{TOXIC_TYPE: {attributes}}")
 
     @model_validator(mode="after")
     def _attributes(self) -> FaultAction:
@@ -129,8 +132,11 @@ class FaultAction(_Model):
 
 
 class FaultSpec(_Model):
+    """One fault: what (`fault`), where (`link` `shop->payment-a`; for `kill`, a process name
+    such as `shop` or `supplier-a`), when (`start`) and for how long (`duration`)."""
+
     id: str = ""
-    link: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+->[A-Za-z0-9_.-]+$")]
+    link: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(->[A-Za-z0-9_.-]+)?$")]
     fault: FaultAction
     start: Duration = 0.0
     duration: Duration
@@ -147,20 +153,36 @@ class FaultSpec(_Model):
 
     @property
     def service(self) -> str:
-        return self.link.partition("->")[2]
+        """The upstream at the link's far end; for a `kill`, the process killed."""
+        source, arrow, target = self.link.partition("->")
+        return target if arrow else source
 
     @property
     def kind(self) -> str:
-        """The faults.csv `kind`: toxic type, `down` or e.g. `payment.callback_drop_pct`."""
+        """The faults.csv `kind`: toxic type, `down`, `sigkill` or e.g.
+        `payment.callback_drop_pct`."""
         if self.fault.kind == "toxic":
             return self.fault.type
+        if self.fault.kind == "kill":
+            return "sigkill"
         if self.fault.kind == "down":
             return "down"
         family = service_family(self.service) or self.service
         return f"{family}.{'+'.join(sorted(self.fault.attributes))}"
 
     @model_validator(mode="after")
-    def _business_target(self) -> FaultSpec:
+    def _target(self) -> FaultSpec:
+        is_link = "->" in self.link
+        if self.fault.kind == "kill" and is_link:
+            raise ValueError(f"a kill names a process, not a link: use link: "
+                             f"{self.service} (got {self.link!r})")
+        if self.fault.kind != "kill" and not is_link:
+            raise ValueError(f"{self.fault.kind} faults need a link SOURCE->TARGET such as "
+                             f"shop->payment-a (got {self.link!r}; a bare name is only for "
+                             f"kill)")
+        if self.duration <= 0:
+            raise ValueError("duration must be above 0 (for a kill: the time until the "
+                             "restart)")
         if self.fault.kind != "business":
             return self
         family = service_family(self.service)
@@ -252,6 +274,12 @@ class Plan(_Model):
             if fault.id in seen:
                 raise ValueError(f"two faults have the id {fault.id!r}")
             seen.add(fault.id)
+        kills = sorted((f for f in self.faults if f.fault.kind == "kill"),
+                       key=lambda f: (f.link, f.start))
+        for first, second in itertools.pairwise(kills):
+            if first.link == second.link and second.start < first.end:
+                raise ValueError(f"kills {first.id} and {second.id} of {first.link} overlap: "
+                                 f"a process is killed again only after its restart")
         return self
 
     @property

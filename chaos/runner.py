@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import httpx
 
 from chaos import watchdog
-from chaos.faults import FaultInjector, ToxiproxyApi, preflight_problems
+from chaos.faults import FaultInjector, ProcessControl, ToxiproxyApi, preflight_problems
 from chaos.journal import Activity, FaultRecord, Journal, SteadyStateRecord
 from chaos.plan import FaultSpec, Plan
 from chaos.probes import run_probe
@@ -103,6 +103,7 @@ class PlanRunner:
         *,
         use_watchdog: bool = True,
         http: httpx.AsyncClient | None = None,
+        processes: ProcessControl | None = None,
     ) -> None:
         self.plan = plan
         self.toxiproxy = toxiproxy
@@ -110,6 +111,7 @@ class PlanRunner:
         self.clock = clock or SystemClock()
         self.use_watchdog = use_watchdog
         self.http = http
+        self.processes = processes
         self.journal: Journal | None = None
         self._interrupt: asyncio.Event | None = None
         self._active: dict[str, tuple[FaultSpec, float]] = {}
@@ -123,16 +125,17 @@ class PlanRunner:
 
     async def preflight(self) -> list[str]:
         """Problems that would stop the plan (missing proxies or admin URLs); [] when none."""
-        needs_proxies = any(f.fault.kind != "business" for f in self.plan.faults)
+        needs_proxies = any(f.fault.kind in ("toxic", "down") for f in self.plan.faults)
         proxies = await asyncio.to_thread(self.toxiproxy.proxies) if needs_proxies else {}
-        return preflight_problems(self.plan, proxies, self.admin_urls)
+        killable = self.processes.killable() if self.processes is not None else None
+        return preflight_problems(self.plan, proxies, self.admin_urls, killable)
 
     async def run(self, start_at: float | None = None) -> Journal:
         self._interrupt = asyncio.Event()
         self._record, self._active = _Record(), {}
         started, status, cancelled = self.clock.now(), "failed", False
         async with self._client() as http:
-            injector = FaultInjector(self.toxiproxy, self.admin_urls, http)
+            injector = FaultInjector(self.toxiproxy, self.admin_urls, http, self.processes)
             try:
                 status = await self._execute(http, injector, start_at)
             except asyncio.CancelledError:

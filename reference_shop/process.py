@@ -2,7 +2,8 @@
 
 Light to import. The child prints ``shop  URL`` once it listens; :meth:`ShopProcess.start`
 waits for that line, and :meth:`ShopProcess.stop` sends SIGTERM (SIGKILL after a timeout).
-:meth:`ShopProcess.kill` is the crash: SIGKILL, no clean-up.
+:meth:`ShopProcess.kill` is the crash: SIGKILL, no clean-up; :meth:`ShopProcess.restart` brings
+the shop back on the same address.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ class ShopProcess:
             if name == "shop":
                 self.url = url.strip()
                 return self.url
+
+    def restart(self) -> str:
+        """Start again (after a kill or a stop) on the same address and database."""
+        port = self.url.rpartition(":")[2]
+        if not port.isdigit():
+            raise ShopProcessError("the shop has not started yet, so it has no address to reuse")
+        self.args[self.args.index("--port") + 1] = port
+        self.kill()
+        return self.start()
 
     def kill(self) -> None:
         """SIGKILL: the crash a drill inflicts."""

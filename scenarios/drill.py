@@ -66,7 +66,10 @@ class _Run:
         self.id = runinfo.run_id(self.started_at, scenario.name, variant)
         self.dir = options.out / self.id
         self.settings = {"sla_s": scenario.sla_s, **scenario.shop}
-        self.stack = Stack(self.dir, self.settings, options.toxiproxy_url, scenario.seed)
+        killed = {f.service for f in scenario.drill.faults if f.fault.kind == "kill"} \
+            if scenario.drill is not None else set()
+        self.stack = Stack(self.dir, self.settings, options.toxiproxy_url, scenario.seed,
+                           isolate=sorted(killed - {"shop"}))
         self.locust: LocustRun | None = None
         self.runner: PlanRunner | None = None
         self.journal: dict[str, Any] | None = None
@@ -92,6 +95,7 @@ class _Run:
 
     def _interrupt(self) -> None:
         self.interrupted = True
+        self.stack.stopping = True  # a process killed by the plan is not restarted any more
         self.stopped.set()
 
     async def _drive(self) -> None:
@@ -107,7 +111,7 @@ class _Run:
         runner_task = None
         if self.scenario.drill is not None and self.scenario.drill.faults:
             self.runner = PlanRunner(self.scenario.drill, self.stack.toxiproxy,  # type: ignore[arg-type]
-                                     self.stack.upstream_urls)
+                                     self.stack.upstream_urls, processes=self.stack)
             runner_task = asyncio.create_task(self.runner.run(start_at=t0))
         try:
             await self._watch(t0)

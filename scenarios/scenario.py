@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chaos.plan import Duration, Plan
 from chaos.yamldoc import YamlProblems, load_mapping, problems_of
 from reference_shop.settings import ShopSettings
+from reference_shop.upstreams.registry import SERVICES
+from scenarios.monkey import Monkey, expand, fault_window
 from scenarios.overrides import apply_overrides
 from scenarios.shapes import Shape
 
@@ -96,6 +98,7 @@ class Scenario(_Model):
     load: Load
     shop: dict[str, Any] = Field(default_factory=dict)
     drill: Plan | None = None
+    monkey: Monkey | None = None  # expanded into drill.faults by parse_scenario
     slos: Slos = Field(default_factory=Slos)
     variants: list[Variant] = Field(default_factory=list)
 
@@ -120,6 +123,14 @@ class Scenario(_Model):
     def _checks(self) -> Scenario:
         if self.duration <= 0:
             raise ValueError("duration must be above 0")
+        if self.monkey is not None:
+            fault_window(self.monkey, self.duration)
+        if self.drill is not None:
+            _check_targets(self.drill)
+            late = [f.id for f in self.drill.faults if f.start >= self.duration]
+            if late:
+                raise ValueError(f"faults {', '.join(late)} start after the load ends "
+                                 f"({self.duration:g} s): they would never run")
         names = [v.name for v in self.variants]
         if len(names) != len(set(names)):
             raise ValueError("two variants have the same name")
@@ -136,6 +147,19 @@ class Scenario(_Model):
                 for key, value in found.set.items()]
         text = yaml.safe_dump(apply_overrides(data, sets), sort_keys=False)
         return parse_scenario(text, f"{self.name}[{name}]")
+
+
+def _check_targets(plan: Plan) -> None:
+    """A drill runs the reference stack: links go from the shop to one of its upstreams, kills
+    name the shop or an upstream."""
+    for fault in plan.faults:
+        source, arrow, target = fault.link.partition("->")
+        if arrow and (source != "shop" or target not in SERVICES):
+            raise ValueError(f"fault {fault.id}: no link {fault.link!r} in a drill (links: "
+                             f"{', '.join(f'shop->{name}' for name in SERVICES)})")
+        if not arrow and source != "shop" and source not in SERVICES:
+            raise ValueError(f"fault {fault.id}: no process {source!r} to kill (processes: "
+                             f"shop, {', '.join(SERVICES)})")
 
 
 class ScenarioError(Exception):
@@ -163,7 +187,11 @@ def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None
     except ValueError as exc:
         raise ScenarioError([f"--set: {exc}"]) from None
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
+        if scenario.monkey is None:
+            return scenario
+        return Scenario.model_validate(
+            expand(data, scenario.monkey, scenario.duration, scenario.seed))
     except ValidationError as exc:
         raise ScenarioError(problems_of(exc, lines, source, "(scenario)", _NOISE)) from None
 
@@ -189,4 +217,6 @@ def load_scenario(name_or_path: str | Path, sets: list[str] | None = None) -> Sc
 
 def dump_scenario(scenario: Scenario) -> str:
     """The resolved scenario as YAML (the run directory's scenario.yaml)."""
-    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    data["slos"] = scenario.slos.model_dump(mode="json")  # null = not checked; keep it so
+    return yaml.safe_dump(data, sort_keys=False)

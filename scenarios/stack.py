@@ -3,6 +3,10 @@
 Started in that order and always stopped in reverse, also when a step fails. The shop reaches
 every upstream through its Toxiproxy proxy (link ``shop->NAME`` = proxy ``shop_NAME``), so a
 drill plan can put network faults on each hop; business faults go to the upstreams directly.
+
+The stack is also the drill plan's process control (`chaos.faults.ProcessControl`): it can
+SIGKILL the shop, or an upstream listed in ``isolate`` (which then runs in a process of its own),
+and restart it on the same address. A process killed on purpose is not a dead child.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import secrets
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,10 @@ class Stack:
     _embedded: ToxiproxySubprocess | None = None
     shop: ShopProcess | None = None
     upstreams: UpstreamsProcess | None = None
+    isolate: list[str] = field(default_factory=list)  # upstreams with a process of their own
+    isolated: dict[str, UpstreamsProcess] = field(default_factory=dict)
+    stopping: bool = False  # set when the drill ends early: a killed process stays down
+    _down: set[str] = field(default_factory=set)
 
     @property
     def toxiproxy_kind(self) -> str:
@@ -95,12 +104,30 @@ class Stack:
             raise StackError(f"toxiproxy at {url}: {exc}") from None
 
     def _start_upstreams(self) -> None:
-        self.upstreams = UpstreamsProcess(seed=self.seed)
+        unknown = sorted(set(self.isolate) - set(SERVICES))
+        if unknown:
+            raise StackError(f"upstreams: no service {', '.join(unknown)} "
+                             f"(there are: {', '.join(SERVICES)})")
+        shared = [name for name in SERVICES if name not in self.isolate]
+        self.upstreams = UpstreamsProcess(seed=self.seed, only=shared)
         try:
             self.upstream_urls = dict(self.upstreams.start())
         except UpstreamsError as exc:
             raise StackError(f"upstreams: {exc}") from None
         self._stack.callback(self.upstreams.stop)
+        for name in self.isolate:
+            self._start_isolated(name)
+
+    def _start_isolated(self, name: str) -> None:
+        """`name` alone in a process, on its port of the shared port base."""
+        proc = UpstreamsProcess(self.upstreams.port_base if self.upstreams else None,
+                                seed=self.seed, only=[name])
+        try:
+            self.upstream_urls[name] = proc.start()[name]
+        except UpstreamsError as exc:
+            raise StackError(f"upstream {name}: {exc}") from None
+        self._stack.callback(proc.stop)
+        self.isolated[name] = proc
 
     def _create_proxies(self) -> None:
         assert self.toxiproxy is not None
@@ -138,9 +165,51 @@ class Stack:
         procs: list[tuple[str, subprocess.Popen[str] | None]] = [
             ("shop", self.shop.proc if self.shop else None),
             ("upstreams", self.upstreams.proc if self.upstreams else None),
-            ("toxiproxy", self._embedded.process if self._embedded else None)]
+            ("toxiproxy", self._embedded.process if self._embedded else None),
+            *((name, p.proc) for name, p in self.isolated.items())]
         return [f"{name} (exit {proc.returncode})" for name, proc in procs
-                if proc is not None and proc.poll() is not None]
+                if name not in self._down and proc is not None and proc.poll() is not None]
+
+    # ProcessControl (chaos.faults): kills and restarts a drill plan asks for
+    def killable(self) -> list[str]:
+        return ["shop", *self.isolated]
+
+    def kill(self, name: str) -> dict[str, Any]:
+        """SIGKILL the shop or an isolated upstream: a crash, no clean-up."""
+        proc = self._process(name)
+        self._down.add(name)
+        if proc is None or proc.poll() is not None:
+            return {"process": name, "signal": "SIGKILL", "note": "was not running"}
+        pid = proc.pid
+        proc.kill()
+        proc.wait()
+        return {"process": name, "pid": pid, "signal": "SIGKILL", "exit": proc.returncode}
+
+    def restart(self, name: str) -> dict[str, Any]:
+        """Start a killed process again on the same address; the shop resumes from its database."""
+        if self.stopping:
+            return {"process": name, "restarted": False, "note": "the drill is stopping"}
+        begun = time.monotonic()
+        try:
+            if name == "shop":
+                assert self.shop is not None
+                self.shop.restart()
+            else:
+                self._start_isolated(name)
+        except (ShopProcessError, StackError) as exc:
+            raise StackError(f"{name} did not restart: {exc}") from None
+        finally:
+            self._down.discard(name)  # from now on, its death is the drill's error
+        proc = self._process(name)
+        return {"process": name, "restarted": True, "pid": proc.pid if proc else None,
+                "ready_s": round(time.monotonic() - begun, 3)}
+
+    def _process(self, name: str) -> subprocess.Popen[str] | None:
+        if name == "shop":
+            return self.shop.proc if self.shop else None
+        if name in self.isolated:
+            return self.isolated[name].proc
+        raise StackError(f"cannot kill {name!r} (killable: {', '.join(self.killable())})")
 
     def stop_shop(self) -> None:
         """Stop the shop cleanly (before its database is exported)."""

@@ -47,10 +47,10 @@ class Journeys:
                           headers={"X-Order-Token": order["token"]})
         low, high = self.behaviour.patience_s
         watch = Watch(time.time(), rng.uniform(low, high), self.behaviour.max_wait_s)
-        if persona != "impatient" and rng.random() < self.behaviour.sse_share:
-            self._watch_sse(order, persona, watch)
-        else:
-            self._watch_poll(order, persona, watch, rng)
+        if persona != "impatient" and rng.random() < self.behaviour.sse_share \
+                and self._watch_sse(order, persona, watch):
+            return
+        self._watch_poll(order, persona, watch, rng)  # also when the stream broke off
 
     def _order(self, persona: str, rng: random.Random) -> dict[str, Any] | None:
         products = self.behaviour.products
@@ -78,15 +78,15 @@ class Journeys:
             else:
                 gevent.sleep(self.behaviour.think_s * rng.uniform(0.5, 1.5))
 
-    def _watch_sse(self, order: dict[str, Any], persona: str, watch: Watch) -> None:
+    def _watch_sse(self, order: dict[str, Any], persona: str, watch: Watch) -> bool:
+        """Watch through the event stream; False when it ended before the buyer was done."""
         url = f"/api/orders/{order['order_no']}/events"
         started = time.perf_counter()
         response = self.session.get(url, headers={"X-Order-Token": order["token"]},
                                     name=f"{ORDER}/events", stream=True)
         if response.status_code != 200:
-            self._seen(order, persona, "sse", response.status_code,
-                       (time.perf_counter() - started) * 1000, {}, watch)
-            return
+            return self._seen(order, persona, "sse", response.status_code,
+                              (time.perf_counter() - started) * 1000, {}, watch)
         view: dict[str, Any] = {}
         for line in _lines(response):
             if line.startswith("data:"):
@@ -97,7 +97,8 @@ class Journeys:
             else:
                 continue
             if done:
-                return
+                return True
+        return False
 
     def _seen(self, order: dict[str, Any], persona: str, via: str, status: int,
               latency_ms: float, view: dict[str, Any], watch: Watch) -> bool:

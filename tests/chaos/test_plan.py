@@ -71,7 +71,7 @@ def _problems(text: str) -> list[str]:
     (("toxicity: 0.5", "toxicity: 5"), "plan.yaml:15: faults[0].toxicity: Input should be"),
     (("stream: upstream", "stream: sideways"), "plan.yaml:16: faults[0].stream: Input should"),
     (("callback_drop_pct", "drop_all"), "plan.yaml:18: faults[2]: payment-a has no fault switch"),
-    (("link: shop->payment-a\n    fault: {latency", "link: shop\n    fault: {latency"),
+    (("link: shop->payment-a\n    fault: {latency", "link: shop->\n    fault: {latency"),
      "plan.yaml:11: faults[0].link: String should match pattern"),
     (("tolerance: [0, 5]", "tolerance: [5, 0]"),
      "plan.yaml:9: steady_state.probes[1].tolerance: range low 5 is above high 0"),
@@ -114,3 +114,34 @@ def test_not_a_mapping_and_unreadable(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as caught:
         load_plan(tmp_path / "missing.yaml")
     assert "cannot read the plan" in str(caught.value)
+
+
+def test_kill_faults_name_a_process() -> None:
+    plan = parse_plan("title: t\nfaults:\n  - {link: shop, fault: kill, start: 2s, duration: 1s}\n"
+                      "  - {link: supplier-a, fault: kill, start: 2s, duration: 1s}\n")
+    assert [(f.service, f.kind) for f in plan.faults] == [("shop", "sigkill"),
+                                                          ("supplier-a", "sigkill")]
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("{link: shop->risk, fault: kill, duration: 1s}", "a kill names a process, not a link"),
+    ("{link: risk, fault: down, duration: 1s}", "down faults need a link SOURCE->TARGET"),
+    ("{link: shop, fault: kill, duration: 0s}", "duration must be above 0"),
+    ("{link: shop->risk, fault: down, duration: 0}", "duration must be above 0"),
+    ("{link: shop->risk, fault: down, duration: -3s}", "cannot be negative"),
+    ("{link: shop->risk, fault: down, start: -1, duration: 2s}", "cannot be negative"),
+])
+def test_absurd_faults_are_refused(fault: str, message: str) -> None:
+    problems = _problems(f"title: t\nfaults:\n  - {fault}\n")
+    assert any(message in p and p.startswith("plan.yaml:3: faults[0]") for p in problems), \
+        problems
+
+
+def test_overlapping_kills_of_one_process_are_refused() -> None:
+    problems = _problems("title: t\nfaults:\n"
+                         "  - {id: k1, link: shop, fault: kill, start: 2s, duration: 3s}\n"
+                         "  - {id: k2, link: shop, fault: kill, start: 4s, duration: 1s}\n")
+    assert any("kills k1 and k2 of shop overlap" in p for p in problems), problems
+    parse_plan("title: t\nfaults:\n"  # one after the other is fine
+               "  - {id: k1, link: shop, fault: kill, start: 2s, duration: 1s}\n"
+               "  - {id: k2, link: shop, fault: kill, start: 3s, duration: 1s}\n")

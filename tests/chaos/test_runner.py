@@ -271,3 +271,66 @@ async def test_interrupt_during_an_injection_still_rolls_it_back(proxies: Toxipr
     assert [a["name"] for a in journal["activities"]][-1] == "inject f1"
     assert [r["name"] for r in journal["rollbacks"]] == ["rollback f1"]
     assert await asyncio.to_thread(_clean, proxies)
+
+
+@dataclass
+class Processes:
+    """A process control that records what it was asked to do (the drill's stack in real use)."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def killable(self) -> list[str]:
+        return ["shop", "supplier-a"]
+
+    def kill(self, name: str) -> dict[str, Any]:
+        self.calls.append(("kill", name))
+        return {"process": name, "signal": "SIGKILL"}
+
+    def restart(self, name: str) -> dict[str, Any]:
+        self.calls.append(("restart", name))
+        return {"process": name, "restarted": True}
+
+
+async def test_a_kill_is_a_sigkill_then_a_restart(client: ToxiproxyClient,
+                                                  stack: FakeStack) -> None:
+    processes = Processes()
+    plan = _plan("  - {id: crash, link: shop, fault: kill, start: 0.05, duration: 0.1}\n")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
+    runner = PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http, processes=processes)
+    journal = (await runner.run()).to_json()
+    assert journal["status"] == "completed"
+    assert processes.calls == [("kill", "shop"), ("restart", "shop")]
+    assert [(f["link"], f["kind"]) for f in journal["faults"]] == [("shop", "sigkill")]
+
+
+async def test_an_interrupted_kill_is_restarted_in_the_rollback(client: ToxiproxyClient,
+                                                                stack: FakeStack) -> None:
+    processes = Processes()
+    plan = _plan("  - {link: supplier-a, fault: kill, start: 0, duration: 30s}\n")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
+    runner = PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http, processes=processes)
+    task = asyncio.create_task(runner.run())
+    while not processes.calls:
+        await asyncio.sleep(0.01)
+    runner.interrupt()
+    journal = (await task).to_json()
+    assert journal["status"] == "interrupted"
+    assert processes.calls == [("kill", "supplier-a"), ("restart", "supplier-a")]
+
+
+@pytest.mark.parametrize(("processes", "problem"), [
+    (None, "needs the processes of a drill"),
+    (Processes(), "cannot kill 'risk' (killable: shop, supplier-a)"),
+])
+async def test_kills_the_runner_cannot_do_inject_nothing(
+        client: ToxiproxyClient, stack: FakeStack, processes: Processes | None,
+        problem: str) -> None:
+    plan = _plan("  - {link: shop->payment-a, fault: {latency: {latency: 5}}, duration: 1s}\n"
+                 "  - {link: risk, fault: kill, duration: 1s}\n")
+    client.create_proxy("shop_payment-a", "127.0.0.1:1")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
+    runner = PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http, processes=processes)
+    journal = (await runner.run()).to_json()
+    assert journal["status"] == "failed"
+    assert any(problem in str(a["exception"]) for a in journal["activities"]), journal
+    assert _clean(client) and (processes is None or not processes.calls)

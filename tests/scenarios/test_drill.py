@@ -190,3 +190,22 @@ def test_bad_scenario_names_the_field_and_starts_nothing(tmp_path: Path) -> None
     assert "bad.yaml:4: load.shape.rate_per_s" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_dead_external_toxiproxy_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    scenario = write_scenario(tmp_path)
+    run = subprocess.run([*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
+                          "--toxiproxy", dead, "--no-report"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert f"toxiproxy at {dead}" in run.stdout, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["exit_status"] == 2 and "toxiproxy" in info["error"]
+    assert not (run_dir / "shop.db").exists()  # nothing after the toxiproxy was started

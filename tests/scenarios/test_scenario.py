@@ -101,3 +101,43 @@ def test_fakalab_scenarios_lists_every_builtin() -> None:
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines()] == builtin_names()
     assert "variants: transparent, opaque" in result.output
+
+
+FAULT = GOOD + "drill:\n  faults:\n    - {fault}\n"
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    ("{link: shop->bank, fault: down, duration: 5s}", "no link 'shop->bank' in a drill"),
+    ("{link: risk->notify, fault: down, duration: 5s}", "no link 'risk->notify' in a drill"),
+    ("{link: database, fault: kill, duration: 5s}", "no process 'database' to kill"),
+    ("{link: shop->risk, fault: down, start: 90s, duration: 5s}", "start after the load ends"),
+    ("{link: shop->risk, fault: down, start: 10s, duration: -5s}", "cannot be negative"),
+    ("{link: shop->risk, fault: down, start: 10s, duration: 0s}", "duration must be above 0"),
+    ("{link: shop->risk, fault: kill, duration: 3s}", "a kill names a process, not a link"),
+])
+def test_contradictory_or_absurd_drills_are_refused(fault: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(FAULT.replace("{fault}", fault), "mine.yaml")
+    assert expected in str(caught.value)
+    assert str(caught.value).startswith("mine.yaml:"), caught.value
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("duration: -1m\n", "cannot be negative"),
+    ("duration: 0\n", "duration must be above 0"),
+    ("sla_s: 0\n", "sla_s: Input should be greater than 0"),
+    ("load:\n  shape: {kind: steady, rate_per_s: 2}\n  buyers: {patience_s: [30, 10]}\n",
+     "patience_s is [low, high]"),
+    ("load:\n  shape: {kind: steady, rate_per_s: 2}\n  personas: {buyer: 0}\n",
+     "at least one persona"),
+    ("shop: {port: 8000}\n", "unknown shop setting 'port'"),
+    ("shop: {db_url: 'sqlite:///x.db'}\n", "unknown shop setting 'db_url'"),
+    ("variants: [{name: a}, {name: a}]\n", "two variants have the same name"),
+])
+def test_absurd_scenarios_are_refused(extra: str, expected: str) -> None:
+    base = GOOD if not extra.startswith(("duration", "load")) else (
+        GOOD.replace("duration: 90s\n", "") if extra.startswith("duration") else
+        GOOD.split("load:")[0])
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(base + extra, "mine.yaml")
+    assert expected in str(caught.value)
