@@ -9,7 +9,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 
 from reference_shop import db, store
 from reference_shop.states import IN_FLIGHT, IllegalTransition, OrderState
@@ -31,8 +31,18 @@ def enqueue(shop: Shop, order_no: str, priority: int) -> None:
 
 
 async def resume_in_flight(shop: Shop) -> None:
+    """On start-up: queue every in-flight order again, and send the notifications that a crash
+    interrupted. The notification is a side task after the delivery commit, so a crash can
+    leave an order delivered with no notification recorded; it is sent now (at least once: a
+    crash after the send and before the record means a second e-mail, never none)."""
     for order_no, priority in await shop.in_flight_orders():
         enqueue(shop, order_no, priority)
+    o, n = db.orders.c, db.notifications.c
+    async with shop.db.read() as conn:
+        unnotified = (await conn.execute(select(o.order_no, o.email).where(and_(
+            o.state == S.DELIVERED, ~exists().where(n.order_no == o.order_no))))).mappings()
+        for order in unnotified.all():
+            shop.spawn(_notify(shop, dict(order)))
 
 
 async def sweep_loop(shop: Shop) -> None:
