@@ -65,8 +65,11 @@ async def create_payment(shop: Shop, order_no: str, amount: str) -> tuple[str, s
 
 async def _attempt(conn: Any, source: str, channel: str, fields: dict[str, Any], outcome: str,
                    detail: str = "") -> None:
+    """Record one attempt. Every stored value is cut to its column's size: the channel comes
+    from the URL path, which no body limit bounds, and forged attempts are recorded too."""
     await conn.execute(insert(db.callback_attempts).values(
-        at=time.time(), source=source, channel=channel, trade_no=str(fields.get("trade_no"))[:64],
+        at=time.time(), source=source, channel=channel[:32],
+        trade_no=str(fields.get("trade_no"))[:64],
         payment_id=str(fields.get("payment_id"))[:64], amount=str(fields.get("amount"))[:32],
         outcome=outcome, detail=detail[:500]))
 

@@ -89,6 +89,18 @@ async def test_unknown_order_wrong_channel_and_malformed_bodies_fail(
     assert r.status_code == 400
 
 
+async def test_a_forged_attempt_is_stored_within_the_column_sizes(
+        shop: RunningShop, client: httpx.AsyncClient) -> None:
+    """Forged attempts are recorded too, and the channel comes from the URL, which no body
+    limit bounds: a 60 kB channel name must not become a 60 kB row."""
+    r = await client.post("/api/payments/callback/" + "z" * 60_000,
+                          json={"trade_no": "x" * 1000, "amount": "1" * 1000, "sign": "s"})
+    assert r.status_code == 400 and r.text == "fail: unknown_channel"
+    async with shop.shop.db.read() as conn:
+        row = (await conn.execute(select(db.callback_attempts))).mappings().one()
+    assert (len(row["channel"]), len(row["trade_no"]), len(row["amount"])) == (32, 64, 32)
+
+
 async def test_duplicate_concurrent_and_replayed_callbacks_deliver_once(
         shop: RunningShop, client: httpx.AsyncClient, buyer: Buyer) -> None:
     order = await buyer.order()
