@@ -89,6 +89,16 @@ async def test_unknown_order_wrong_channel_and_malformed_bodies_fail(
     assert r.status_code == 400
 
 
+async def test_a_notice_for_another_payment_id_is_refused(
+        shop: RunningShop, client: httpx.AsyncClient, buyer: Buyer) -> None:
+    """Correctly signed, right order, channel and amount, but another payment: refused."""
+    order = await buyer.order()
+    r = await client.post(CALLBACK, json=notice(order, "PAnot-this-orders-payment"))
+    assert r.status_code == 400 and r.text == "fail: wrong_payment_id"
+    assert (await buyer.status(order))["state"] == "pending_payment"
+    assert await attempts(shop, order["order_no"]) == ["wrong_payment_id"]
+
+
 async def test_a_forged_attempt_is_stored_within_the_column_sizes(
         shop: RunningShop, client: httpx.AsyncClient) -> None:
     """Forged attempts are recorded too, and the channel comes from the URL, which no body
