@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,26 @@ async def process(shop: Shop, order_no: str) -> None:
         await _delivery_stage(shop, order)
 
 
+def _hold(shop: Shop, order: dict[str, Any]) -> bool:
+    """A dependency failed after its retries (or its breaker is open): keep the order in its
+    stage and queue it again in about ``hold_retry_s``, as long as it was paid less than
+    ``hold_s`` ago; False when it should be parked for a person instead. A brief outage then
+    delays orders instead of stranding them; a crash meanwhile loses nothing (the order is still
+    in flight, so start-up and the sweep queue it again)."""
+    since = order["paid_at"] or order["created_at"]
+    if time.time() - since >= shop.settings.hold_s:
+        return False
+    delay = shop.settings.hold_retry_s * random.uniform(0.5, 1.5)
+    shop.spawn(_queue_later(shop, order["order_no"], order["priority"], delay))
+    shop.metrics.held.inc()
+    return True
+
+
+async def _queue_later(shop: Shop, order_no: str, priority: int, delay: float) -> None:
+    await asyncio.sleep(delay)
+    enqueue(shop, order_no, priority)
+
+
 async def _timed(shop: Shop, stage: OrderState, started: float) -> None:
     took = time.time() - started
     shop.clock.observe(stage, took)
@@ -118,6 +139,8 @@ async def _risk_stage(shop: Shop, order: dict[str, Any]) -> OrderState:
         decision = response.json().get("decision", "review")
     except (UpstreamError, ValueError) as exc:
         await _timed(shop, S.RISK_CHECK, started)
+        if isinstance(exc, UpstreamError) and exc.transient and _hold(shop, order):
+            return S.RISK_CHECK
         await _step(shop, order["order_no"], S.NEEDS_ATTENTION, S.RISK_CHECK,
                     last_error=f"risk check: {exc}"[:500])
         return S.NEEDS_ATTENTION
@@ -149,6 +172,8 @@ async def _allocation_stage(shop: Shop, order: dict[str, Any]) -> OrderState:
                 raise ValueError(f"supplier sent {len(keys)} keys for {order['quantity']}")
         except (UpstreamError, ValueError, KeyError) as exc:
             await _timed(shop, S.ALLOCATING, started)
+            if isinstance(exc, UpstreamError) and exc.transient and _hold(shop, order):
+                return S.ALLOCATING
             await _step(shop, order_no, S.NEEDS_ATTENTION, S.ALLOCATING,
                         last_error=f"allocation: {exc}"[:500])
             return S.NEEDS_ATTENTION

@@ -37,6 +37,9 @@ class ShopMetrics:
                                    "Total time the write lock was held", registry=r)
         self.tickets = Counter("fakalab_support_tickets_total", "Support tickets", ["reason"],
                                registry=r)
+        self.held = Counter("fakalab_orders_held_total",
+                            "Times an order was kept in its stage to retry a failing dependency",
+                            registry=r)
 
     def database(self, writes: int, wait_s: float, hold_s: float) -> None:
         self.db_writes.set(writes)

@@ -48,6 +48,10 @@ class ShopSettings(BaseSettings):
     retries: int = Field(3, ge=1, le=20)
     backoff_base_s: float = Field(0.1, ge=0)
     backoff_max_s: float = Field(2.0, ge=0)
+    hold_s: float = Field(
+        120.0, ge=0, description="How long a paid order whose risk check or supplier fails keeps "
+        "being retried before it is parked for a person (needs_attention); 0: park at once.")
+    hold_retry_s: float = Field(1.0, gt=0, description="About how often a held order retries.")
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(5.0, gt=0)
     slow_upstream_ms: float = Field(500.0, gt=0)

@@ -20,14 +20,19 @@ __all__ = ["Upstream", "UpstreamError", "call_with_failover", "jittered_backoff"
 
 
 class UpstreamError(Exception):
-    """An upstream call failed after its retries (or was refused by an open breaker)."""
+    """An upstream call failed after its retries (or was refused by an open breaker).
 
-    def __init__(self, upstream: str, reason: str, response: httpx.Response | None = None
-                 ) -> None:
+    ``transient``: no upstream gave a definitive answer (only timeouts, connection errors, 5xx
+    or open breakers), so trying again later may succeed; False when one answered with a
+    refusal such as 409 out of stock."""
+
+    def __init__(self, upstream: str, reason: str, response: httpx.Response | None = None,
+                 *, transient: bool = True) -> None:
         super().__init__(f"{upstream}: {reason}")
         self.upstream = upstream
         self.reason = reason
         self.response = response
+        self.transient = transient
 
 
 def jittered_backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -99,6 +104,7 @@ async def call_with_failover(upstreams: Sequence[Upstream], method: str, path: s
                              ) -> tuple[Upstream, httpx.Response]:
     """Try each upstream in turn; the first answer with an accepted status wins."""
     errors: list[str] = []
+    answered = False
     for upstream in upstreams:
         try:
             response = await upstream.call(method, path, body)
@@ -107,5 +113,7 @@ async def call_with_failover(upstreams: Sequence[Upstream], method: str, path: s
             continue
         if response.status_code in accept:
             return upstream, response
+        answered = True
         errors.append(f"{upstream.name}: HTTP {response.status_code} {response.text[:120]}")
-    raise UpstreamError("+".join(u.name for u in upstreams), "; ".join(errors))
+    raise UpstreamError("+".join(u.name for u in upstreams), "; ".join(errors),
+                        transient=not answered)

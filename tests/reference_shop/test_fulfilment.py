@@ -6,11 +6,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from reference_shop import db
 from reference_shop.server import RunningShop, serve_shop
-from tests.reference_shop.conftest import ADMIN, Buyer, set_faults, shop_settings
+from tests.reference_shop.conftest import ADMIN, Buyer, reset_faults, set_faults, shop_settings
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
@@ -53,17 +54,15 @@ async def test_notification_failure_never_blocks_delivery(
     await buyer.wait_state(order, "delivered")
 
 
-async def test_incident_opens_and_waiting_orders_show_it(
+async def test_incident_opens_and_held_orders_show_it_then_recover(
         upstream_urls: dict[str, str], make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
     set_faults(upstream_urls, "risk", error_pct=100)
-    running = await make_shop(retries=1, breaker_threshold=3)
+    running = await make_shop(retries=1, breaker_threshold=3, hold_retry_s=0.2)
     async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
         b = Buyer(client)
         orders = [await b.order() for _ in range(4)]
         for o in orders:
             await b.pay(o)
-        for o in orders:
-            await b.wait_state(o, "needs_attention")
         for _ in range(50):
             status = (await client.get("/api/status")).json()
             if status["incidents"]:
@@ -72,12 +71,35 @@ async def test_incident_opens_and_waiting_orders_show_it(
         assert status["components"]["risk"] != "operational"
         incident = next(i for i in status["incidents"] if i["component"] == "risk")
         assert incident["state"] == "investigating"
+        await asyncio.sleep(1.0)  # several failed retries: held, not parked for a person
         seen = await b.status(orders[0])
+        assert seen["state"] == "risk_check"
         note = next(i for i in seen["incidents"] if i["component"] == "risk")
         assert "security check" in note["message"]
+        assert "fakalab_orders_held_total" in (await client.get("/metrics")).text
+        reset_faults(upstream_urls)  # the risk service recovers: every held order goes through
+        for o in orders:
+            await b.wait_state(o, "delivered")
     async with running.shop.db.read() as conn:
         rows = (await conn.exec_driver_sql("select component, state from incident_updates")).all()
     assert ("risk", "investigating") in rows
+
+
+@pytest.mark.parametrize("hold_s", [0.0, 1.0])
+async def test_an_order_held_past_hold_s_is_parked_for_a_person(
+        upstream_urls: dict[str, str], make_shop: Callable[..., Awaitable[RunningShop]],
+        hold_s: float) -> None:
+    set_faults(upstream_urls, "risk", error_pct=100)
+    running = await make_shop(retries=1, hold_s=hold_s, hold_retry_s=0.2)
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        b = Buyer(client)
+        order = await b.order()
+        await b.pay(order)
+        view = await b.wait_state(order, "needs_attention")
+        assert "Staff have been alerted" in view["message"]
+        held = next(float(line.split()[-1]) for line in (await client.get("/metrics")).text
+                    .splitlines() if line.startswith("fakalab_orders_held_total"))
+        assert (held > 0) == (hold_s > 0)
 
 
 async def test_restart_with_orders_in_flight_delivers_each_exactly_once(
