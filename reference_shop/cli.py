@@ -123,8 +123,10 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
     if demo:
         await app.state.shop.db.create_all()
         await load_catalog(app.state.shop.db)
+    # proxy_headers=False: the client address is the socket's, never an X-Forwarded-For a
+    # client could forge to dodge the per-address lookup limits (docs/security.md)
     config = uvicorn.Config(app, log_level=log_level, access_log=False, http="httptools",
-                            lifespan="on", timeout_graceful_shutdown=5)
+                            lifespan="on", timeout_graceful_shutdown=5, proxy_headers=False)
     server = uvicorn.Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -51,7 +51,8 @@ async def serve_shop(settings: ShopSettings, catalog: tuple[Product, ...] | None
         await app.state.shop.db.create_all()
         await load_catalog(app.state.shop.db, catalog)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=2))
+                                           lifespan="on", timeout_graceful_shutdown=2,
+                                           proxy_headers=False))  # as in cli._serve
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign,attr-defined]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

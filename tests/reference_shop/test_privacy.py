@@ -29,6 +29,15 @@ async def test_failed_token_guesses_are_rate_limited(client: httpx.AsyncClient,
     assert codes[0] == 404 and codes[-1] == 429
 
 
+async def test_a_forged_forwarded_for_does_not_dodge_the_limit(client: httpx.AsyncClient,
+                                                               buyer: Buyer) -> None:
+    order = await buyer.order()
+    codes = [(await client.get(f"/api/orders/{order['order_no']}", headers={
+        "X-Order-Token": f"guess{i}", "X-Forwarded-For": f"10.0.{i}.1"})).status_code
+        for i in range(40)]
+    assert codes[0] == 404 and codes[-1] == 429
+
+
 async def test_lookup_needs_the_query_password_and_is_rate_limited(
         client: httpx.AsyncClient, buyer: Buyer) -> None:
     order = await buyer.order(query_password="s3cret-pw")
