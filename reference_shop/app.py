@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reference_shop.api import admin, buyer, callbacks
 from reference_shop.api.fastpath import StatusFastPath
+from reference_shop.api.models import Health
 from reference_shop.settings import ShopSettings
 from reference_shop.shop import Shop
 
@@ -18,21 +21,38 @@ __all__ = ["BodyLimit", "create_app"]
 
 
 class BodyLimit:
-    """Pure ASGI middleware: refuse bodies over ``max_bytes`` (413) before reading them."""
+    """Pure ASGI middleware: refuse bodies over ``max_bytes`` (413) — before reading them when
+    the Content-Length says so, and as soon as a body sent without one (chunked) grows past it.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    problem = _length_problem(value, self.max_bytes)
-                    if problem is not None:
-                        await problem(scope, receive, send)
-                        return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                problem = _length_problem(value, self.max_bytes)
+                if problem is not None:
+                    await problem(scope, receive, send)
+                    return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI passes an HTTPException raised while reading the body through
+                    # to the exception handler (anything else would become a 400).
+                    raise HTTPException(413, f"body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted_receive, send)
 
 
 def _length_problem(value: bytes, max_bytes: int) -> JSONResponse | None:
@@ -57,6 +77,14 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="fakalab reference shop", version="1", lifespan=lifespan)
     app.state.shop = shop
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Framework errors (401, 404 unknown route, 405, 400 unreadable body) in the shape of
+        every other error: ``{"error": message, "status": code}``."""
+        body = {"error": str(exc.detail), "status": exc.status_code}
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
+
     app.include_router(buyer.router)
     app.include_router(callbacks.router)
     app.include_router(admin.router)
@@ -64,11 +92,11 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(StatusFastPath, shop=shop)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, object]:
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Any:
         return {"ok": True, "workers": settings.workers, "queue_depth": len(shop.queue)}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         shop.metrics.database(shop.db.writes, shop.db.write_wait_s, shop.db.write_hold_s)
         return Response(shop.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -6,14 +6,17 @@ import csv
 import hmac
 import io
 import time
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import and_, insert, or_, select, update
 
 from reference_shop import db, store
-from reference_shop.api.deps import error, get_shop
+from reference_shop.api.deps import error, get_shop, single_valued
+from reference_shop.api.models import Restocked, RestockIn, StuckOrders, Transitioned, errors
 from reference_shop.fulfilment import enqueue
 from reference_shop.shop import Shop
 from reference_shop.states import IN_FLIGHT, OrderState
@@ -21,29 +24,43 @@ from reference_shop.states import IN_FLIGHT, OrderState
 S = OrderState
 
 
-async def require_admin(shop: Annotated[Shop, Depends(get_shop)],
-                  authorization: Annotated[str | None, Header()] = None) -> Shop:
-    expected = f"Bearer {shop.settings.admin_token}".encode()
-    if not authorization or not hmac.compare_digest(authorization.encode(), expected):
+bearer = HTTPBearer(auto_error=False, description="The shop's admin_token.")
+
+
+def check_admin(shop: Shop, credentials: HTTPAuthorizationCredentials | None) -> None:
+    expected = shop.settings.admin_token.encode()
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
         raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
-    return shop
 
 
-router = APIRouter(prefix="/api/admin", dependencies=[Depends(require_admin)])
+class AdminRoute(APIRoute):
+    """Checks the admin token before anything else of the request is read: FastAPI parses the
+    body before it runs dependencies, so a stranger's malformed body answered 422, not 401."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            check_admin(request.app.state.shop, await bearer(request))
+            return await handler(request)
+
+        return checked
+
+
+class CSV(Response):
+    media_type = "text/csv"
+
+
+# The bearer dependency puts the security scheme into the OpenAPI document; AdminRoute enforces it.
+router = APIRouter(prefix="/api/admin", route_class=AdminRoute, dependencies=[Depends(bearer)],
+                   responses=errors(401))
 AdminShop = Annotated[Shop, Depends(get_shop)]
 EXPORTS = {"orders": db.orders, "events": db.order_events, "incidents": db.incident_updates,
            "tickets": db.tickets, "callbacks": db.callback_attempts, "keys": db.card_keys,
            "notifications": db.notifications, "products": db.products}
 
 
-class RestockIn(BaseModel):
-    product_id: str = Field(min_length=1, max_length=64)
-    keys: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
-        default_factory=list, max_length=10_000)
-    supplier_stock: int = Field(0, ge=0, le=10_000_000)
-
-
-@router.post("/restock")
+@router.post("/restock", response_model=Restocked, responses=errors(400, 404, 413))
 async def restock(body: RestockIn, shop: AdminShop) -> Any:
     async with shop.db.write() as conn:
         product = (await conn.execute(select(db.products).where(
@@ -62,8 +79,10 @@ async def restock(body: RestockIn, shop: AdminShop) -> Any:
             "added_supplier_stock": body.supplier_stock}
 
 
-@router.get("/orders/stuck")
-async def stuck_orders(shop: AdminShop, older_than_s: float = 0.0) -> Any:
+@router.get("/orders/stuck", response_model=StuckOrders,
+            dependencies=[Depends(single_valued("older_than_s"))])
+async def stuck_orders(shop: AdminShop, older_than_s: Annotated[
+        float, Query(ge=0, le=10 * 365 * 86_400, allow_inf_nan=False)] = 0.0) -> Any:
     """Orders needing a person, and in-flight orders not moving for ``older_than_s``."""
     o = db.orders.c
     needs = [S.NEEDS_REVIEW, S.NEEDS_ATTENTION, S.NEEDS_REFUND]
@@ -76,14 +95,16 @@ async def stuck_orders(shop: AdminShop, older_than_s: float = 0.0) -> Any:
         return {"orders": [dict(r) for r in rows.mappings()]}
 
 
-@router.post("/orders/{order_no}/redeliver")
+@router.post("/orders/{order_no}/redeliver", response_model=Transitioned,
+             responses=errors(404, 409))
 async def redeliver(order_no: str, shop: AdminShop) -> Any:
     """needs_attention → paid (the pipeline runs again); needs_review → allocating (approved)."""
     targets = {S.NEEDS_ATTENTION: S.PAID, S.NEEDS_REVIEW: S.ALLOCATING}
     return await _admin_transition(shop, order_no, targets, requeue=True)
 
 
-@router.post("/orders/{order_no}/refund")
+@router.post("/orders/{order_no}/refund", response_model=Transitioned,
+             responses=errors(404, 409))
 async def refund(order_no: str, shop: AdminShop) -> Any:
     targets = {s: S.REFUNDED for s in (S.NEEDS_ATTENTION, S.NEEDS_REVIEW, S.NEEDS_REFUND)}
     return await _admin_transition(shop, order_no, targets, requeue=False)
@@ -113,7 +134,7 @@ async def _admin_transition(shop: Shop, order_no: str, targets: dict[OrderState,
     return {"order_no": order_no, "state": event.state}
 
 
-@router.get("/export/{table}.csv")
+@router.get("/export/{table}.csv", response_class=CSV, responses=errors(404))
 async def export(table: str, shop: AdminShop) -> Response:
     source = EXPORTS.get(table)
     if source is None:
@@ -125,4 +146,4 @@ async def export(table: str, shop: AdminShop) -> Response:
         result = await conn.stream(select(source))
         async for row in result:
             writer.writerow(row)
-    return Response(out.getvalue(), media_type="text/csv")
+    return CSV(out.getvalue())

@@ -9,45 +9,50 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from reference_shop import db
-from reference_shop.api.deps import client_key, error, get_shop
+from reference_shop.api.deps import client_key, error, get_shop, single_valued
+from reference_shop.api.models import (
+    LookupIn,
+    LookupOut,
+    OrderCreated,
+    OrderIn,
+    OrderStatus,
+    PaidNoted,
+    Product,
+    StatusPage,
+    TicketIn,
+    TicketOut,
+    errors,
+)
 from reference_shop.ordering import OrderRefused, buyer_paid, file_ticket, lookup, place_order
 from reference_shop.shop import Shop
 from reference_shop.views import OrderView
 
 router = APIRouter(prefix="/api")
 ShopDep = Annotated[Shop, Depends(get_shop)]
-EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,190}$"
+BODY_ERRORS = (400, 413)  # malformed JSON or a bad Content-Length; a body over max_body_bytes
 
 
-class OrderIn(BaseModel):
-    product_id: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(1, ge=1, le=10)
-    email: str = Field(pattern=EMAIL, max_length=254)
-    query_password: str | None = Field(None, min_length=4, max_length=64)
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
 
 
-class LookupIn(BaseModel):
-    email: str = Field(pattern=EMAIL, max_length=254)
-    query_password: str = Field(min_length=4, max_length=64)
+STATUS_EVENT = {  # one Server-Sent Event (OpenAPI 3.1: the schema of a stream is per event)
+    "type": "object", "required": ["event", "data"],
+    "properties": {"event": {"const": "status"}, "data": {
+        "type": "string", "contentMediaType": "application/json",
+        "contentSchema": {"$ref": "#/components/schemas/OrderStatus"}}}}
 
 
-class TicketIn(BaseModel):
-    order_no: str | None = Field(None, max_length=32)
-    reason: str = Field("other", pattern=r"^(stale_status|eta_passed|gave_up|other)$")
-    message: str = Field("", max_length=2000)
-    waited_s: float | None = Field(None, ge=0, le=86_400)
-
-
-@router.get("/products")
-async def products(shop: ShopDep) -> list[dict[str, Any]]:
+@router.get("/products", response_model=list[Product])
+async def products(shop: ShopDep) -> Any:
     return await shop.catalog()
 
 
-@router.post("/orders", status_code=201)
+@router.post("/orders", status_code=201, response_model=OrderCreated,
+             responses=errors(*BODY_ERRORS, 404, 409, 503))
 async def create_order(body: OrderIn, shop: ShopDep,
                        x_fakalab_persona: Annotated[str | None, Header(max_length=32)] = None
                        ) -> Any:
@@ -56,6 +61,15 @@ async def create_order(body: OrderIn, shop: ShopDep,
                                  body.query_password, x_fakalab_persona)
     except OrderRefused as exc:
         return error(exc.status, exc.message)
+
+
+# Before the /orders/{order_no} routes, so that OPTIONS /api/orders/lookup answers
+# "Allow: POST" rather than the status route's "Allow: GET".
+@router.post("/orders/lookup", response_model=LookupOut, responses=errors(*BODY_ERRORS, 429))
+async def order_lookup(body: LookupIn, request: Request, shop: ShopDep) -> Any:
+    if not shop.lookup_limiter.allow(client_key(request), time.time()):
+        return error(429, "too many lookups; try again in a minute")
+    return {"orders": await lookup(shop, body.email, body.query_password)}
 
 
 async def _authorised(shop: Shop, request: Request, order_no: str, token: str | None
@@ -68,7 +82,7 @@ async def _authorised(shop: Shop, request: Request, order_no: str, token: str | 
     return view
 
 
-@router.get("/orders/{order_no}")
+@router.get("/orders/{order_no}", responses={200: {"model": OrderStatus}, **errors(404, 429)})
 async def order_status(order_no: str, request: Request, shop: ShopDep,
                        x_order_token: Annotated[str | None, Header()] = None) -> Response:
     view = await _authorised(shop, request, order_no, x_order_token)
@@ -77,7 +91,9 @@ async def order_status(order_no: str, request: Request, shop: ShopDep,
     return Response(shop.status_body(view), media_type="application/json")
 
 
-@router.get("/orders/{order_no}/events")
+@router.get("/orders/{order_no}/events", response_class=EventStream, responses={
+    200: {"content": {"text/event-stream": {"schema": STATUS_EVENT}}}, **errors(404, 429)},
+    dependencies=[Depends(single_valued("token"))])
 async def order_events(order_no: str, request: Request, shop: ShopDep,
                        x_order_token: Annotated[str | None, Header()] = None,
                        token: Annotated[str | None, Query(max_length=64)] = None) -> Response:
@@ -86,8 +102,7 @@ async def order_events(order_no: str, request: Request, shop: ShopDep,
     view = await _authorised(shop, request, order_no, x_order_token or token)
     if isinstance(view, JSONResponse):
         return view
-    return StreamingResponse(_stream(shop, view, request), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+    return EventStream(_stream(shop, view, request), headers={"Cache-Control": "no-cache"})
 
 
 async def _stream(shop: Shop, view: OrderView, request: Request) -> AsyncIterator[bytes]:
@@ -107,7 +122,8 @@ async def _stream(shop: Shop, view: OrderView, request: Request) -> AsyncIterato
         shop.views.unsubscribe(view.order_no, queue)
 
 
-@router.post("/orders/{order_no}/paid", status_code=202)
+@router.post("/orders/{order_no}/paid", status_code=202, response_model=PaidNoted,
+             responses=errors(404, 429))
 async def i_have_paid(order_no: str, request: Request, shop: ShopDep,
                       x_order_token: Annotated[str | None, Header()] = None) -> Any:
     view = await _authorised(shop, request, order_no, x_order_token)
@@ -117,21 +133,15 @@ async def i_have_paid(order_no: str, request: Request, shop: ShopDep,
     return {"order_no": order_no, "noted": True}
 
 
-@router.post("/orders/lookup")
-async def order_lookup(body: LookupIn, request: Request, shop: ShopDep) -> Any:
-    if not shop.lookup_limiter.allow(client_key(request), time.time()):
-        return error(429, "too many lookups; try again in a minute")
-    return {"orders": await lookup(shop, body.email, body.query_password)}
-
-
-@router.post("/support/tickets", status_code=201)
+@router.post("/support/tickets", status_code=201, response_model=TicketOut,
+             responses=errors(*BODY_ERRORS))
 async def support_ticket(body: TicketIn, shop: ShopDep) -> Any:
     ticket_id = await file_ticket(shop, body.order_no, body.reason, body.message, body.waited_s)
     return {"ticket_id": ticket_id}
 
 
-@router.get("/status")
-async def status_page(shop: ShopDep) -> dict[str, Any]:
+@router.get("/status", response_model=StatusPage)
+async def status_page(shop: ShopDep) -> Any:
     now = time.time()
     async with shop.db.read() as conn:
         rows = await conn.execute(select(db.incident_updates)

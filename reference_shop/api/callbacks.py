@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
 from reference_shop.api.deps import get_shop
+from reference_shop.api.models import PaymentNotice, errors
 from reference_shop.payments import ACCEPTING, apply_payment
 from reference_shop.shop import Shop
 
@@ -22,14 +23,41 @@ router = APIRouter(prefix="/api/payments")
 log = logging.getLogger("fakalab.callbacks")
 
 
-@router.post("/callback/{channel}", response_class=PlainTextResponse)
+SCALARS = (str, int, float, bool, type(None))
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def parse_notice(raw: bytes) -> dict[str, Any] | None:
+    """The notice's fields, or None when the body is not a flat JSON object of text-safe values
+    (too deeply nested to parse, a nested value, a lone surrogate such as ``"\\ud800"``, which
+    no signature can be computed over)."""
+    try:
+        fields = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(fields, dict) or not all(isinstance(v, SCALARS) for v in fields.values()):
+        return None
+    try:
+        json.dumps(fields, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return None
+    return fields
+
+
+@router.post("/callback/{channel}", response_class=PlainTextResponse, responses={
+    200: _text("`success`: applied now or before; the channel stops retrying"),
+    400: _text("`fail: <reason>`: malformed, forged or not matching the order"),
+    **errors(413),
+    500: _text("`fail: internal error`: the shop could not record it; the channel retries")},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": PaymentNotice.model_json_schema()}}}})
 async def payment_callback(channel: str, request: Request,
                            shop: Annotated[Shop, Depends(get_shop)]) -> PlainTextResponse:
-    try:
-        fields = json.loads(await request.body())
-        if not isinstance(fields, dict):
-            raise ValueError("not a JSON object")
-    except ValueError:
+    fields = parse_notice(await request.body())
+    if fields is None:
         return PlainTextResponse("fail: malformed body", status_code=400)
     try:
         outcome = await apply_payment(shop, channel, fields, "callback")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from reference_shop.shop import Shop
 
-__all__ = ["error", "get_shop"]
+__all__ = ["client_key", "error", "get_shop", "single_valued"]
 
 
 async def get_shop(request: Request) -> Shop:
@@ -23,3 +25,18 @@ def error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def single_valued(*names: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency refusing (422) a repeated query parameter, e.g. ``?token=a&token=b``:
+    each is documented as one value, and the framework would silently take the last."""
+
+    async def check(request: Request) -> None:
+        for name in names:
+            values = request.query_params.getlist(name)
+            if len(values) > 1:
+                raise RequestValidationError([{
+                    "type": "repeated", "loc": ("query", name), "input": values,
+                    "msg": f"{name} must be given once"}])
+
+    return check
