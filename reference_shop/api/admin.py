@@ -145,5 +145,16 @@ async def export(table: str, shop: AdminShop) -> Response:
     async with shop.db.read() as conn:
         result = await conn.stream(select(source))
         async for row in result:
-            writer.writerow(row)
+            writer.writerow([spreadsheet_safe(value) for value in row])
     return CSV(out.getvalue())
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula (buyers' e-mails, ticket text,
+    fields of forged callbacks) gets a leading apostrophe; numbers are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value

@@ -182,3 +182,31 @@ async def test_every_answer_the_shop_gives_is_documented(shop: RunningShop) -> N
     export = paths["/api/admin/export/{table}.csv"]["get"]["responses"]
     assert list(export["200"]["content"]) == ["text/csv"]
     assert list(export["401"]["content"]) == ["application/json"]
+
+
+# -- found by the security review (docs/security.md) -------------------------------------------
+
+async def test_a_token_that_is_not_utf8_is_a_wrong_token_for_any_order(
+        client: httpx.AsyncClient, buyer: Any) -> None:
+    """The status fast path decoded the header as UTF-8: a 500 for a cached order and a 404 for
+    an unknown one told anyone which order numbers exist."""
+    order = await buyer.order()
+    bad = {"X-Order-Token": b"\xff\xfe"}
+    known = await client.get(f"/api/orders/{order['order_no']}", headers=bad)
+    unknown = await client.get("/api/orders/0000000000000000", headers=bad)
+    assert known.status_code == unknown.status_code == 404
+    assert known.json() == unknown.json()
+
+
+async def test_admin_csv_cells_never_start_a_formula(client: httpx.AsyncClient) -> None:
+    """Buyers' text went into the admin CSV as is: `=HYPERLINK(...)` ran when opened."""
+    formula = '=HYPERLINK("http://evil.example","x")'
+    r = await client.post("/api/support/tickets", json={
+        "order_no": "@SUM(1)", "reason": "other", "waited_s": 1, "message": formula})
+    assert r.status_code == 201, r.text
+    csv = await client.get("/api/admin/export/tickets.csv",
+                           headers={"Authorization": f"Bearer {ADMIN}"})
+    assert csv.status_code == 200
+    assert "'" + formula.replace('"', '""') in csv.text and "'@SUM(1)" in csv.text
+    assert not any(cell.startswith(("=", "@", "+")) for line in csv.text.splitlines()
+                   for cell in line.split(","))
