@@ -17,6 +17,7 @@ what was injected and a seed reproduces it. Pure: no I/O.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -65,10 +66,7 @@ class Monkey(BaseModel):
     @field_validator("kill")
     @classmethod
     def _processes(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(PROCESSES))
-        if unknown:
-            raise ValueError(f"cannot kill {', '.join(unknown)} (processes: "
-                             f"{', '.join(PROCESSES)})")
+        _only(value, PROCESSES, "cannot kill", "processes")
         payment = sorted(name for name in set(value) if service_family(name) == "payment")
         if payment:
             raise ValueError(f"{', '.join(payment)}: the simulated payment channels keep payments "
@@ -79,10 +77,7 @@ class Monkey(BaseModel):
     @field_validator("links")
     @classmethod
     def _links(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(SERVICES))
-        if unknown:
-            raise ValueError(f"no upstream {', '.join(unknown)} (there are: "
-                             f"{', '.join(SERVICES)})")
+        _only(value, SERVICES, "no upstream", "there are")
         if not value:
             raise ValueError("name at least one upstream")
         return value
@@ -99,6 +94,12 @@ class Monkey(BaseModel):
         if self.down_s[1] > 30:
             raise ValueError("down_s above 30 s: a drill's restart would outlast its drain")
         return self
+
+
+def _only(names: list[str], known: Iterable[str], problem: str, listing: str) -> None:
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"{problem} {', '.join(unknown)} ({listing}: {', '.join(known)})")
 
 
 def fault_window(monkey: Monkey, duration: float) -> tuple[float, float]:

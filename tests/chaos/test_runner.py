@@ -67,9 +67,10 @@ LATENCY = (
 )
 
 
-def _runner(plan: Any, client: ToxiproxyClient, stack: FakeStack) -> PlanRunner:
+def _runner(plan: Any, client: ToxiproxyClient, stack: FakeStack,
+            processes: Any = None) -> PlanRunner:
     http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
-    return PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http)
+    return PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http, processes=processes)
 
 
 def _clean(client: ToxiproxyClient) -> bool:
@@ -295,8 +296,7 @@ async def test_a_kill_is_a_sigkill_then_a_restart(client: ToxiproxyClient,
                                                   stack: FakeStack) -> None:
     processes = Processes()
     plan = _plan("  - {id: crash, link: shop, fault: kill, start: 0.05, duration: 0.1}\n")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
-    runner = PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http, processes=processes)
+    runner = _runner(plan, client, stack, processes)
     journal = (await runner.run()).to_json()
     assert journal["status"] == "completed"
     assert processes.calls == [("kill", "shop"), ("restart", "shop")]
@@ -307,8 +307,7 @@ async def test_an_interrupted_kill_is_restarted_in_the_rollback(client: Toxiprox
                                                                 stack: FakeStack) -> None:
     processes = Processes()
     plan = _plan("  - {link: supplier-a, fault: kill, start: 0, duration: 30s}\n")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
-    runner = PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http, processes=processes)
+    runner = _runner(plan, client, stack, processes)
     task = asyncio.create_task(runner.run())
     while not processes.calls:
         await asyncio.sleep(0.01)
@@ -328,8 +327,7 @@ async def test_kills_the_runner_cannot_do_inject_nothing(
     plan = _plan("  - {link: shop->payment-a, fault: {latency: {latency: 5}}, duration: 1s}\n"
                  "  - {link: risk, fault: kill, duration: 1s}\n")
     client.create_proxy("shop_payment-a", "127.0.0.1:1")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(stack.handle))
-    runner = PlanRunner(plan, client, ADMIN, use_watchdog=False, http=http, processes=processes)
+    runner = _runner(plan, client, stack, processes)
     journal = (await runner.run()).to_json()
     assert journal["status"] == "failed"
     assert any(problem in str(a["exception"]) for a in journal["activities"]), journal
