@@ -81,10 +81,13 @@ def _describe(plan: Plan) -> list[str]:
     lines = [f"{plan.title}: {len(plan.faults)} fault(s) over {plan.end:g} s"]
     for fault in sorted(plan.faults, key=lambda f: f.start):
         attributes = ", ".join(f"{k}={v}" for k, v in fault.fault.attributes.items())
-        lines.append(
-            f"  {fault.id}: +{fault.start:g}s for {fault.duration:g}s  {fault.link}  "
-            f"{fault.kind}({attributes}) toxicity={fault.toxicity:g} stream={fault.stream}"
-        )
+        line = (f"  {fault.id}: +{fault.start:g}s for {fault.duration:g}s  {fault.link}  "
+                f"{fault.kind}({attributes})")
+        if fault.fault.kind == "toxic":
+            line += f" toxicity={fault.toxicity:g} stream={fault.stream}"
+        elif fault.fault.kind == "kill":
+            line += " then restart"
+        lines.append(line)
     probes = plan.steady_state.probes
     lines.append(f"  steady state: {len(probes)} probe(s), every {plan.steady_state.interval:g} s")
     return lines
