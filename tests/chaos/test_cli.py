@@ -102,6 +102,18 @@ def test_missing_proxies_exit_2_before_injecting(plan_file: Path,
     assert _untouched(client)
 
 
+def test_a_kill_outside_a_drill_exits_2_before_injecting(tmp_path: Path,
+                                                         client: ToxiproxyClient) -> None:
+    client.create_proxy("shop_payment-a", "127.0.0.1:1")
+    plan = tmp_path / "kill.yaml"
+    plan.write_text(PLAN.replace("  - link: shop->payment-b\n    fault: down",
+                                 "  - link: shop\n    fault: kill"))
+    result = CliRunner().invoke(chaos, ["run", str(plan), "--toxiproxy", client.url])
+    assert result.exit_code == 2
+    assert "kill 'shop' needs the processes of a drill" in result.output
+    assert _untouched(client)
+
+
 def test_completed_run_exits_0_and_writes_the_journal(tmp_path: Path,
                                                       stack: ToxiproxyClient) -> None:
     plan = tmp_path / "short.yaml"
