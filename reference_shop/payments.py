@@ -167,18 +167,21 @@ async def expire_due(shop: Shop, now: float) -> int:
 
 
 async def reconcile_loop(shop: Shop) -> None:
+    limit = asyncio.Semaphore(10)  # queries in flight at once, across rounds
     while True:
         await asyncio.sleep(shop.settings.reconcile_interval_s)
         if not shop.settings.reconciliation:
             continue
         try:
-            await reconcile_due(shop, time.time())
+            await reconcile_due(shop, time.time(), limit)
         except Exception:
             log.exception("reconciliation failed")
 
 
-async def reconcile_due(shop: Shop, now: float) -> int:
-    """Query the provider about orders whose callback is overdue."""
+async def reconcile_due(shop: Shop, now: float, limit: asyncio.Semaphore) -> int:
+    """Query the provider about orders whose callback is overdue. The queries run as side
+    tasks: a channel that answers slowly must not hold up the next round (an order is queried
+    again only after ``max(2 s, reconcile_after_paid_s)``, so rounds never query it twice)."""
     s = shop.settings
     o = db.orders.c
     said_paid = and_(o.buyer_paid_at.is_not(None),
@@ -197,7 +200,6 @@ async def reconcile_due(shop: Shop, now: float) -> int:
     async with shop.db.write() as conn:
         await conn.execute(update(db.orders).where(o.order_no.in_([r[0] for r in rows]))
                            .values(last_query_at=now))
-    limit = asyncio.Semaphore(10)
 
     async def query(order_no: str, channel: str) -> None:
         async with limit:
@@ -205,8 +207,13 @@ async def reconcile_due(shop: Shop, now: float) -> int:
                 response = await shop.upstreams[channel].call("GET", f"/api/payments/{order_no}")
             except UpstreamError:
                 return
-            if response.status_code == 200:
+            if response.status_code != 200:
+                return
+            try:
                 await apply_payment(shop, channel, response.json(), "query")
+            except Exception:  # a side task: log here, or nobody would hear of it
+                log.exception("reconciliation of %s failed", order_no)
 
-    await asyncio.gather(*(query(r[0], r[1]) for r in rows))
+    for order_no, channel in rows:
+        shop.spawn(query(order_no, channel))
     return len(rows)

@@ -240,3 +240,32 @@ async def test_without_failover_a_failing_channel_refuses_the_order(
         r = await client.post("/api/orders", json={"product_id": "steam-50",
                                                    "email": "a@b.c"})
     assert r.status_code == 503 and "payment channels unavailable" in r.json()["error"]
+
+
+async def test_a_slow_reconciliation_query_does_not_hold_up_the_next_one(
+        upstream_urls: dict[str, str], make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    """A round of reconciliation used to wait for all its queries: one channel answering in 8 s
+    held up every overdue order behind it."""
+    set_faults(upstream_urls, "payment-a", callback_drop_pct=100, query_latency_ms=8000)
+    shop = await make_shop(upstream_timeout_s=15, retries=1)
+
+    async def queries() -> int:
+        async with httpx.AsyncClient(timeout=5) as http:
+            stats = (await http.get(upstream_urls["payment-a"] + "/admin/stats")).json()
+        return int(stats["queries"])
+
+    async def said_paid_and_queried(client: httpx.AsyncClient, buyer: Buyer, seen: int) -> None:
+        order = await buyer.order()
+        await buyer.pay(order)
+        r = await client.post(f"/api/orders/{order['order_no']}/paid",
+                              headers={"X-Order-Token": order["token"]})
+        assert r.status_code == 202
+        deadline = time.monotonic() + 5  # well before the first query's 8 s are over
+        while await queries() < seen + 1:
+            assert time.monotonic() < deadline, "the query was held up"
+            await asyncio.sleep(0.05)
+
+    async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
+        buyer, before = Buyer(client), await queries()
+        await said_paid_and_queried(client, buyer, before)
+        await said_paid_and_queried(client, buyer, before + 1)  # the first still sleeps
