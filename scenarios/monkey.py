@@ -67,11 +67,6 @@ class Monkey(BaseModel):
     @classmethod
     def _processes(cls, value: list[str]) -> list[str]:
         _only(value, PROCESSES, "cannot kill", "processes")
-        payment = sorted(name for name in set(value) if service_family(name) == "payment")
-        if payment:
-            raise ValueError(f"{', '.join(payment)}: the simulated payment channels keep payments "
-                             f"in memory, so a kill would lose payments a real provider keeps; "
-                             f"kill the shop, a supplier, risk or notify")
         return value
 
     @field_validator("links")

@@ -76,6 +76,11 @@ class Stack:
     def db_path(self) -> Path:
         return self.run_dir / "shop.db"
 
+    @property
+    def state_dir(self) -> Path:
+        """The payment channels' journals (they survive a kill)."""
+        return self.run_dir / "upstreams"
+
     def start(self) -> None:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -109,7 +114,7 @@ class Stack:
             raise StackError(f"upstreams: no service {', '.join(unknown)} "
                              f"(there are: {', '.join(SERVICES)})")
         shared = [name for name in SERVICES if name not in self.isolate]
-        self.upstreams = UpstreamsProcess(seed=self.seed, only=shared)
+        self.upstreams = UpstreamsProcess(seed=self.seed, only=shared, state_dir=self.state_dir)
         try:
             self.upstream_urls = dict(self.upstreams.start())
         except UpstreamsError as exc:
@@ -121,7 +126,7 @@ class Stack:
     def _start_isolated(self, name: str) -> None:
         """`name` alone in a process, on its port of the shared port base."""
         proc = UpstreamsProcess(self.upstreams.port_base if self.upstreams else None,
-                                seed=self.seed, only=[name])
+                                seed=self.seed, only=[name], state_dir=self.state_dir)
         try:
             self.upstream_urls[name] = proc.start()[name]
         except UpstreamsError as exc:

@@ -70,13 +70,17 @@ class CallbackSender:
         """Deliveries not finished yet (waiting, attempting or between retries)."""
         return len(self._tasks)
 
-    def schedule(self, url: str, body: Body, delay_s: float, retry_scale: float) -> None:
-        """Start one delivery in the background; ``body()`` builds each attempt's message."""
+    def schedule(self, url: str, body: Body, delay_s: float, retry_scale: float,
+                 on_done: Callable[[], None] | None = None) -> None:
+        """Start one delivery in the background; ``body()`` builds each attempt's message;
+        ``on_done()`` runs when it ends (acknowledged or out of retries), not when cancelled."""
         task = asyncio.get_running_loop().create_task(
             self._deliver(url, body, delay_s, retry_schedule(retry_scale))
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if on_done is not None:
+            task.add_done_callback(lambda t: None if t.cancelled() else on_done())
 
     async def _deliver(self, url: str, body: Body, delay_s: float, retries: list[float]) -> bool:
         await asyncio.sleep(delay_s)

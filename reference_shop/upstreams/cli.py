@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -61,6 +62,9 @@ def _print_urls(urls: dict[str, str]) -> None:
 )
 @click.option("--public-host", help="Host put in pay URLs (default: the listening host).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True)
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Payment channels keep their payments here (NAME.jsonl) and find them again "
+              "after a restart; default: in memory only.")
 def upstreams(
     host: str,
     port_base: int,
@@ -70,6 +74,7 @@ def upstreams(
     secret_b: str,
     public_host: str | None,
     log_level: str,
+    state_dir: Path | None,
 ) -> None:
     """Run the upstream services (payment A/B, supplier A/B, risk, notify) until interrupted.
 
@@ -85,6 +90,7 @@ def upstreams(
         secrets={"payment-a": secret_a, "payment-b": secret_b},
         public_host=public_host,
         log_level=log_level,
+        state_dir=state_dir,
     )
     try:
         run(settings, on_ready=_print_urls)

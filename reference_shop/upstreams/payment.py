@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import random
 import secrets
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
 from fastapi import FastAPI
@@ -21,6 +19,7 @@ from reference_shop.signing import sign
 from reference_shop.upstreams.admin import admin_router
 from reference_shop.upstreams.callbacks import ATTEMPT_TIMEOUT_S, CallbackSender
 from reference_shop.upstreams.faults import FaultSwitch, PaymentFaults, hits, sample_delay
+from reference_shop.upstreams.paybook import Payment, PaymentBook
 from reference_shop.upstreams.service import Stats, error_response, new_app, sleep_ms
 
 __all__ = ["Payment", "PaymentBook", "create_app", "parse_amount", "signed", "wrong_amount"]
@@ -76,51 +75,6 @@ class CreatePayment(BaseModel):
     notify_url: str = Field(pattern=r"^https?://\S+$", max_length=2048)
 
 
-@dataclass
-class Payment:
-    payment_id: str
-    trade_no: str
-    amount: str
-    notify_url: str
-    status: Literal["pending", "paid"] = "pending"
-    paid_at: str | None = None
-
-    def page(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in ("payment_id", "trade_no", "amount", "status")}
-
-    def fields(self, amount: str | None = None) -> dict[str, Any]:
-        """The signed fields of a callback or query answer (``paid_at`` is null while pending)."""
-        return {**self.page(), "amount": amount or self.amount, "paid_at": self.paid_at}
-
-
-class PaymentBook:
-    """Payments in memory, by payment id and by the shop's trade number."""
-
-    def __init__(self, channel: str) -> None:
-        self.channel = channel
-        self.by_id: dict[str, Payment] = {}
-        self.by_trade_no: dict[str, Payment] = {}
-
-    def create(self, trade_no: str, amount: str, notify_url: str) -> tuple[Payment, bool]:
-        """The payment of ``trade_no`` and whether it was created now."""
-        existing = self.by_trade_no.get(trade_no)
-        if existing is not None:
-            return existing, False
-        payment_id = f"P{self.channel}{uuid.uuid4().hex[:20]}"
-        payment = Payment(payment_id, trade_no, amount, notify_url)
-        self.by_id[payment_id] = payment
-        self.by_trade_no[trade_no] = payment
-        return payment, True
-
-    def pay(self, payment: Payment) -> bool:
-        """Mark paid; False when it already was."""
-        if payment.status == "paid":
-            return False
-        payment.status = "paid"
-        payment.paid_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        return True
-
-
 def create_app(
     channel: str = "A",
     secret: str = "fakalab-secret-a",
@@ -129,12 +83,14 @@ def create_app(
     faults: PaymentFaults | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     callback_timeout_s: float = ATTEMPT_TIMEOUT_S,
+    journal: Path | None = None,
 ) -> FastAPI:
-    """The provider of one channel; ``transport`` replaces the network for callbacks in tests."""
+    """The provider of one channel; ``transport`` replaces the network for callbacks in tests;
+    ``journal`` keeps its payments across a restart (``paybook.PaymentBook``)."""
     name = f"payment-{channel.lower()}"
     switch = FaultSwitch(faults or PaymentFaults())
     stats = Stats(STATS)
-    book = PaymentBook(channel)
+    book = PaymentBook(channel, journal)
     sender = CallbackSender(stats, transport, callback_timeout_s)
     rng = random.Random(seed)
     base_url = public_url.rstrip("/")
@@ -142,10 +98,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await sender.start()
+        for payment in book.owed():  # a restart: notifications still owed are sent again
+            callback(payment)
         try:
             yield
         finally:
             await sender.close()
+            book.close()
 
     app = new_app(f"fakalab {name}", lifespan)
     app.include_router(
@@ -159,6 +118,7 @@ def create_app(
         faults = switch.current
         if hits(rng, faults.callback_drop_pct):
             stats.inc("dropped")
+            book.notified(payment)  # sent, and lost on the way
             return
         copies = 2 if hits(rng, faults.duplicate_pct) else 1
         amount = payment.amount
@@ -172,7 +132,8 @@ def create_app(
             return signed(payment.fields(amount), secret)
 
         for _ in range(copies):
-            sender.schedule(payment.notify_url, body, delay, faults.retry_scale)
+            sender.schedule(payment.notify_url, body, delay, faults.retry_scale,
+                            on_done=lambda: book.notified(payment))
 
     @app.post("/api/payments", response_model=None)
     async def create_payment(request: CreatePayment) -> JSONResponse:

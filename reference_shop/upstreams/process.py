@@ -75,6 +75,7 @@ class UpstreamsProcess:
         command: Sequence[str] = DEFAULT_COMMAND,
         startup_timeout_s: float = 30.0,
         env: dict[str, str] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.port_base = port_base
         self.host = host
@@ -82,6 +83,7 @@ class UpstreamsProcess:
         self.options = ["--seed", str(seed), "--log-level", log_level]
         self.options += ["--secret-a", secret_a] if secret_a else []
         self.options += ["--secret-b", secret_b] if secret_b else []
+        self.options += ["--state-dir", str(state_dir)] if state_dir else []
         self.command = list(command)
         self.startup_timeout_s = startup_timeout_s
         self.env = env

@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -44,6 +45,7 @@ class Settings:
     secrets: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SECRETS))
     public_host: str | None = None
     log_level: str = "warning"
+    state_dir: Path | None = None  # payment channels journal their payments here
 
     def port(self, name: str) -> int:
         return self.port_base + SERVICES[name]
@@ -71,7 +73,9 @@ def build_app(name: str, settings: Settings) -> FastAPI:
     channel = name.rsplit("-", 1)[-1].upper()
     if kind == "payment":
         secret = settings.secrets.get(name, DEFAULT_SECRETS[name])
-        return payment.create_app(channel, secret, settings.public_url(name), settings.seed)
+        journal = settings.state_dir / f"{name}.jsonl" if settings.state_dir else None
+        return payment.create_app(channel, secret, settings.public_url(name), settings.seed,
+                                  journal=journal)
     if kind == "supplier":
         return supplier.create_app(channel, settings.seed)
     if kind == "risk":

@@ -41,8 +41,8 @@ class Journeys:
         order = self._order(persona, rng)
         if order is None or persona == "abandoner":
             return
-        for _ in range(2 if persona == "double_payer" else 1):
-            self.session.post(order["pay_url"], name="pay_url")
+        if not self._pay(order, 2 if persona == "double_payer" else 1):
+            return  # the payment page kept failing: this buyer never paid, so never says so
         self.session.post(f"/api/orders/{order['order_no']}/paid", name=f"{ORDER}/paid",
                           headers={"X-Order-Token": order["token"]})
         low, high = self.behaviour.patience_s
@@ -51,6 +51,19 @@ class Journeys:
                 and self._watch_sse(order, persona, watch):
             return
         self._watch_poll(order, persona, watch, rng)  # also when the stream broke off
+
+    def _pay(self, order: dict[str, Any], times: int) -> bool:
+        """Pay at the channel `times` times; a failing payment page is tried up to 3 times,
+        `think_s` apart. Whether the buyer paid at all."""
+        paid = False
+        for _ in range(times):
+            for attempt in range(3):
+                if attempt:
+                    gevent.sleep(self.behaviour.think_s)
+                if self.session.post(order["pay_url"], name="pay_url").status_code == 200:
+                    paid = True
+                    break
+        return paid
 
     def _order(self, persona: str, rng: random.Random) -> dict[str, Any] | None:
         products = self.behaviour.products

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILLS = int(os.environ.get("FAKALAB_MONKEY_DRILLS", "20"))
-UPSTREAMS = ("supplier-a", "risk", "notify", "supplier-b")  # the one upstream killed, by seed
+UPSTREAMS = ("supplier-a", "risk", "payment-a", "notify", "supplier-b")  # one killed, by seed
 ACCOUNTED = {"delivered", "refunded", "needs_review", "needs_attention", "needs_refund"}
 
 

@@ -46,7 +46,6 @@ def test_nothing_to_do_gives_only_the_kills() -> None:
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("kill", ["payment-a"], "keep payments in memory"),
     ("kill", ["mainframe"], "cannot kill mainframe"),
     ("links", ["bank"], "no upstream bank"),
     ("fault_s", [3, 1], "0 < low <= high"),
@@ -87,3 +86,9 @@ def test_monkey_faults_are_added_to_a_scenarios_own_faults() -> None:
     assert scenario.drill is not None
     assert scenario.drill.faults[0].id == "mine"
     assert all(f.id.startswith("monkey-") for f in scenario.drill.faults[1:])
+
+
+def test_a_payment_channel_may_be_killed_it_keeps_its_payments_in_a_journal() -> None:
+    scenario = load_scenario("chaos-monkey", ["duration=12s", "monkey.kill=[payment-a]"])
+    assert scenario.drill is not None
+    assert [f.service for f in scenario.drill.faults if f.fault.kind == "kill"] == ["payment-a"]
