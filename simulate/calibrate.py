@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulate.dists import Dist
 from simulate.params import (
+    HOLDING_STAGES,
     Buyer,
     Channel,
     Fault,
@@ -244,14 +245,22 @@ def to_model(cal: Calibration, arrivals: ArrivalMode = "trace") -> PipelineModel
     predict. ``"rate"`` draws Poisson arrivals at the rate fitted per window instead (another
     realisation of the same load).
 
-    Measured service times already include retries and timeouts, so stages run one attempt
-    with no timeout. The delivered transaction's own write follows the ``delivered`` event and
-    is never observed; the worker is held for it as long as for the ``delivering`` write
+    Measured service times already include retries, timeouts and holds, so stages run one
+    attempt with no timeout and never fail (risk check and allocation hold if a what-if makes
+    them fail). The delivered transaction's own write follows the ``delivered`` event and is
+    never observed; the worker is held for it as long as for the ``delivering`` write
     (``commit``, a stage that does not block delivery)."""
 
     def stage(name: str, fitted: Fitted, blocks: bool = True) -> Stage:
         service = Dist(kind="empirical", values=fitted.base)
-        return Stage(name=name, service=service, timeout_s=None, attempts=1, blocks_delivery=blocks)
+        return Stage(
+            name=name,
+            service=service,
+            timeout_s=None,
+            attempts=1,
+            blocks_delivery=blocks,
+            holds=name in HOLDING_STAGES,
+        )
 
     fitted = dict(cal.stages)
     stages = [stage(name, f) for name, f in fitted.items()]

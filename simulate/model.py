@@ -22,7 +22,7 @@ from simulate.params import PipelineModel
 from simulate.payment import Payments, settle_payments
 from simulate.results import OrderRecords, Summary, Window, summarise, windows
 from simulate.streams import Streams
-from simulate.workers import PoolInputs, PoolRecords, RetryDraws, floats, run_pool
+from simulate.workers import HoldDraws, PoolInputs, PoolRecords, RetryDraws, floats, run_pool
 
 __all__ = ["SimulationResult", "draw_pool_inputs", "run"]
 
@@ -67,6 +67,9 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         retries,
         classes=classes,
         horizon_s=model.horizon_s,
+        hold_s=model.hold_s,
+        hold_retry_s=model.hold_retry_s,
+        holds=HoldDraws(streams["hold"]),
     )
     records = _records(model, created, priority, payments, pool, streams)
     utilisation = _utilisation(model, records, pool.busy_s)

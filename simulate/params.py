@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simulate.dists import Dist
 
 __all__ = [
+    "HOLDING_STAGES",
     "Buyer",
     "Channel",
     "Fault",
@@ -63,7 +64,9 @@ class Stage(BaseModel):
     """One fulfilment stage: each attempt draws a service time; an attempt fails when it runs
     past ``timeout_s`` or with ``failure_prob``; failed attempts are retried ``attempts`` − 1
     times after a jittered exponential backoff. Only stages that ``block_delivery`` can leave an
-    order undelivered (``needs_attention``)."""
+    order undelivered (``needs_attention``). A stage that ``holds`` (the shop's risk check and
+    supplier) does not park an order at once when it runs out of attempts: the order is queued
+    again and retries the stage from scratch until the pipeline's ``hold_s`` after payment."""
 
     model_config = _FROZEN
 
@@ -75,6 +78,13 @@ class Stage(BaseModel):
     backoff_max_s: float = Field(2.0, ge=0)
     failure_prob: float = Field(0.0, ge=0, le=1)
     blocks_delivery: bool = True
+    holds: bool = False
+
+    @model_validator(mode="after")
+    def _holding(self) -> Stage:
+        if self.holds and not self.blocks_delivery:
+            raise ValueError(f"stage {self.name!r}: only a stage that blocks delivery can hold")
+        return self
 
 
 class Channel(BaseModel):
@@ -170,10 +180,14 @@ class Buyer(BaseModel):
     queue_updates: bool = True
 
 
+HOLDING_STAGES = frozenset({"risk_check", "allocation"})
+"""The stages whose transient failure the shop holds (risk check, supplier) rather than park."""
+
+
 def _shop_stages() -> tuple[Stage, ...]:
     return (
-        Stage(name="risk_check", service=Dist.lognormal(0.05, 0.5)),
-        Stage(name="allocation", service=Dist.lognormal(0.04, 0.5)),
+        Stage(name="risk_check", service=Dist.lognormal(0.05, 0.5), holds=True),
+        Stage(name="allocation", service=Dist.lognormal(0.04, 0.5), holds=True),
         Stage(name="delivery", service=Dist.lognormal(0.02, 0.5)),
         Stage(name="notification", service=Dist.lognormal(0.03, 0.5), blocks_delivery=False),
     )
@@ -183,7 +197,9 @@ class PipelineModel(BaseModel):
     """The reference shop's order pipeline. Give ``orders`` or ``duration_s`` for arrivals;
     ``horizon_s`` (optional) ends the run, leaving unfinished orders undelivered.
     ``arrival_times`` (optional, increasing) is a trace of creation times that replaces the
-    arrivals drawn from ``arrivals`` (a calibrated replay of a run's own arrivals)."""
+    arrivals drawn from ``arrivals`` (a calibrated replay of a run's own arrivals).
+    An order whose holding stage fails is queued again after ``hold_retry_s`` × U[0.5, 1.5)
+    while it was paid less than ``hold_s`` ago, as the shop does; ``hold_s=0`` parks it at once."""
 
     model_config = _FROZEN
 
@@ -193,6 +209,8 @@ class PipelineModel(BaseModel):
     duration_s: float | None = Field(None, gt=0)
     horizon_s: float | None = Field(None, gt=0)
     workers: int = Field(4, ge=1)
+    hold_s: float = Field(120.0, ge=0)
+    hold_retry_s: float = Field(1.0, gt=0)
     stages: tuple[Stage, ...] = Field(default_factory=_shop_stages, min_length=1)
     payment: Payment = Payment()
     classes: tuple[PriorityClass, ...] = (PriorityClass(name="standard", share=1.0),)

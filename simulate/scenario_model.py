@@ -16,7 +16,16 @@ import numpy as np
 from scenarios.scenario import Scenario
 from simulate.calibrate import Calibration
 from simulate.dists import Dist
-from simulate.params import Buyer, Channel, Fault, LoadShape, Payment, PipelineModel, Stage
+from simulate.params import (
+    HOLDING_STAGES,
+    Buyer,
+    Channel,
+    Fault,
+    LoadShape,
+    Payment,
+    PipelineModel,
+    Stage,
+)
 
 __all__ = ["DEFAULTS", "fault_windows", "load_defaults", "scenario_model"]
 
@@ -78,7 +87,12 @@ def _stages(defaults: Calibration, shop: dict[str, Any]) -> tuple[Stage, ...]:
         "backoff_max_s": shop.get("backoff_max_s", 2.0),
     }
     stages = [
-        Stage(name=name, service=Dist(kind="empirical", values=fitted.base), **retry)
+        Stage(
+            name=name,
+            service=Dist(kind="empirical", values=fitted.base),
+            holds=name in HOLDING_STAGES,
+            **retry,
+        )
         for name, fitted in defaults.stages.items()
     ]
     delivery = defaults.stages["delivery"].base
@@ -108,6 +122,8 @@ def scenario_model(
         orders=orders,
         duration_s=None if orders else float(scenario.duration),
         workers=shop.get("workers", 4),
+        hold_s=shop.get("hold_s", 120.0),
+        hold_retry_s=shop.get("hold_retry_s", 1.0),
         stages=_stages(defaults, shop),
         payment=Payment(
             pay_time=Dist(kind="empirical", values=defaults.pay_time),

@@ -4,8 +4,11 @@ SimPy's ``PriorityResource`` re-sorts its whole queue on every request, which is
 when the queue grows under overload; ``HeapQueue`` keeps waiting orders in a binary heap and
 hands an order straight to an idle worker. A worker holds an order through every stage,
 attempts included (timeouts, failures, jittered exponential backoff); since nothing interrupts
-it, the order's stages are worked out when it starts and the worker sleeps until delivery and
-then until the end of the order's work: two SimPy events per order instead of one per attempt.
+it, the order's pass is worked out when it starts (``simulate.plan``) and the worker sleeps
+until delivery and then until the end of the order's work: two SimPy events per order instead
+of one per attempt. A pass that ends in a hold frees the worker at the failure; the order joins
+the queue again after the hold delay, behind the orders of its class waiting then (the shop's
+FIFO lanes), and resumes the held stage.
 """
 
 from __future__ import annotations
@@ -23,14 +26,24 @@ import simpy
 
 from simulate.faults import FaultSchedule
 from simulate.params import Stage
+from simulate.plan import HoldDraws, Plan, Planner, RetryDraws
 
-__all__ = ["HeapQueue", "Plan", "PoolInputs", "PoolRecords", "RetryDraws", "floats", "run_pool"]
+__all__ = [
+    "HeapQueue",
+    "HoldDraws",
+    "Plan",
+    "PoolInputs",
+    "PoolRecords",
+    "RetryDraws",
+    "floats",
+    "run_pool",
+]
 
 Process = Generator[simpy.Event, Any, Any]
 
 
 class HeapQueue:
-    """Waiting orders keyed by (class, arrival sequence); idle workers wait on events."""
+    """Waiting orders keyed by (class, order of joining); idle workers wait on events."""
 
     def __init__(self, env: simpy.Environment, classes: int) -> None:
         self.env = env
@@ -60,24 +73,6 @@ class HeapQueue:
         return event
 
 
-class RetryDraws:
-    """Buffered (service, failure uniform, backoff jitter) draws for retried attempts."""
-
-    BLOCK = 1024
-
-    def __init__(self, stage: Stage, rng: np.random.Generator) -> None:
-        self.stage, self.rng = stage, rng
-        self._buffer: list[tuple[float, float, float]] = []
-
-    def next(self) -> tuple[float, float, float]:
-        if not self._buffer:
-            services = self.stage.service.sample(self.rng, self.BLOCK)
-            uniforms = self.rng.random(self.BLOCK)
-            jitters = self.rng.uniform(0.5, 1.5, self.BLOCK)
-            self._buffer = list(zip(services, uniforms, jitters, strict=True))[::-1]
-        return self._buffer.pop()
-
-
 def floats(values: npt.NDArray[np.float64]) -> array[float]:
     """A compact float array whose items read back as Python floats (fast scalar access)."""
     out = array("d")
@@ -99,9 +94,10 @@ class PoolInputs:
 @dataclass
 class PoolRecords:
     """Per order: queue exit, stage starts and ends, delivery, failed stage (−1: none), orders
-    waiting ahead on joining the queue; and the total worker busy time. Stages are recorded
-    when the order's work ends, so an order still in progress at the horizon has only
-    ``started_at`` (and ``delivered_at`` if it was delivered before the horizon)."""
+    waiting ahead on first joining the queue; and the total worker busy time. Stages are
+    recorded when a pass ends, so an order still in progress at the horizon has only
+    ``started_at`` (and ``delivered_at`` if it was delivered before the horizon) and the stages
+    of its earlier passes. A held stage's start is its first start, its end the last pass's."""
 
     orders: int
     stages: int
@@ -125,83 +121,89 @@ def _nans(n: int) -> array[float]:
     return array("d", [math.nan]) * n
 
 
-@dataclass
-class Plan:
-    """An order's work, worked out when a worker takes it: nothing can interrupt a worker,
-    and faults are windows in time, so every attempt's start is known in advance."""
-
-    starts: list[float]
-    ends: list[float]
-    delivered_at: float
-    failed_stage: int
-    end: float
-
-
 class _Pool:
     def __init__(
         self,
         env: simpy.Environment,
         stages: Sequence[Stage],
         inputs: PoolInputs,
-        faults: FaultSchedule,
-        retries: Sequence[RetryDraws],
+        planner: Planner,
+        holds: HoldDraws,
         classes: int,
+        hold_retry_s: float,
         horizon_s: float | None,
     ) -> None:
-        self.env, self.stages, self.inputs, self.faults = env, stages, inputs, faults
-        self.retries = retries
+        self.env, self.inputs, self.holds, self.hold_retry_s = env, inputs, holds, hold_retry_s
+        self.plan = planner.plan
+        self.stages = len(stages)
         self.queue = HeapQueue(env, classes)
-        self.stride = max(len(inputs.paid_at), 1)
+        n = max(len(inputs.paid_at), 1)
+        self.stride = n * _entries_per_order(stages, planner.hold_s, hold_retry_s)
+        self.entries: list[int] = []  # by queue entry: the order, or ~(order·stages + stage)
         self.records = PoolRecords(len(inputs.paid_at), len(stages))
-        self.faulted = [faults.affects(stage.name) for stage in stages]
-        self.last_blocking = max(k for k, s in enumerate(stages) if s.blocks_delivery)
         self.horizon_s = horizon_s
-        self.stage_info = [
-            (
-                k,
-                stage,
-                inputs.first_service[k],
-                inputs.first_uniform[k],
-                -math.inf if self.faulted[k] else (stage.timeout_s or math.inf),
-                stage.failure_prob,
-            )
-            for k, stage in enumerate(stages)
-        ]
 
     def feeder(self) -> Process:
-        env, queue, paid_at = self.env, self.queue, self.inputs.paid_at
-        priority, ahead = self.inputs.priority, self.records.ahead
-        for seq, i in enumerate(self.inputs.queue_order):
+        env, queue, paid_at, entries = self.env, self.queue, self.inputs.paid_at, self.entries
+        priority, ahead, stride = self.inputs.priority, self.records.ahead, self.stride
+        for i in self.inputs.queue_order:
             if paid_at[i] > env.now:
                 yield env.timeout(paid_at[i] - env.now)
             cls = priority[i]
             ahead[i] = queue.ahead_of(cls)
-            queue.put(cls * self.stride + seq, cls)
+            key = cls * stride + len(entries)
+            entries.append(i)
+            queue.put(key, cls)
+
+    def requeue(self, i: int, stage: int) -> None:
+        """Queue held order ``i`` again after the hold delay, behind every order waiting then."""
+
+        def put(_: simpy.Event) -> None:
+            cls, joined = self.inputs.priority[i], len(self.entries)
+            if joined >= self.stride:  # cannot happen (_entries_per_order); never misorder
+                raise RuntimeError("more queue entries than _entries_per_order allows")
+            key = cls * self.stride + joined
+            self.entries.append(~(i * self.stages + stage))
+            self.queue.put(key, cls)
+
+        delay = self.hold_retry_s * self.holds.next()
+        self.env.timeout(delay).callbacks.append(put)
 
     def worker(self) -> Process:
-        queue, order = self.queue, self.inputs.queue_order
+        queue, entries, stride = self.queue, self.entries, self.stride
         while True:
-            got = queue.get(self.stride)
+            got = queue.get(stride)
             key = (yield got) if isinstance(got, simpy.Event) else got
-            yield from self.serve(order[key % self.stride])
+            entry = entries[key % stride]
+            if entry >= 0:
+                yield from self.serve(entry)
+            else:
+                yield from self.serve(*divmod(~entry, self.stages))
 
-    def serve(self, i: int) -> Process:
+    def serve(self, i: int, resume: int = -1) -> Process:
         env, records = self.env, self.records
-        began = records.started_at[i] = env.now
-        plan = self.plan(i, began)
+        began = env.now
+        if resume < 0:
+            records.started_at[i] = began
+        plan = self.plan(i, began, resume)
         if self.horizon_s is None:  # nothing stops the run early: record now, sleep once
             self.record(i, plan)
             yield env.timeout(plan.end - began)
-            return
-        if plan.delivered_at == plan.delivered_at:  # delivered (not NaN)
-            yield env.timeout(plan.delivered_at - began)
-            records.delivered_at[i] = plan.delivered_at
-        if plan.end > env.now:
-            yield env.timeout(plan.end - env.now)
-        self.record(i, plan)
+        else:
+            if plan.delivered_at == plan.delivered_at:  # delivered (not NaN)
+                yield env.timeout(plan.delivered_at - began)
+                records.delivered_at[i] = plan.delivered_at
+            if plan.end > env.now:
+                yield env.timeout(plan.end - env.now)
+            self.record(i, plan)
+        if plan.held >= 0:
+            self.requeue(i, plan.held)
 
     def record(self, i: int, plan: Plan) -> None:
         records = self.records
+        if plan.resume >= 0 or plan.held >= 0:
+            self.record_pass(i, plan)
+            return
         for k in range(len(plan.starts)):
             records.stage_start[k][i] = plan.starts[k]
             records.stage_end[k][i] = plan.ends[k]
@@ -209,44 +211,26 @@ class _Pool:
         records.failed_stage[i] = plan.failed_stage
         records.busy_s += plan.end - plan.starts[0]
 
-    def plan(self, i: int, t: float) -> Plan:
-        starts: list[float] = []
-        ends: list[float] = []
-        delivered_at, failed = math.nan, -1
-        for k, stage, services, uniforms, fast_limit, failure in self.stage_info:
-            starts.append(t)
-            service = services[i]
-            if service < fast_limit and uniforms[i] >= failure:
-                t += service  # the common case: one attempt, no fault, no timeout, no failure
-                done = True
-            else:
-                t, done = self.attempts(k, stage, i, t)
-            ends.append(t)
-            if not done and stage.blocks_delivery:
-                failed = k
-                break
-            if k == self.last_blocking:
-                delivered_at = t
-        return Plan(starts, ends, delivered_at, failed, t)
+    def record_pass(self, i: int, plan: Plan) -> None:
+        """A pass that resumes a held stage keeps the stage's first start; a held stage has no
+        end until its last pass."""
+        records, first = self.records, max(plan.resume, 0)
+        for offset, (start, end) in enumerate(zip(plan.starts, plan.ends, strict=True)):
+            k = first + offset
+            if k != plan.resume:
+                records.stage_start[k][i] = start
+            records.stage_end[k][i] = math.nan if k == plan.held else end
+        records.delivered_at[i] = plan.delivered_at
+        records.failed_stage[i] = plan.failed_stage
+        records.busy_s += plan.end - plan.starts[0]
 
-    def attempts(self, k: int, stage: Stage, i: int, t: float) -> tuple[float, bool]:
-        """When stage ``k`` of order ``i`` ends if started at ``t``, and whether it succeeded."""
-        service, uniform = self.inputs.first_service[k][i], self.inputs.first_uniform[k][i]
-        for attempt in range(stage.attempts):
-            if attempt:
-                service, uniform, jitter = self.retries[k].next()
-                t += min(stage.backoff_max_s, stage.backoff_s * 2 ** (attempt - 1)) * jitter
-            failure = stage.failure_prob
-            if self.faulted[k]:
-                factor, added, failure = self.faults.at(stage.name, t, failure)
-                service = service * factor + added
-            if stage.timeout_s is not None and service > stage.timeout_s:
-                t += stage.timeout_s
-                continue
-            t += service
-            if uniform >= failure:
-                return t, True
-        return t, False
+
+def _entries_per_order(stages: Sequence[Stage], hold_s: float, hold_retry_s: float) -> int:
+    """At most how often an order enters the queue: once, plus once per hold. Holds happen
+    before ``hold_s`` after payment and at least 0.5 × ``hold_retry_s`` apart."""
+    if hold_s <= 0 or not any(stage.holds for stage in stages):
+        return 1
+    return 3 + math.ceil(2 * hold_s / hold_retry_s)
 
 
 def run_pool(
@@ -258,10 +242,25 @@ def run_pool(
     *,
     classes: int = 1,
     horizon_s: float | None = None,
+    hold_s: float = 0.0,
+    hold_retry_s: float = 1.0,
+    holds: HoldDraws | None = None,
 ) -> PoolRecords:
-    """Run the pool until every queued order is done (or until ``horizon_s``)."""
+    """Run the pool until every queued order is done (or until ``horizon_s``). An order whose
+    holding stage fails less than ``hold_s`` after payment is queued again after
+    ``hold_retry_s`` × a jitter from ``holds`` (default: a stream of its own, seed 0)."""
     env = simpy.Environment()
-    pool = _Pool(env, stages, inputs, faults, retries, classes, horizon_s)
+    planner = Planner(
+        stages,
+        inputs.first_service,
+        inputs.first_uniform,
+        inputs.paid_at,
+        faults,
+        retries,
+        hold_s,
+    )
+    holds = holds or HoldDraws(np.random.default_rng(0))
+    pool = _Pool(env, stages, inputs, planner, holds, classes, hold_retry_s, horizon_s)
     env.process(pool.feeder())
     for _ in range(workers):
         env.process(pool.worker())

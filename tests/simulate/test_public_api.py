@@ -7,6 +7,7 @@ import pytest
 SURFACE = {
     "simulate.model": {"SimulationResult", "draw_pool_inputs", "run"},
     "simulate.params": {
+        "HOLDING_STAGES",
         "Buyer",
         "Channel",
         "Fault",
