@@ -36,6 +36,7 @@ class AuditInput:
     ended_at: float
     transparency: str = "transparent"
     stall_after_s: float = 30.0
+    reconcile_after_paid_s: float = 5.0  # the shop asks the channel no sooner than this
 
 
 @dataclass
@@ -69,7 +70,8 @@ def paid_orders_accounted(a: AuditInput) -> list[dict[str, Any]]:
 def payments_confirmed(a: AuditInput) -> list[dict[str, Any]]:
     o = a.db_orders
     unheard = o[o["buyer_paid_at"].notna() & o["paid_at"].isna()
-                & (o["buyer_paid_at"] < a.ended_at - a.stall_after_s)]
+                & (o["buyer_paid_at"]
+                   < a.ended_at - a.stall_after_s - a.reconcile_after_paid_s)]
     return _records(unheard, ["order_no", "state", "buyer_paid_at"])
 
 
@@ -168,7 +170,8 @@ CHECKS: list[tuple[str, str, Callable[[AuditInput], list[dict[str, Any]]]]] = [
      "state, or still moving (in flight and changed within stall_after_s of the end).",
      paid_orders_accounted),
     ("payments_confirmed", "Every order whose buyer said they had paid was confirmed paid by "
-     "the shop (callback or reconciliation) within stall_after_s.", payments_confirmed),
+     "the shop (callback or reconciliation) within stall_after_s + reconcile_after_paid_s.",
+     payments_confirmed),
     ("keys_sold_once", "No key was sold twice.", keys_sold_once),
     ("delivered_once", "No order was delivered twice.", delivered_once),
     ("stock_matches_keys", "Sold keys belong to delivered orders, reserved keys to orders that "

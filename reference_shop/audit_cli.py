@@ -84,7 +84,8 @@ def load_input(run_dir: Path, db: str | None = None) -> AuditInput:
     return AuditInput(orders, _events(run_dir / "events.csv"), polls, tables["orders"],
                       tables["keys"], tables["products"], float(meta["ended_at"]),
                       str(shop.get("transparency", "transparent")),
-                      float(shop.get("stall_after_s", 30.0)))
+                      float(shop.get("stall_after_s", 30.0)),
+                      float(shop.get("reconcile_after_paid_s", 5.0)))
 
 
 def audit_run(run_dir: Path, db: str | None = None) -> list[Check]:

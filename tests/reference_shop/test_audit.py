@@ -84,6 +84,8 @@ def test_a_clean_drill_passes_every_check(run: Path) -> None:
     assert failed(run) == set()
     document = json.loads((run / "audit.json").read_text())
     assert document["passed"] is True and len(document["checks"]) == 8
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "run-dir.md").read_text()
+    assert all(f"| `{c['name']}` |" in documented for c in document["checks"])
 
 
 def test_a_paid_order_left_in_an_unpaid_state_is_caught(run: Path) -> None:
@@ -94,6 +96,19 @@ def test_a_paid_order_left_in_an_unpaid_state_is_caught(run: Path) -> None:
 def test_a_payment_the_shop_never_confirmed_is_caught(run: Path) -> None:
     sql(run, "update orders set buyer_paid_at = created_at - 100, paid_at = null "
              "where state = 'expired' or rowid = (select min(rowid) from orders)")
+    assert "payments_confirmed" in failed(run)
+
+
+def test_an_unconfirmed_payment_counts_once_the_shop_should_have_asked(run: Path) -> None:
+    """The shop asks the channel reconcile_after_paid_s after "I have paid": a payment not
+    confirmed yet is lost only stall_after_s after that."""
+    info = json.loads((run / "run.json").read_text())
+    window = info["shop"]["stall_after_s"] + info["shop"]["reconcile_after_paid_s"]
+    said = info["ended_at"] - window
+    target = "where rowid = (select min(rowid) from orders)"
+    sql(run, f"update orders set buyer_paid_at = {said + 1}, paid_at = null {target}")
+    assert "payments_confirmed" not in failed(run)
+    sql(run, f"update orders set buyer_paid_at = {said - 1}, paid_at = null {target}")
     assert "payments_confirmed" in failed(run)
 
 
