@@ -8,6 +8,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from reference_shop import db
 from reference_shop.messages import Transparency
 from reference_shop.states import IN_FLIGHT, OrderState
@@ -16,7 +18,7 @@ from reference_shop.statuspage import ComponentState, IncidentUpdate
 if TYPE_CHECKING:
     from reference_shop.shop import Shop
 
-__all__ = ["monitor_loop", "monitor_once"]
+__all__ = ["monitor_loop", "monitor_once", "restore_status"]
 
 log = logging.getLogger("fakalab.monitor")
 S = OrderState
@@ -31,6 +33,27 @@ async def monitor_loop(shop: Shop) -> None:
             log.exception("status monitor failed")
 
 
+async def restore_status(shop: Shop) -> None:
+    """On start-up: the status page carries on from the stored incident updates, and when
+    orders were left in progress (a crash, or a stop mid-work) buyers get a note saying so."""
+    u = db.incident_updates.c
+    async with shop.db.read() as conn:
+        rows = (await conn.execute(select(u.incident_id, u.component, u.state, u.at,
+                                          u.message))).all()
+    shop.status.restore([IncidentUpdate(*row) for row in rows])
+    resumed = len(await shop.in_flight_orders())
+    if resumed:
+        await _store(shop, [shop.status.restarted(time.time(), resumed)])
+
+
+async def _store(shop: Shop, updates: list[IncidentUpdate]) -> None:
+    async with shop.db.write() as conn:
+        for u in updates:
+            await conn.execute(db.incident_updates.insert().values(
+                incident_id=u.incident_id, component=u.component, state=u.state,
+                at=u.at, message=u.message))
+
+
 async def monitor_once(shop: Shop, now: float) -> list[IncidentUpdate]:
     """Update component health, open/advance incidents, refresh what waiting buyers see."""
     for upstream in shop.upstreams.values():
@@ -43,11 +66,7 @@ async def monitor_once(shop: Shop, now: float) -> list[IncidentUpdate]:
     shop.metrics.queue_depth.set(len(shop.queue))
     updates = shop.status.evaluate(now)
     if updates:
-        async with shop.db.write() as conn:
-            for u in updates:
-                await conn.execute(db.incident_updates.insert().values(
-                    incident_id=u.incident_id, component=u.component, state=u.state,
-                    at=u.at, message=u.message))
+        await _store(shop, updates)
         for order_no in shop.views.watched():
             view = shop.views.get(order_no)
             if view is not None:

@@ -79,6 +79,7 @@ class Shop:
             self.state_counts = await store.count_by_state(conn)
         for state, n in self.state_counts.items():
             self.metrics.orders.labels(state).set(n)
+        await monitor.restore_status(self)
         await fulfilment.resume_in_flight(self)
         loops = [fulfilment.worker(self, i) for i in range(self.settings.workers)]
         loops += [fulfilment.sweep_loop(self), payments.expiry_loop(self),

@@ -159,3 +159,30 @@ class StatusPage:
 
     def open_incidents(self) -> list[Incident]:
         return list(self.open.values())
+
+    def restore(self, updates: list[IncidentUpdate]) -> None:
+        """Carry on after a restart: incident numbers continue from the highest one stored, and
+        incidents whose last update was not ``resolved`` stay open where they were."""
+        first: dict[str, float] = {}
+        last: dict[str, IncidentUpdate] = {}
+        for u in sorted(updates, key=lambda u: u.at):
+            first.setdefault(u.incident_id, u.at)
+            last[u.incident_id] = u
+        numbers = [int(i[4:]) for i in last if i.startswith("INC-") and i[4:].isdigit()]
+        self._ids = count(max(numbers, default=0) + 1)
+        for u in last.values():
+            if u.state != "resolved":
+                self.open[u.component] = Incident(u.incident_id, u.component, u.state,
+                                                  first[u.incident_id], u.at, u.message)
+
+    def restarted(self, now: float, resumed: int) -> IncidentUpdate:
+        """The shop came back with ``resumed`` orders that were in progress when it stopped: a
+        note on the delivery queue, in ``monitoring`` (resolved once the queue is healthy)."""
+        inc = self.open.get("fulfilment")
+        if inc is None:
+            inc = Incident(f"INC-{next(self._ids):04d}", "fulfilment", "monitoring", now, now, "")
+            self.open["fulfilment"] = inc
+        inc.state, inc.updated_at, inc.healthy_since = "monitoring", now, None
+        inc.message = (f"The shop restarted after an interruption; {resumed} orders that were in "
+                       f"progress are being resumed and delivered.")
+        return IncidentUpdate(inc.incident_id, "fulfilment", "monitoring", now, inc.message)

@@ -120,12 +120,18 @@ async def test_restart_with_orders_in_flight_delivers_each_exactly_once(
     async with serve_shop(shop_settings(tmp_path, upstream_urls), catalog=None) as second:
         async with httpx.AsyncClient(base_url=second.url, timeout=10) as client:
             b = Buyer(client)
+            status = (await client.get("/api/status")).json()  # buyers are told why
+            note = next(i for i in status["incidents"] if i["component"] == "fulfilment")
+            assert "restarted after an interruption" in note["message"]
             views = [await b.wait_state(o, "delivered", timeout=30) for o in orders]
         async with second.shop.db.read() as conn:
             delivered = (await conn.execute(select(func.count()).select_from(db.order_events)
                          .where(db.order_events.c.state == "delivered"))).scalar()
             sold = (await conn.execute(select(func.count()).select_from(db.card_keys)
                     .where(db.card_keys.c.status == "sold"))).scalar()
+            incidents = (await conn.execute(select(db.incident_updates.c.incident_id,
+                                                   db.incident_updates.c.component))).all()
     assert delivered == len(orders) and sold == len(orders)
+    assert len({i for i, _ in incidents}) == len(set(incidents))  # one component per incident id
     keys = [k for v in views for k in v["keys"]]
     assert len(set(keys)) == len(orders)

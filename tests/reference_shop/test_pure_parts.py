@@ -9,7 +9,7 @@ from reference_shop.messages import Transparency, opaque_label, visible_in
 from reference_shop.queue import WorkQueue
 from reference_shop.ratelimit import RateLimiter
 from reference_shop.states import OrderState as S
-from reference_shop.statuspage import ComponentState, StatusPage
+from reference_shop.statuspage import ComponentState, IncidentUpdate, StatusPage
 from reference_shop.upstream import jittered_backoff
 
 
@@ -160,3 +160,22 @@ def test_queue_positions_follow_service_order() -> None:
         q.push(f"o{i}", prio, float(i))
     assert list(q.positions()) == [("o1", 0), ("o0", 1), ("o2", 2), ("o3", 3)]
     assert all(q.position(o) == n for o, n in q.positions())
+
+
+def test_status_page_carries_on_after_a_restart() -> None:
+    stored = [IncidentUpdate("INC-0001", "risk", "investigating", 10.0, "m"),
+              IncidentUpdate("INC-0001", "risk", "resolved", 30.0, "m"),
+              IncidentUpdate("INC-0002", "supplier-a", "investigating", 40.0, "m"),
+              IncidentUpdate("INC-0002", "supplier-a", "identified", 50.0, "m")]
+    page = StatusPage(["risk", "supplier-a", "fulfilment"], resolve_after_s=5)
+    page.restore(stored)
+    (still,) = page.open_incidents()  # the supplier's incident stays open where it was
+    assert (still.incident_id, still.state, still.opened_at) == ("INC-0002", "identified", 40.0)
+    note = page.restarted(60.0, resumed=7)
+    assert note.incident_id == "INC-0003" and note.state == "monitoring"  # numbering goes on
+    assert "7 orders that were in progress are being resumed" in note.message
+    page.evaluate(61.0)  # every component healthy: the supplier's incident starts recovering
+    closing = page.evaluate(66.0)
+    assert {(u.incident_id, u.state) for u in closing} == {("INC-0002", "resolved"),
+                                                           ("INC-0003", "resolved")}
+    assert page.open_incidents() == []
