@@ -31,12 +31,14 @@ def enqueue(shop: Shop, order_no: str, priority: int) -> None:
         shop.metrics.queue_depth.set(len(shop.queue))
 
 
-async def resume_in_flight(shop: Shop) -> None:
-    """On start-up: queue every in-flight order again, and send the notifications that a crash
-    interrupted. The notification is a side task after the delivery commit, so a crash can
-    leave an order delivered with no notification recorded; it is sent now (at least once: a
-    crash after the send and before the record means a second e-mail, never none)."""
-    for order_no, priority in await shop.in_flight_orders():
+async def resume_in_flight(shop: Shop) -> int:
+    """On start-up: queue every in-flight order again (returns how many), and send the
+    notifications that a crash interrupted. The notification is a side task after the delivery
+    commit, so a crash can leave an order delivered with no notification recorded; it is sent
+    now (at least once: a crash after the send and before the record means a second e-mail,
+    never none)."""
+    in_flight = await shop.in_flight_orders()
+    for order_no, priority in in_flight:
         enqueue(shop, order_no, priority)
     o, n = db.orders.c, db.notifications.c
     async with shop.db.read() as conn:
@@ -44,6 +46,7 @@ async def resume_in_flight(shop: Shop) -> None:
             o.state == S.DELIVERED, ~exists().where(n.order_no == o.order_no))))).mappings()
         for order in unnotified.all():
             shop.spawn(_notify(shop, dict(order)))
+    return len(in_flight)
 
 
 async def sweep_loop(shop: Shop) -> None:
@@ -112,14 +115,17 @@ def _hold(shop: Shop, order: dict[str, Any]) -> bool:
     since = order["paid_at"] or order["created_at"]
     if time.time() - since >= shop.settings.hold_s:
         return False
-    delay = shop.settings.hold_retry_s * random.uniform(0.5, 1.5)
-    shop.spawn(_queue_later(shop, order["order_no"], order["priority"], delay))
     shop.metrics.held.inc()
+    if order["order_no"] not in shop.held:  # one timer per order, however it was queued
+        shop.held.add(order["order_no"])
+        delay = shop.settings.hold_retry_s * random.uniform(0.5, 1.5)
+        shop.spawn(_queue_later(shop, order["order_no"], order["priority"], delay))
     return True
 
 
 async def _queue_later(shop: Shop, order_no: str, priority: int, delay: float) -> None:
     await asyncio.sleep(delay)
+    shop.held.discard(order_no)
     enqueue(shop, order_no, priority)
 
 

@@ -33,15 +33,15 @@ async def monitor_loop(shop: Shop) -> None:
             log.exception("status monitor failed")
 
 
-async def restore_status(shop: Shop) -> None:
+async def restore_status(shop: Shop, resumed: int) -> None:
     """On start-up: the status page carries on from the stored incident updates, and when
-    orders were left in progress (a crash, or a stop mid-work) buyers get a note saying so."""
+    ``resumed`` orders were left in progress (a crash, or a stop mid-work) buyers get a note
+    saying so."""
     u = db.incident_updates.c
     async with shop.db.read() as conn:
         rows = (await conn.execute(select(u.incident_id, u.component, u.state, u.at,
                                           u.message))).all()
     shop.status.restore([IncidentUpdate(*row) for row in rows])
-    resumed = len(await shop.in_flight_orders())
     if resumed:
         await _store(shop, [shop.status.restarted(time.time(), resumed)])
 

@@ -57,6 +57,7 @@ class Shop:
         self.status = StatusPage(COMPONENTS)
         self.rng = random.Random()
         self.active: set[str] = set()
+        self.held: set[str] = set()  # orders waiting to retry a failing dependency
         self.state_counts: dict[str, int] = {}
         self.http: httpx.AsyncClient | None = None
         self.upstreams: dict[str, Upstream] = {}
@@ -79,8 +80,8 @@ class Shop:
             self.state_counts = await store.count_by_state(conn)
         for state, n in self.state_counts.items():
             self.metrics.orders.labels(state).set(n)
-        await monitor.restore_status(self)
-        await fulfilment.resume_in_flight(self)
+        resumed = await fulfilment.resume_in_flight(self)
+        await monitor.restore_status(self, resumed)
         loops = [fulfilment.worker(self, i) for i in range(self.settings.workers)]
         loops += [fulfilment.sweep_loop(self), payments.expiry_loop(self),
                   payments.reconcile_loop(self), monitor.monitor_loop(self)]
