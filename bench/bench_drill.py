@@ -44,9 +44,9 @@ FAULT = """drill:
     - {{id: slow-pay, link: shop->payment-a, fault: {{latency: {{latency: {latency}}}}},
        start: 0s, duration: {duration}s}}
 """
-CLASSES = (("locust", "load generator (Locust)"), ("chaos.server", "toxiproxy (embedded)"),
-           ("reference_shop.cli", "shop"), ("upstreams", "upstreams"),
-           ("scenarios.cli", "orchestrator"))
+CLASSES = (("locust", "load generator (Locust)"), ("fakalab.chaos.server", "toxiproxy (embedded)"),
+           ("fakalab.reference_shop.cli", "shop"), ("upstreams", "upstreams"),
+           ("-m fakalab drill", "orchestrator"))
 
 
 def classify(pid: int) -> str | None:
@@ -80,7 +80,7 @@ def run_drill(label: str, rate: float, duration: int, latency: int | None, out: 
     drill = FAULT.format(latency=latency, duration=duration) if latency else ""
     path = out / f"{label}.yaml"
     path.write_text(SCENARIO.format(label=label, rate=rate, duration=duration, drill=drill))
-    proc = subprocess.Popen([sys.executable, "-m", "scenarios.cli", "drill", str(path),
+    proc = subprocess.Popen([sys.executable, "-m", "fakalab", "drill", str(path),
                              "--out", str(out / label), "--no-report"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu: dict[int, tuple[str, float]] = {}

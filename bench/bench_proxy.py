@@ -194,8 +194,8 @@ def main() -> None:
         args.tool = "wrk" if shutil.which("wrk") else "python"
     print(f"load generator: {args.tool}, {args.connections} connections, "
           f"{args.duration:g} s or {args.max_requests} requests per run")
-    from chaos.client import ToxiproxyClient
-    from chaos.server import ToxiproxySubprocess
+    from fakalab.chaos.client import ToxiproxyClient
+    from fakalab.chaos.server import ToxiproxySubprocess
 
     app_dir = Path(tempfile.mkdtemp(prefix="fakalab-bench-"))
     (app_dir / "_hello_app.py").write_text(APP)

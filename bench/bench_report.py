@@ -126,7 +126,7 @@ def generate(root: Path, n_orders: int, n_events: int, seed: int = 1) -> None:
 def measure(root: Path) -> None:
     """Child process: build the report, print wall time and peak RSS."""
     started = time.perf_counter()
-    from reports.build import build_report
+    from fakalab.reports.build import build_report
 
     build_report([root], root / "report")
     elapsed = time.perf_counter() - started

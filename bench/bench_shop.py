@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.procstat import CpuMeter  # noqa: E402
-from reference_shop.process import ShopProcess  # noqa: E402
-from reference_shop.upstreams.process import UpstreamsProcess, find_port_base  # noqa: E402
+from fakalab.reference_shop.process import ShopProcess  # noqa: E402
+from fakalab.reference_shop.upstreams.process import UpstreamsProcess, find_port_base  # noqa: E402
 
 
 def loadgen(url: str, connections: int, duration: float, targets: Path | None = None

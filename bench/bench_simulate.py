@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from simulate.erlang import mmc_mean_wait
-from simulate.mmc import MMcModel, run_mmc, simulate_waits
-from simulate.model import run
-from simulate.params import Fault, LoadShape, PipelineModel, PriorityClass
+from fakalab.simulate.erlang import mmc_mean_wait
+from fakalab.simulate.mmc import MMcModel, run_mmc, simulate_waits
+from fakalab.simulate.model import run
+from fakalab.simulate.params import Fault, LoadShape, PipelineModel, PriorityClass
 
 LAMBDA, MU, SERVERS = 9.0, 1.0, 10
 CLASSES = (PriorityClass(name="vip", share=0.2), PriorityClass(name="standard", share=0.8))

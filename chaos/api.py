@@ -15,8 +15,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-from chaos.proxy import ProxyCollection
-from chaos.toxics import ApiError, bad_body
+from fakalab.chaos.proxy import ProxyCollection
+from fakalab.chaos.toxics import ApiError, bad_body
 
 __all__ = ["VERSION", "ApiHandler", "Response", "route"]
 

@@ -14,11 +14,11 @@ from typing import NoReturn
 
 import click
 
-from chaos.client import ToxiproxyClient, ToxiproxyError, toxiproxy_url
-from chaos.journal import Journal
-from chaos.plan import Plan, PlanError, load_plan
-from chaos.runner import PlanRunner
-from chaos.toxics import ApiError
+from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError, toxiproxy_url
+from fakalab.chaos.journal import Journal
+from fakalab.chaos.plan import Plan, PlanError, load_plan
+from fakalab.chaos.runner import PlanRunner
+from fakalab.chaos.toxics import ApiError
 
 __all__ = ["EXIT_CODES", "chaos", "default_admin_urls", "toxiproxy"]
 
@@ -49,7 +49,7 @@ def toxiproxy(host: str, port: int, config: Path | None, metrics: bool) -> None:
     Prints the API URL on its first line. toxiproxy-cli, toxiproxy-python and
     chaostoolkit-toxiproxy work against it as against a real toxiproxy-server.
     """
-    from chaos.server import load_config, run
+    from fakalab.chaos.server import load_config, run
 
     try:
         proxies = load_config(config) if config else []

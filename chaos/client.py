@@ -212,7 +212,7 @@ def connect_or_start(url: str | None = None, timeout: float = 5.0) -> Iterator[T
         client.version()
         yield client
         return
-    from chaos.server import ToxiproxyThread
+    from fakalab.chaos.server import ToxiproxyThread
 
     with ToxiproxyThread() as embedded_url:
         yield ToxiproxyClient(embedded_url, timeout)

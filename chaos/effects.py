@@ -13,7 +13,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from chaos.toxics import Toxic
+from fakalab.chaos.toxics import Toxic
 
 __all__ = ["Conn", "Effect", "make_effect"]
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from chaos.plan import FaultSpec, Plan
+from fakalab.chaos.plan import FaultSpec, Plan
 
 __all__ = ["FaultInjector", "ProcessControl", "ToxiproxyApi", "preflight_problems",
            "toxic_name"]

@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from chaos.effects import Effect, make_effect
-from chaos.toxics import Toxic
+from fakalab.chaos.effects import Effect, make_effect
+from fakalab.chaos.toxics import Toxic
 
 __all__ = ["Connection", "Direction"]
 

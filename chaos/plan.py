@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from chaos.tolerance import parse_tolerance
-from chaos.toxics import TOXIC_ATTRIBUTES
-from chaos.yamldoc import YamlProblems, load_mapping, problems_of
+from fakalab.chaos.tolerance import parse_tolerance
+from fakalab.chaos.toxics import TOXIC_ATTRIBUTES
+from fakalab.chaos.yamldoc import YamlProblems, load_mapping, problems_of
 
 __all__ = [
     "BUSINESS_FIELDS",

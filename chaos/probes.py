@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos.journal import ProbeRecord
-from chaos.plan import HttpProbe, MetricProbe
-from chaos.tolerance import parse_tolerance, within
+from fakalab.chaos.journal import ProbeRecord
+from fakalab.chaos.plan import HttpProbe, MetricProbe
+from fakalab.chaos.tolerance import parse_tolerance, within
 
 __all__ = ["json_value", "metric_value", "run_probe"]
 

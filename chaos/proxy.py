@@ -12,8 +12,8 @@ import random
 from collections.abc import Iterable
 from typing import Any, cast
 
-from chaos.link import ClientSide, Connection, ServerSide
-from chaos.toxics import ApiError, Toxic, bad_body, not_found, parse_toxic, update_toxic
+from fakalab.chaos.link import ClientSide, Connection, ServerSide
+from fakalab.chaos.toxics import ApiError, Toxic, bad_body, not_found, parse_toxic, update_toxic
 
 __all__ = ["Proxy", "ProxyCollection", "split_address"]
 

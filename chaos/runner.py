@@ -25,11 +25,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from chaos import watchdog
-from chaos.faults import FaultInjector, ProcessControl, ToxiproxyApi, preflight_problems
-from chaos.journal import Activity, FaultRecord, Journal, SteadyStateRecord
-from chaos.plan import FaultSpec, Plan
-from chaos.probes import run_probe
+from fakalab.chaos import watchdog
+from fakalab.chaos.faults import FaultInjector, ProcessControl, ToxiproxyApi, preflight_problems
+from fakalab.chaos.journal import Activity, FaultRecord, Journal, SteadyStateRecord
+from fakalab.chaos.plan import FaultSpec, Plan
+from fakalab.chaos.probes import run_probe
 
 __all__ = ["Clock", "PlanRunner", "SystemClock"]
 

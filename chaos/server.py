@@ -23,9 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from chaos.api import ApiHandler
-from chaos.proxy import ProxyCollection
-from chaos.toxics import ApiError
+from fakalab.chaos.api import ApiHandler
+from fakalab.chaos.proxy import ProxyCollection
+from fakalab.chaos.toxics import ApiError
 
 __all__ = [
     "EmbeddedToxiproxy",
@@ -146,7 +146,8 @@ class ToxiproxySubprocess:
     """`python -m chaos.server` in a child process; `url` once it printed its address."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, metrics: bool = False) -> None:
-        self.args = [sys.executable, "-m", "chaos.server", "--host", host, "--port", str(port)]
+        self.args = [sys.executable, "-m", "fakalab.chaos.server", "--host", host,
+                     "--port", str(port)]
         if metrics:
             self.args.append("--metrics")
         self.process: subprocess.Popen[str] | None = None

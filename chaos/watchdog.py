@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ class WatchdogSpec:
 def spec_for(plan: Any, toxiproxy_url: str | None, admin_urls: Mapping[str, str],
              deadline: float) -> WatchdogSpec:
     """What the watchdog must undo for `plan` (a chaos.plan.Plan)."""
-    from chaos.faults import toxic_name
+    from fakalab.chaos.faults import toxic_name
 
     toxics = [(f.proxy, toxic_name(f)) for f in plan.faults if f.fault.kind == "toxic"]
     proxies = sorted({f.proxy for f in plan.faults if f.fault.kind == "down"})
@@ -44,23 +43,16 @@ def spec_for(plan: Any, toxiproxy_url: str | None, admin_urls: Mapping[str, str]
 
 def spawn(spec: WatchdogSpec) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "chaos.watchdog"],
+        [sys.executable, "-m", "fakalab.chaos.watchdog"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env=os.environ | {"PYTHONPATH": _package_root()},
     )
     assert process.stdin is not None
     process.stdin.write(json.dumps(asdict(spec)).encode())
     process.stdin.close()
     return process
-
-
-def _package_root() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    extra = os.environ.get("PYTHONPATH")
-    return f"{root}{os.pathsep}{extra}" if extra else root
 
 
 def cancel(process: subprocess.Popen[bytes] | None) -> None:
@@ -74,7 +66,7 @@ def restore(spec: WatchdogSpec) -> list[str]:
     """Undo everything the spec lists; return what could not be undone."""
     import httpx
 
-    from chaos.client import ToxiproxyClient, ToxiproxyError
+    from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError
 
     failures: list[str] = []
     if spec.toxiproxy_url and (spec.toxics or spec.proxies):

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reference_shop.api import admin, buyer, callbacks
-from reference_shop.api.fastpath import StatusFastPath
-from reference_shop.api.models import Health
-from reference_shop.settings import ShopSettings
-from reference_shop.shop import Shop
+from fakalab.reference_shop.api import admin, buyer, callbacks
+from fakalab.reference_shop.api.fastpath import StatusFastPath
+from fakalab.reference_shop.api.models import Health
+from fakalab.reference_shop.settings import ShopSettings
+from fakalab.reference_shop.shop import Shop
 
 __all__ = ["BodyLimit", "create_app"]
 

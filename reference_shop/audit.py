@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from reference_shop.ledger import verify_chain
-from reference_shop.messages import opaque_label
-from reference_shop.states import IN_FLIGHT, OrderState
+from fakalab.reference_shop.ledger import verify_chain
+from fakalab.reference_shop.messages import opaque_label
+from fakalab.reference_shop.states import IN_FLIGHT, OrderState
 
 __all__ = ["CHECKS", "AuditInput", "Check", "run_checks"]
 

@@ -12,7 +12,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from reference_shop.audit import AuditInput, Check, run_checks
+from fakalab.reference_shop.audit import AuditInput, Check, run_checks
 
 __all__ = ["audit", "audit_run", "load_input"]
 

@@ -61,8 +61,8 @@ def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ..
          transparency: str | None, admin_token: str | None, overrides: tuple[str, ...],
          log_level: str) -> None:
     """Run the reference shop (FastAPI) and print the URLs it listens on."""
-    from reference_shop.settings import ShopSettings
-    from reference_shop.upstreams import default_urls
+    from fakalab.reference_shop.settings import ShopSettings
+    from fakalab.reference_shop.upstreams import default_urls
 
     values: dict[str, Any] = _parse_pairs(overrides, "--set")
     upstreams = default_urls(upstream_base) if upstream_base else default_urls()
@@ -96,8 +96,8 @@ def _run(main: Any) -> int:
 
 @contextlib.contextmanager
 def _upstreams(port_base: int | None, settings: Any) -> Any:
-    from reference_shop.upstreams import default_urls
-    from reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
+    from fakalab.reference_shop.upstreams import default_urls
+    from fakalab.reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
 
     proc = UpstreamsProcess(port_base or 9100)
     try:
@@ -116,8 +116,8 @@ def _upstreams(port_base: int | None, settings: Any) -> Any:
 async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str) -> int:
     import uvicorn
 
-    from reference_shop.app import create_app
-    from reference_shop.demo import load_catalog
+    from fakalab.reference_shop.app import create_app
+    from fakalab.reference_shop.demo import load_catalog
 
     app = create_app(settings)
     if demo:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
 
-from reference_shop import db
+from fakalab.reference_shop import db
 
 __all__ = ["DEMO_PRODUCTS", "Product", "load_catalog"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from reference_shop.states import OrderState
+from fakalab.reference_shop.states import OrderState
 
 __all__ = ["STAGES", "Ewma", "StageClock", "Throughput", "estimate_eta"]
 

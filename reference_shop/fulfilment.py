@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, func, insert, select, update
 
-from reference_shop import db, store
-from reference_shop.states import IN_FLIGHT, IllegalTransition, OrderState
-from reference_shop.upstream import UpstreamError, call_with_failover
+from fakalab.reference_shop import db, store
+from fakalab.reference_shop.states import IN_FLIGHT, IllegalTransition, OrderState
+from fakalab.reference_shop.upstream import UpstreamError, call_with_failover
 
 if TYPE_CHECKING:
-    from reference_shop.shop import Shop
+    from fakalab.reference_shop.shop import Shop
 
 __all__ = ["enqueue", "process", "resume_in_flight", "sweep_loop", "worker"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from reference_shop.states import OrderState
+from fakalab.reference_shop.states import OrderState
 
 __all__ = ["Transparency", "opaque_label", "stage_message", "visible_in"]
 

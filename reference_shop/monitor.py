@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from reference_shop import db
-from reference_shop.messages import Transparency
-from reference_shop.states import IN_FLIGHT, OrderState
-from reference_shop.statuspage import ComponentState, IncidentUpdate
+from fakalab.reference_shop import db
+from fakalab.reference_shop.messages import Transparency
+from fakalab.reference_shop.states import IN_FLIGHT, OrderState
+from fakalab.reference_shop.statuspage import ComponentState, IncidentUpdate
 
 if TYPE_CHECKING:
-    from reference_shop.shop import Shop
+    from fakalab.reference_shop.shop import Shop
 
 __all__ = ["monitor_loop", "monitor_once", "restore_status"]
 

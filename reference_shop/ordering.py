@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, select, update
 
-from reference_shop import db, store
-from reference_shop.messages import stage_message
-from reference_shop.payments import create_payment
-from reference_shop.states import OrderState
-from reference_shop.upstream import UpstreamError
+from fakalab.reference_shop import db, store
+from fakalab.reference_shop.messages import stage_message
+from fakalab.reference_shop.payments import create_payment
+from fakalab.reference_shop.states import OrderState
+from fakalab.reference_shop.upstream import UpstreamError
 
 if TYPE_CHECKING:
-    from reference_shop.shop import Shop
+    from fakalab.reference_shop.shop import Shop
 
 __all__ = ["OrderRefused", "buyer_paid", "file_ticket", "lookup", "place_order"]
 

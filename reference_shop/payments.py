@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, or_, select, update
 
-from reference_shop import db, signing, store
-from reference_shop.fulfilment import enqueue
-from reference_shop.states import OrderState
-from reference_shop.upstream import Upstream, UpstreamError, call_with_failover
+from fakalab.reference_shop import db, signing, store
+from fakalab.reference_shop.fulfilment import enqueue
+from fakalab.reference_shop.states import OrderState
+from fakalab.reference_shop.upstream import Upstream, UpstreamError, call_with_failover
 
 if TYPE_CHECKING:
-    from reference_shop.shop import Shop
+    from fakalab.reference_shop.shop import Shop
 
 __all__ = ["ACCEPTING", "apply_payment", "create_payment", "expiry_loop", "reconcile_loop"]
 

@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from reference_shop.children import line_queue, terminate
+from fakalab.reference_shop.children import line_queue, terminate
 
 __all__ = ["ShopProcess", "ShopProcessError"]
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class ShopProcessError(RuntimeError):
@@ -33,7 +32,7 @@ class ShopProcess:
                  host: str = "127.0.0.1", admin_token: str = "fakalab-admin",
                  demo: bool = True, options: Sequence[str] = (),
                  log_path: Path | None = None, startup_timeout_s: float = 30.0) -> None:
-        self.args = [sys.executable, "-m", "reference_shop.cli", "--db", db_url,
+        self.args = [sys.executable, "-m", "fakalab.reference_shop.cli", "--db", db_url,
                      "--host", host, "--port", str(port), "--admin-token", admin_token,
                      *(["--demo"] if demo else []), *options]
         for name, url in upstreams.items():
@@ -47,7 +46,6 @@ class ShopProcess:
 
     def start(self) -> str:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._log,
                                      text=True, env=env)
         lines = line_queue(self.proc)

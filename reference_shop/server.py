@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
-from reference_shop.app import create_app
-from reference_shop.demo import DEMO_PRODUCTS, Product, load_catalog
-from reference_shop.settings import ShopSettings
-from reference_shop.shop import Shop
+from fakalab.reference_shop.app import create_app
+from fakalab.reference_shop.demo import DEMO_PRODUCTS, Product, load_catalog
+from fakalab.reference_shop.settings import ShopSettings
+from fakalab.reference_shop.shop import Shop
 
 __all__ = ["RunningShop", "serve_shop"]
 

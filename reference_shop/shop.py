@@ -20,18 +20,18 @@ import httpx
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_shop import db, store
-from reference_shop.breaker import Breaker
-from reference_shop.eta import StageClock, Throughput, estimate_eta
-from reference_shop.messages import Transparency, stage_message, visible_in
-from reference_shop.metrics import ShopMetrics
-from reference_shop.queue import WorkQueue
-from reference_shop.ratelimit import RateLimiter
-from reference_shop.settings import ShopSettings
-from reference_shop.states import IN_FLIGHT, OrderState
-from reference_shop.statuspage import ComponentHealth, ComponentState, StatusPage
-from reference_shop.upstream import Upstream
-from reference_shop.views import OrderView, ViewCache
+from fakalab.reference_shop import db, store
+from fakalab.reference_shop.breaker import Breaker
+from fakalab.reference_shop.eta import StageClock, Throughput, estimate_eta
+from fakalab.reference_shop.messages import Transparency, stage_message, visible_in
+from fakalab.reference_shop.metrics import ShopMetrics
+from fakalab.reference_shop.queue import WorkQueue
+from fakalab.reference_shop.ratelimit import RateLimiter
+from fakalab.reference_shop.settings import ShopSettings
+from fakalab.reference_shop.states import IN_FLIGHT, OrderState
+from fakalab.reference_shop.statuspage import ComponentHealth, ComponentState, StatusPage
+from fakalab.reference_shop.upstream import Upstream
+from fakalab.reference_shop.views import OrderView, ViewCache
 
 __all__ = ["Shop"]
 
@@ -69,7 +69,11 @@ class Shop:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        from reference_shop import fulfilment, monitor, payments  # loops live with their concern
+        from fakalab.reference_shop import (  # loops live with their concern
+            fulfilment,
+            monitor,
+            payments,
+        )
 
         await self.db.create_all()
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)

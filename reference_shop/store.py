@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_shop import db
-from reference_shop.ledger import GENESIS, event_hash
-from reference_shop.states import OrderState, check_transition
+from fakalab.reference_shop import db
+from fakalab.reference_shop.ledger import GENESIS, event_hash
+from fakalab.reference_shop.states import OrderState, check_transition
 
 __all__ = [
     "EventRow",

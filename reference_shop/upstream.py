@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from reference_shop.breaker import Breaker
-from reference_shop.metrics import ShopMetrics
-from reference_shop.statuspage import ComponentHealth
+from fakalab.reference_shop.breaker import Breaker
+from fakalab.reference_shop.metrics import ShopMetrics
+from fakalab.reference_shop.statuspage import ComponentHealth
 
 __all__ = ["Upstream", "UpstreamError", "call_with_failover", "jittered_backoff"]
 

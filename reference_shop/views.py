@@ -15,9 +15,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_shop.messages import Transparency, opaque_label
-from reference_shop.states import OrderState
-from reference_shop.store import EventRow
+from fakalab.reference_shop.messages import Transparency, opaque_label
+from fakalab.reference_shop.states import OrderState
+from fakalab.reference_shop.store import EventRow
 
 __all__ = ["OrderView", "ViewCache", "token_hash"]
 

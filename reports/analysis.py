@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports import metrics as m
-from reports.model import model_frame, model_metrics
-from reports.rundir import Run
-from reports.transparency import (
+from fakalab.reports import metrics as m
+from fakalab.reports.model import model_frame, model_metrics
+from fakalab.reports.rundir import Run
+from fakalab.reports.transparency import (
     eta_outcomes,
     incident_note_delays,
     transparency,

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reports.analysis import Analysis, analyze
-from reports.compare import RESAMPLES, SEED, compare
-from reports.figures import comparison_charts, run_charts
-from reports.postmortem import postmortem
-from reports.render import clean, write_report
-from reports.rundir import RunDirError, load_run
+from fakalab.reports.analysis import Analysis, analyze
+from fakalab.reports.compare import RESAMPLES, SEED, compare
+from fakalab.reports.figures import comparison_charts, run_charts
+from fakalab.reports.postmortem import postmortem
+from fakalab.reports.render import clean, write_report
+from fakalab.reports.rundir import RunDirError, load_run
 
 __all__ = ["METRICS_VERSION", "RunDirError", "build_report", "default_out_dir", "metrics_document"]
 

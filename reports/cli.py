@@ -35,8 +35,8 @@ def report(
     With several runs, the first is the baseline of the comparison. Exit status 2 when a run
     directory cannot be read.
     """
-    from reports.build import RunDirError, build_report
-    from reports.compare import SEED
+    from fakalab.reports.build import RunDirError, build_report
+    from fakalab.reports.compare import SEED
 
     try:
         target = build_report(

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.analysis import Analysis
-from reports.transparency import stage_visible, waiting
+from fakalab.reports.analysis import Analysis
+from fakalab.reports.transparency import stage_visible, waiting
 
 __all__ = ["COMPARED", "RESAMPLES", "SEED", "bootstrap_quantile", "compare"]
 

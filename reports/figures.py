@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from reports.analysis import Analysis
+from fakalab.reports.analysis import Analysis
 
 __all__ = ["Chart", "comparison_charts", "run_charts"]
 

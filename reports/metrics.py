@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.definitions import TERMINAL_STATES
+from fakalab.reports.definitions import TERMINAL_STATES
 
 __all__ = [
     "WINDOW_CHOICES",

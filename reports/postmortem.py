@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.analysis import Analysis
-from reports.metrics import Queue
+from fakalab.reports.analysis import Analysis
+from fakalab.reports.metrics import Queue
 
 __all__ = ["ActionItem", "Postmortem", "action_items", "postmortem", "recovered_at", "timeline"]
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from reports.definitions import DEFINITIONS
-from reports.figures import Chart
+from fakalab.reports.definitions import DEFINITIONS
+from fakalab.reports.figures import Chart
 
 __all__ = ["clean", "fmt", "metric_rows", "write_report"]
 

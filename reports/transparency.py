@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.definitions import GENERIC_STATES
-from reports.metrics import percentile, ratio
+from fakalab.reports.definitions import GENERIC_STATES
+from fakalab.reports.metrics import percentile, ratio
 
 __all__ = [
     "eta_outcomes",

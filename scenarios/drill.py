@@ -22,14 +22,14 @@ import pandas as pd
 from rich.console import Console
 from rich.live import Live
 
-from chaos.runner import PlanRunner
-from reference_shop.settings import ShopSettings
-from scenarios import live, runinfo
-from scenarios.export import export_run
-from scenarios.loadgen import LocustRun
-from scenarios.scenario import Scenario, dump_scenario
-from scenarios.slo import SloVerdict, evaluate, observed
-from scenarios.stack import Stack, StackError
+from fakalab.chaos.runner import PlanRunner
+from fakalab.reference_shop.settings import ShopSettings
+from fakalab.scenarios import live, runinfo
+from fakalab.scenarios.export import export_run
+from fakalab.scenarios.loadgen import LocustRun
+from fakalab.scenarios.scenario import Scenario, dump_scenario
+from fakalab.scenarios.slo import SloVerdict, evaluate, observed
+from fakalab.scenarios.stack import Stack, StackError
 
 __all__ = ["DrillOptions", "RunResult", "run_drill"]
 
@@ -40,7 +40,7 @@ OK, BREACHED, ERROR, INTERRUPTED = 0, 1, 2, 130
 class DrillOptions:
     out: Path = Path("runs")
     toxiproxy_url: str | None = None
-    processes: int = 1
+    generators: int = 1  # Locust processes
     report: bool = True
     drain_s: float | None = None  # default: min(sla_s, 20)
 
@@ -102,7 +102,7 @@ class _Run:
         self.console.print(f"[bold]{self.id}[/]: starting the stack")
         await asyncio.to_thread(self.stack.start)
         self.locust = LocustRun(self.dir, self.dir / "scenario.yaml", self.stack.shop_url,
-                                self.scenario.duration, self.options.processes)
+                                self.scenario.duration, self.options.generators)
         self.locust.start()
         t0 = await asyncio.to_thread(self.locust.wait_started, 60.0)
         if t0 is None:
@@ -234,7 +234,7 @@ def finish_run(run: _Run) -> RunResult:
 
 def _audit(run: _Run) -> list[str]:
     """Names of the invariant checks that failed (audit.json has the offending rows)."""
-    from reference_shop.audit_cli import AuditError, audit_run
+    from fakalab.reference_shop.audit_cli import AuditError, audit_run
 
     try:
         return [c.name for c in audit_run(run.dir) if not c.passed]

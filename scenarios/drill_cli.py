@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult, run_drill
-from scenarios.scenario import ScenarioError, load_scenario
+from fakalab.scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult, run_drill
+from fakalab.scenarios.scenario import ScenarioError, load_scenario
 
 __all__ = ["drill"]
 
@@ -38,16 +38,24 @@ def _severity(status: int) -> int:
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--toxiproxy", "toxiproxy_url", default=None, envvar="TOXIPROXY_URL",
               help="A running Toxiproxy server (default: start the embedded one).")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Locust generator processes (master + N workers).")
+@click.option("--generators", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Load generator (Locust) processes: a master and N workers sharing the "
+              "arrival rate. The shop's fulfilment workers are --set shop.workers=N.")
+@click.option("--workers", "old_workers", hidden=True, default=None,
+              help="Renamed: --generators (Locust processes) or --set shop.workers (the shop's).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any scenario field, e.g. --set shop.workers=8.")
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
-          toxiproxy_url: str | None, workers: int, sets: tuple[str, ...], no_report: bool) -> None:
+          toxiproxy_url: str | None, generators: int, old_workers: str | None,
+          sets: tuple[str, ...], no_report: bool) -> None:
     """Run SCENARIO (a built-in name or a file) against the reference shop, with its load and
     faults, and write a run directory. Exit 0: SLOs held; 1: breached; 2: error or invalid run;
     130: interrupted."""
+    if old_workers is not None:
+        raise click.UsageError(
+            f"--workers {old_workers}: say which workers — --generators {old_workers} for Locust "
+            f"processes, or --set shop.workers={old_workers} for the shop's fulfilment workers")
     console = Console()
     overrides = list(sets)
     overrides += [f"duration={duration}"] if duration else []
@@ -58,7 +66,7 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
-    options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, processes=workers)
+    options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, generators=generators)
     results = run_drill(resolved, options, console)
     for result in results:
         if result.verdicts:
@@ -77,7 +85,7 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
 
 
 def _report(results: list[RunResult], console: Console) -> int:
-    from reports.build import RunDirError, build_report
+    from fakalab.reports.build import RunDirError, build_report
 
     try:
         out = build_report([r.run_dir for r in results])

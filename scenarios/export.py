@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from chaos.journal import write_faults_csv
-from scenarios.locust.records import merge_records
+from fakalab.chaos.journal import write_faults_csv
+from fakalab.scenarios.locust.records import merge_records
 
 __all__ = ["ORDER_COLUMNS", "export_run", "order_rows"]
 

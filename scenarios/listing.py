@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from scenarios.scenario import builtin_names, load_scenario
+from fakalab.scenarios.scenario import builtin_names, load_scenario
 
 __all__ = ["scenario_lines", "scenarios"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
-from chaos.plan import Plan
+from fakalab.chaos.plan import Plan
 
 __all__ = ["Snapshot", "render", "snapshot"]
 

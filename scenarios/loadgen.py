@@ -19,7 +19,6 @@ from typing import IO, Any
 __all__ = ["LocustRun", "read_summaries"]
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locust" / "locustfile.py"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def read_summaries(records: Path) -> list[dict[str, Any]]:
@@ -56,7 +55,6 @@ class LocustRun:
         self.records.mkdir(parents=True, exist_ok=True)
         self._log = open(self.dir / "locust.log", "wb")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True)
 

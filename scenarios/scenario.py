@@ -13,13 +13,13 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chaos.plan import Duration, Plan
-from chaos.yamldoc import YamlProblems, load_mapping, problems_of
-from reference_shop.settings import ShopSettings
-from reference_shop.upstreams.registry import SERVICES
-from scenarios.monkey import Monkey, expand, fault_window
-from scenarios.overrides import apply_overrides
-from scenarios.shapes import Shape
+from fakalab.chaos.plan import Duration, Plan
+from fakalab.chaos.yamldoc import YamlProblems, load_mapping, problems_of
+from fakalab.reference_shop.settings import ShopSettings
+from fakalab.reference_shop.upstreams.registry import SERVICES
+from fakalab.scenarios.monkey import Monkey, expand, fault_window
+from fakalab.scenarios.overrides import apply_overrides
+from fakalab.scenarios.shapes import Shape
 
 __all__ = ["CATALOG", "BuyerBehaviour", "Load", "PersonaMix", "Scenario", "ScenarioError",
            "Slos", "Variant", "builtin_names", "dump_scenario", "load_scenario", "parse_scenario"]

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.plan import Duration
+from fakalab.chaos.plan import Duration
 
 __all__ = ["CompressedDay", "DoubleWave", "Ramp", "Shape", "Spike", "Steady", "Step"]
 

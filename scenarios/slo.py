@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.metrics import outcomes, percentile
-from scenarios.scenario import Slos
+from fakalab.reports.metrics import outcomes, percentile
+from fakalab.scenarios.scenario import Slos
 
 __all__ = ["SloVerdict", "evaluate", "observed"]
 

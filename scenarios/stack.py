@@ -15,17 +15,18 @@ import contextlib
 import secrets
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.client import ToxiproxyClient, ToxiproxyError
-from chaos.plan import proxy_name
-from chaos.server import ToxiproxySubprocess
-from reference_shop.process import ShopProcess, ShopProcessError
-from reference_shop.upstreams import SERVICES
-from reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
+from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError
+from fakalab.chaos.plan import proxy_name
+from fakalab.chaos.server import ToxiproxySubprocess
+from fakalab.reference_shop.process import ShopProcess, ShopProcessError
+from fakalab.reference_shop.upstreams import SERVICES
+from fakalab.reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
 
 __all__ = ["Stack", "StackError"]
 
@@ -66,7 +67,9 @@ class Stack:
     isolate: list[str] = field(default_factory=list)  # upstreams with a process of their own
     isolated: dict[str, UpstreamsProcess] = field(default_factory=dict)
     stopping: bool = False  # set when the drill ends early: a killed process stays down
-    _down: set[str] = field(default_factory=set)
+    _down: set[str] = field(default_factory=set)  # killed on purpose, not restarted yet
+    _not_restarted: dict[str, str] = field(default_factory=dict)  # name -> why
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def toxiproxy_kind(self) -> str:
@@ -124,6 +127,9 @@ class Stack:
             self._start_isolated(name)
 
     def _start_isolated(self, name: str) -> None:
+        self.isolated[name] = self._spawn_isolated(name)
+
+    def _spawn_isolated(self, name: str) -> UpstreamsProcess:
         """`name` alone in a process, on its port of the shared port base."""
         proc = UpstreamsProcess(self.upstreams.port_base if self.upstreams else None,
                                 seed=self.seed, only=[name], state_dir=self.state_dir)
@@ -132,7 +138,7 @@ class Stack:
         except UpstreamsError as exc:
             raise StackError(f"upstream {name}: {exc}") from None
         self._stack.callback(proc.stop)
-        self.isolated[name] = proc
+        return proc
 
     def _create_proxies(self) -> None:
         assert self.toxiproxy is not None
@@ -166,14 +172,21 @@ class Stack:
         self._stack.callback(self.shop.stop)
 
     def dead_children(self) -> list[str]:
-        """Names of the stack's processes that have exited on their own."""
-        procs: list[tuple[str, subprocess.Popen[str] | None]] = [
-            ("shop", self.shop.proc if self.shop else None),
-            ("upstreams", self.upstreams.proc if self.upstreams else None),
-            ("toxiproxy", self._embedded.process if self._embedded else None),
-            *((name, p.proc) for name, p in self.isolated.items())]
-        return [f"{name} (exit {proc.returncode})" for name, proc in procs
-                if name not in self._down and proc is not None and proc.poll() is not None]
+        """The stack's processes that exited on their own, and kills that did not restart.
+
+        Evaluated under the process lock: a kill or a restart (run in another thread by the
+        plan) changes a process and whether it is meant to be down in one step, so this never
+        sees a process that is down on purpose without knowing it is."""
+        with self._lock:
+            procs: list[tuple[str, subprocess.Popen[str] | None]] = [
+                ("shop", self.shop.proc if self.shop else None),
+                ("upstreams", self.upstreams.proc if self.upstreams else None),
+                ("toxiproxy", self._embedded.process if self._embedded else None),
+                *((name, p.proc) for name, p in self.isolated.items())]
+            dead = [f"{name} (exit {proc.returncode})" for name, proc in procs
+                    if name not in self._down and proc is not None and proc.poll() is not None]
+            return dead + [f"{name} (did not restart: {reason})"
+                           for name, reason in self._not_restarted.items()]
 
     # ProcessControl (chaos.faults): kills and restarts a drill plan asks for
     def killable(self) -> list[str]:
@@ -181,8 +194,9 @@ class Stack:
 
     def kill(self, name: str) -> dict[str, Any]:
         """SIGKILL the shop or an isolated upstream: a crash, no clean-up."""
-        proc = self._process(name)
-        self._down.add(name)
+        with self._lock:
+            proc = self._process(name)
+            self._down.add(name)  # before the signal: its death is no surprise from now on
         if proc is None or proc.poll() is not None:
             return {"process": name, "signal": "SIGKILL", "note": "was not running"}
         pid = proc.pid
@@ -191,7 +205,10 @@ class Stack:
         return {"process": name, "pid": pid, "signal": "SIGKILL", "exit": proc.returncode}
 
     def restart(self, name: str) -> dict[str, Any]:
-        """Start a killed process again on the same address; the shop resumes from its database."""
+        """Start a killed process again on the same address; the shop resumes from its database.
+
+        The process counts as up again only once it is ready; one that fails to come back stays
+        down and is reported by `dead_children` with the reason, not as a crash."""
         if self.stopping:
             return {"process": name, "restarted": False, "note": "the drill is stopping"}
         begun = time.monotonic()
@@ -199,13 +216,19 @@ class Stack:
             if name == "shop":
                 assert self.shop is not None
                 self.shop.restart()
+                fresh = None
             else:
-                self._start_isolated(name)
+                fresh = self._spawn_isolated(name)
         except (ShopProcessError, StackError) as exc:
+            with self._lock:
+                self._not_restarted[name] = str(exc)
             raise StackError(f"{name} did not restart: {exc}") from None
-        finally:
+        with self._lock:
+            if fresh is not None:
+                self.isolated[name] = fresh
             self._down.discard(name)  # from now on, its death is the drill's error
-        proc = self._process(name)
+            self._not_restarted.pop(name, None)
+            proc = self._process(name)
         return {"process": name, "restarted": True, "pid": proc.pid if proc else None,
                 "ready_s": round(time.monotonic() - begun, 3)}
 

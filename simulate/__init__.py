@@ -5,10 +5,10 @@ Entry points: ``run(PipelineModel(...), seed)`` for the full pipeline (SimPy wor
 what-if questions. Everything here is pure: no files, no network.
 """
 
-from simulate.capacity import CapacityPlan, capacity, parse_slo
-from simulate.mmc import MMcModel, MMcReport, run_mmc
-from simulate.model import SimulationResult, run
-from simulate.params import (
+from fakalab.simulate.capacity import CapacityPlan, capacity, parse_slo
+from fakalab.simulate.mmc import MMcModel, MMcReport, run_mmc
+from fakalab.simulate.model import SimulationResult, run
+from fakalab.simulate.params import (
     Buyer,
     Channel,
     Fault,
@@ -18,7 +18,7 @@ from simulate.params import (
     PriorityClass,
     Stage,
 )
-from simulate.whatif import sweep, with_params
+from fakalab.simulate.whatif import sweep, with_params
 
 __all__ = [
     "Buyer",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from simulate.params import LoadShape
+from fakalab.simulate.params import LoadShape
 
 __all__ = ["arrival_times"]
 

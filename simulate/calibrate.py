@@ -20,8 +20,8 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulate.dists import Dist
-from simulate.params import (
+from fakalab.simulate.dists import Dist
+from fakalab.simulate.params import (
     HOLDING_STAGES,
     Buyer,
     Channel,

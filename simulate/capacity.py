@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from simulate.parallel import Progress
-from simulate.params import LoadShape, PipelineModel
-from simulate.stats import Estimate
-from simulate.whatif import aggregate, sweep
+from fakalab.simulate.parallel import Progress
+from fakalab.simulate.params import LoadShape, PipelineModel
+from fakalab.simulate.stats import Estimate
+from fakalab.simulate.whatif import aggregate, sweep
 
 __all__ = ["CapacityPlan", "Slo", "at_peak", "capacity", "lever_effects", "parse_slo"]
 

@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from scenarios.scenario import ScenarioError, load_scenario
-from simulate.calibrate import ArrivalMode
-from simulate.capacity import parse_slo
-from simulate.mmc import MMcModel, MMcReport, run_mmc
-from simulate.runfiles import RunDirError, simulate_run
-from simulate.scenario_model import scenario_model
-from simulate.targets import (
+from fakalab.scenarios.scenario import ScenarioError, load_scenario
+from fakalab.simulate.calibrate import ArrivalMode
+from fakalab.simulate.capacity import parse_slo
+from fakalab.simulate.mmc import MMcModel, MMcReport, run_mmc
+from fakalab.simulate.runfiles import RunDirError, simulate_run
+from fakalab.simulate.scenario_model import scenario_model
+from fakalab.simulate.targets import (
     capacity_document,
     capacity_table,
     check_levers,
@@ -35,7 +35,7 @@ from simulate.targets import (
     sweep_table,
     what_if,
 )
-from simulate.validation import Check, analytic_figures, mmc_comparison, validation_suite
+from fakalab.simulate.validation import Check, analytic_figures, mmc_comparison, validation_suite
 
 __all__ = ["simulate"]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from simulate.params import Fault
+from fakalab.simulate.params import Fault
 
 __all__ = ["FaultSchedule"]
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulate.parallel import Progress
-from simulate.stats import BatchAccumulator, Estimate
-from simulate.streams import Streams
+from fakalab.simulate.parallel import Progress
+from fakalab.simulate.stats import BatchAccumulator, Estimate
+from fakalab.simulate.streams import Streams
 
 __all__ = [
     "InputStream",

@@ -14,15 +14,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from simulate.arrivals import arrival_times
-from simulate.buyer import Timeline, file_tickets, queue_stale_at
-from simulate.eta import payment_etas, stage_clock, stage_etas
-from simulate.faults import FaultSchedule
-from simulate.params import PipelineModel
-from simulate.payment import Payments, settle_payments
-from simulate.results import OrderRecords, Summary, Window, summarise, windows
-from simulate.streams import Streams
-from simulate.workers import HoldDraws, PoolInputs, PoolRecords, RetryDraws, floats, run_pool
+from fakalab.simulate.arrivals import arrival_times
+from fakalab.simulate.buyer import Timeline, file_tickets, queue_stale_at
+from fakalab.simulate.eta import payment_etas, stage_clock, stage_etas
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.params import PipelineModel
+from fakalab.simulate.payment import Payments, settle_payments
+from fakalab.simulate.results import OrderRecords, Summary, Window, summarise, windows
+from fakalab.simulate.streams import Streams
+from fakalab.simulate.workers import (
+    HoldDraws,
+    PoolInputs,
+    PoolRecords,
+    RetryDraws,
+    floats,
+    run_pool,
+)
 
 __all__ = ["SimulationResult", "draw_pool_inputs", "run"]
 

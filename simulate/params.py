@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulate.dists import Dist
+from fakalab.simulate.dists import Dist
 
 __all__ = [
     "HOLDING_STAGES",

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulate.faults import FaultSchedule
-from simulate.params import Payment
-from simulate.streams import Streams
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.params import Payment
+from fakalab.simulate.streams import Streams
 
 __all__ = ["CONFIRMED_BY", "Payments", "choose_channels", "settle_payments"]
 

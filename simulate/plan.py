@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulate.faults import FaultSchedule
-from simulate.params import Stage
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.params import Stage
 
 __all__ = ["HoldDraws", "Plan", "Planner", "RetryDraws"]
 

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.metrics import outcomes, percentile
-from simulate.model import run
-from simulate.parallel import Progress, run_all
-from simulate.params import PipelineModel
-from simulate.stats import Estimate, replication_estimate
+from fakalab.reports.metrics import outcomes, percentile
+from fakalab.simulate.model import run
+from fakalab.simulate.parallel import Progress, run_all
+from fakalab.simulate.params import PipelineModel
+from fakalab.simulate.stats import Estimate, replication_estimate
 
 __all__ = ["WINDOW_COLUMNS", "compare", "replay", "simulated_orders"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simulate.buyer import TICKET_REASONS
+from fakalab.simulate.buyer import TICKET_REASONS
 
 __all__ = ["OrderRecords", "Summary", "Window", "summarise", "windows"]
 

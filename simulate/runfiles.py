@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.rundir import RunDirError, load_run
-from simulate.calibrate import ArrivalMode, Calibration, Fitted, fit, to_model
-from simulate.parallel import Progress
-from simulate.replay import compare, replay
+from fakalab.reports.rundir import RunDirError, load_run
+from fakalab.simulate.calibrate import ArrivalMode, Calibration, Fitted, fit, to_model
+from fakalab.simulate.parallel import Progress
+from fakalab.simulate.replay import compare, replay
 
 __all__ = ["RunDirError", "RunSimulation", "compact", "simulate_run"]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.scenario import Scenario
-from simulate.calibrate import Calibration
-from simulate.dists import Dist
-from simulate.params import (
+from fakalab.scenarios.scenario import Scenario
+from fakalab.simulate.calibrate import Calibration
+from fakalab.simulate.dists import Dist
+from fakalab.simulate.params import (
     HOLDING_STAGES,
     Buyer,
     Channel,

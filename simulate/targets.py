@@ -10,11 +10,11 @@ from typing import Any
 import yaml
 from rich.table import Table
 
-from simulate.capacity import CapacityPlan, Slo, at_peak, capacity, lever_effects
-from simulate.parallel import Progress
-from simulate.params import PipelineModel
-from simulate.stats import Estimate
-from simulate.whatif import aggregate, sweep, with_params
+from fakalab.simulate.capacity import CapacityPlan, Slo, at_peak, capacity, lever_effects
+from fakalab.simulate.parallel import Progress
+from fakalab.simulate.params import PipelineModel
+from fakalab.simulate.stats import Estimate
+from fakalab.simulate.whatif import aggregate, sweep, with_params
 
 __all__ = [
     "ALIASES",

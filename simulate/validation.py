@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulate import erlang
-from simulate.mmc import MMcModel, MMcReport, run_mmc
-from simulate.stats import Estimate
+from fakalab.simulate import erlang
+from fakalab.simulate.mmc import MMcModel, MMcReport, run_mmc
+from fakalab.simulate.stats import Estimate
 
 __all__ = [
     "PRIORITY_SHARES",

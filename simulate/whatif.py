@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulate.model import run
-from simulate.parallel import Progress, run_all
-from simulate.params import PipelineModel
-from simulate.results import Summary
-from simulate.stats import Estimate, replication_estimate
+from fakalab.simulate.model import run
+from fakalab.simulate.parallel import Progress, run_all
+from fakalab.simulate.params import PipelineModel
+from fakalab.simulate.results import Summary
+from fakalab.simulate.stats import Estimate, replication_estimate
 
 __all__ = ["SweepPoint", "aggregate", "grid", "metric", "sweep", "with_params"]
 

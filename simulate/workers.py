@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from simulate.faults import FaultSchedule
-from simulate.params import Stage
-from simulate.plan import HoldDraws, Plan, Planner, RetryDraws
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.params import Stage
+from fakalab.simulate.plan import HoldDraws, Plan, Planner, RetryDraws
 
 __all__ = [
     "HeapQueue",

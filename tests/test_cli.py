@@ -3,7 +3,7 @@ import sys
 
 from click.testing import CliRunner
 
-from scenarios.cli import COMMANDS, cli
+from fakalab.cli import COMMANDS, cli
 
 
 def test_help_lists_every_command_without_importing_them() -> None:
@@ -21,6 +21,6 @@ def test_every_command_has_help() -> None:
 
 
 def test_console_script_runs() -> None:
-    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "--help"],
+    out = subprocess.run([sys.executable, "-m", "fakalab", "--help"],
                          capture_output=True, text=True, check=True)
     assert "fakalab" in out.stdout

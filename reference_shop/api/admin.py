@@ -14,12 +14,18 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import and_, insert, or_, select, update
 
-from reference_shop import db, store
-from reference_shop.api.deps import error, get_shop, single_valued
-from reference_shop.api.models import Restocked, RestockIn, StuckOrders, Transitioned, errors
-from reference_shop.fulfilment import enqueue
-from reference_shop.shop import Shop
-from reference_shop.states import IN_FLIGHT, OrderState
+from fakalab.reference_shop import db, store
+from fakalab.reference_shop.api.deps import error, get_shop, single_valued
+from fakalab.reference_shop.api.models import (
+    Restocked,
+    RestockIn,
+    StuckOrders,
+    Transitioned,
+    errors,
+)
+from fakalab.reference_shop.fulfilment import enqueue
+from fakalab.reference_shop.shop import Shop
+from fakalab.reference_shop.states import IN_FLIGHT, OrderState
 
 S = OrderState
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 
-from reference_shop import db
-from reference_shop.api.deps import client_key, error, get_shop, single_valued
-from reference_shop.api.models import (
+from fakalab.reference_shop import db
+from fakalab.reference_shop.api.deps import client_key, error, get_shop, single_valued
+from fakalab.reference_shop.api.models import (
     LookupIn,
     LookupOut,
     OrderCreated,
@@ -26,9 +26,15 @@ from reference_shop.api.models import (
     TicketOut,
     errors,
 )
-from reference_shop.ordering import OrderRefused, buyer_paid, file_ticket, lookup, place_order
-from reference_shop.shop import Shop
-from reference_shop.views import OrderView
+from fakalab.reference_shop.ordering import (
+    OrderRefused,
+    buyer_paid,
+    file_ticket,
+    lookup,
+    place_order,
+)
+from fakalab.reference_shop.shop import Shop
+from fakalab.reference_shop.views import OrderView
 
 router = APIRouter(prefix="/api")
 ShopDep = Annotated[Shop, Depends(get_shop)]

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
-from reference_shop.api.deps import get_shop
-from reference_shop.api.models import PaymentNotice, errors
-from reference_shop.payments import ACCEPTING, apply_payment
-from reference_shop.shop import Shop
+from fakalab.reference_shop.api.deps import get_shop
+from fakalab.reference_shop.api.models import PaymentNotice, errors
+from fakalab.reference_shop.payments import ACCEPTING, apply_payment
+from fakalab.reference_shop.shop import Shop
 
 router = APIRouter(prefix="/api/payments")
 log = logging.getLogger("fakalab.callbacks")

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from reference_shop.shop import Shop
+from fakalab.reference_shop.shop import Shop
 
 __all__ = ["client_key", "error", "get_shop", "single_valued"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reference_shop.shop import Shop
+from fakalab.reference_shop.shop import Shop
 
 __all__ = ["StatusFastPath"]
 

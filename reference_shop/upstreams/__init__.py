@@ -7,7 +7,7 @@ serves them; ``cli`` is the ``fakalab upstreams`` command. The HTTP contract is 
 
 from __future__ import annotations
 
-from reference_shop.upstreams.registry import (
+from fakalab.reference_shop.upstreams.registry import (
     DEFAULT_HOST,
     DEFAULT_PORT_BASE,
     DEFAULT_SECRETS,

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from reference_shop.upstreams.faults import FaultError, FaultSwitch
-from reference_shop.upstreams.service import Stats
+from fakalab.reference_shop.upstreams.faults import FaultError, FaultSwitch
+from fakalab.reference_shop.upstreams.service import Stats
 
 __all__ = ["admin_router", "fault_error_response"]
 

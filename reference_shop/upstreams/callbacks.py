@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from reference_shop.upstreams.service import Stats
+from fakalab.reference_shop.upstreams.service import Stats
 
 __all__ = ["ATTEMPT_TIMEOUT_S", "RETRY_DELAYS_S", "CallbackSender", "retry_schedule"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reference_shop.upstreams.registry import (
+from fakalab.reference_shop.upstreams.registry import (
     DEFAULT_HOST,
     DEFAULT_PORT_BASE,
     DEFAULT_SECRETS,
@@ -80,7 +80,7 @@ def upstreams(
 
     Prints one line per service, "NAME  URL", once all of them accept connections.
     """
-    from reference_shop.upstreams.runner import BindError, Settings, run
+    from fakalab.reference_shop.upstreams.runner import BindError, Settings, run
 
     settings = Settings(
         host=host,

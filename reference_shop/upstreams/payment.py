@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field
 
-from reference_shop.signing import sign
-from reference_shop.upstreams.admin import admin_router
-from reference_shop.upstreams.callbacks import ATTEMPT_TIMEOUT_S, CallbackSender
-from reference_shop.upstreams.faults import FaultSwitch, PaymentFaults, hits, sample_delay
-from reference_shop.upstreams.paybook import Payment, PaymentBook
-from reference_shop.upstreams.service import Stats, error_response, new_app, sleep_ms
+from fakalab.reference_shop.signing import sign
+from fakalab.reference_shop.upstreams.admin import admin_router
+from fakalab.reference_shop.upstreams.callbacks import ATTEMPT_TIMEOUT_S, CallbackSender
+from fakalab.reference_shop.upstreams.faults import FaultSwitch, PaymentFaults, hits, sample_delay
+from fakalab.reference_shop.upstreams.paybook import Payment, PaymentBook
+from fakalab.reference_shop.upstreams.service import Stats, error_response, new_app, sleep_ms
 
 __all__ = ["Payment", "PaymentBook", "create_app", "parse_amount", "signed", "wrong_amount"]
 

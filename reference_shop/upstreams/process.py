@@ -20,14 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from reference_shop.children import line_queue, terminate
-from reference_shop.upstreams.registry import DEFAULT_HOST, SERVICES
+from fakalab.reference_shop.children import line_queue, terminate
+from fakalab.reference_shop.upstreams.registry import DEFAULT_HOST, SERVICES
 
 __all__ = ["DEFAULT_COMMAND", "UpstreamsError", "UpstreamsProcess", "find_port_base"]
 
-DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "reference_shop.upstreams.cli")
+DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "fakalab.reference_shop.upstreams.cli")
 PORT_IN_USE_EXIT = 2
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class UpstreamsError(RuntimeError):
@@ -113,8 +112,6 @@ class UpstreamsProcess:
         self._stderr.seek(0)
         self._stderr.truncate()
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
-        # Importable from a source checkout too, not only from an installed distribution.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             self.args(port_base), stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env
         )

@@ -19,8 +19,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from reference_shop.upstreams import notifier, payment, risk, supplier
-from reference_shop.upstreams.registry import (
+from fakalab.reference_shop.upstreams import notifier, payment, risk, supplier
+from fakalab.reference_shop.upstreams.registry import (
     DEFAULT_HOST,
     DEFAULT_PORT_BASE,
     DEFAULT_SECRETS,

@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from reference_shop.upstreams.admin import admin_router
-from reference_shop.upstreams.faults import FaultSwitch, SupplierFaults, hits
-from reference_shop.upstreams.service import Stats, error_response, new_app, sleep_ms
+from fakalab.reference_shop.upstreams.admin import admin_router
+from fakalab.reference_shop.upstreams.faults import FaultSwitch, SupplierFaults, hits
+from fakalab.reference_shop.upstreams.service import Stats, error_response, new_app, sleep_ms
 
 __all__ = ["KeyStore", "create_app"]
 

@@ -18,9 +18,9 @@ import gevent
 from geventhttpclient.response import HTTPConnectionClosed
 from locust.contrib.fasthttp import FastHttpSession
 
-from scenarios.locust.patience import DONE_STATES, Watch
-from scenarios.locust.records import RecordWriter
-from scenarios.scenario import BuyerBehaviour
+from fakalab.scenarios.locust.patience import DONE_STATES, Watch
+from fakalab.scenarios.locust.records import RecordWriter
+from fakalab.scenarios.scenario import BuyerBehaviour
 
 __all__ = ["Journeys"]
 

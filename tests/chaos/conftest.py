@@ -11,8 +11,8 @@ import pytest
 import toxiproxy
 from toxiproxy.api import APIConsumer
 
-from chaos.client import ToxiproxyClient
-from chaos.server import ToxiproxyThread
+from fakalab.chaos.client import ToxiproxyClient
+from fakalab.chaos.server import ToxiproxyThread
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from chaos.api import route
+from fakalab.chaos.api import route
 
 
 @pytest.fixture
@@ -230,7 +230,7 @@ def test_metrics_counts_bytes(http: httpx.Client, echo: object) -> None:
 
 
 def test_metrics_404_when_disabled() -> None:
-    from chaos.server import ToxiproxyThread
+    from fakalab.chaos.server import ToxiproxyThread
 
     with ToxiproxyThread() as url:
         assert httpx.get(f"{url}/metrics").status_code == 404

@@ -6,7 +6,7 @@ from typing import Any
 
 from chaoslib.experiment import run_experiment
 
-from chaos.client import ToxiproxyClient
+from fakalab.chaos.client import ToxiproxyClient
 from tests.chaos.conftest import TcpServer
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from chaos.cli import chaos, default_admin_urls, toxiproxy
-from chaos.client import ToxiproxyClient
+from fakalab.chaos.cli import chaos, default_admin_urls, toxiproxy
+from fakalab.chaos.client import ToxiproxyClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ faults:
 
 
 def _fakalab(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "scenarios.cli", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "fakalab", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

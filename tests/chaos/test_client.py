@@ -7,7 +7,7 @@ import socket
 import pytest
 import toxiproxy
 
-from chaos.client import ToxiproxyClient, ToxiproxyError, connect_or_start, toxiproxy_url
+from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError, connect_or_start, toxiproxy_url
 from tests.chaos.conftest import TcpServer, connect, recv_exactly
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chaos.client import ToxiproxyClient
+from fakalab.chaos.client import ToxiproxyClient
 from tests.chaos.conftest import TcpServer, connect, recv_all, recv_exactly
 
 

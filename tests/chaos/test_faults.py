@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from chaos.faults import FaultInjector, preflight_problems, toxic_name
-from chaos.plan import parse_plan
+from fakalab.chaos.faults import FaultInjector, preflight_problems, toxic_name
+from fakalab.chaos.plan import parse_plan
 
 PLAN = parse_plan("""
 title: t

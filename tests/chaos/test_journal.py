@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from chaos.journal import (
+from fakalab.chaos.journal import (
     FAULT_COLUMNS,
     Activity,
     FaultRecord,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.plan import PlanError, load_plan, parse_duration, parse_plan, proxy_name
+from fakalab.chaos.plan import PlanError, load_plan, parse_duration, parse_plan, proxy_name
 
 GOOD = """\
 title: payment A slows down

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chaos.plan import HttpProbe, MetricProbe
-from chaos.probes import json_value, metric_value, run_probe
+from fakalab.chaos.plan import HttpProbe, MetricProbe
+from fakalab.chaos.probes import json_value, metric_value, run_probe
 
 METRICS = """\
 # TYPE orders_total counter

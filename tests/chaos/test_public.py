@@ -19,10 +19,10 @@ def test_all_names_exist(name: str) -> None:
 
 
 def test_orchestrator_entry_points() -> None:
-    from chaos.client import connect_or_start
-    from chaos.journal import fault_rows
-    from chaos.runner import PlanRunner
-    from chaos.server import EmbeddedToxiproxy
+    from fakalab.chaos.client import connect_or_start
+    from fakalab.chaos.journal import fault_rows
+    from fakalab.chaos.runner import PlanRunner
+    from fakalab.chaos.server import EmbeddedToxiproxy
 
     assert callable(connect_or_start) and callable(fault_rows)
     assert {"run", "interrupt", "preflight"} <= set(dir(PlanRunner))

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos import watchdog
-from chaos.client import ToxiproxyClient
-from chaos.plan import parse_plan
-from chaos.runner import PlanRunner
+from fakalab.chaos import watchdog
+from fakalab.chaos.client import ToxiproxyClient
+from fakalab.chaos.plan import parse_plan
+from fakalab.chaos.runner import PlanRunner
 
 ADMIN = {"payment-a": "http://pay-a.test"}
 
@@ -228,7 +228,7 @@ async def test_watchdog_is_cancelled_on_a_clean_finish(
 
 
 async def test_business_fault_on_the_reference_notifier(proxies: ToxiproxyClient) -> None:
-    notifier = pytest.importorskip("reference_shop.upstreams.notifier")
+    notifier = pytest.importorskip("fakalab.reference_shop.upstreams.notifier")
     app = notifier.create_app()
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
     plan = _plan("  - {link: shop->notify, fault: {business: {failure_pct: 40}}, duration: 0.3}\n")

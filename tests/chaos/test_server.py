@@ -9,8 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chaos.server import EmbeddedToxiproxy, ToxiproxySubprocess, ToxiproxyThread, load_config
-from chaos.toxics import ApiError
+from fakalab.chaos.server import (
+    EmbeddedToxiproxy,
+    ToxiproxySubprocess,
+    ToxiproxyThread,
+    load_config,
+)
+from fakalab.chaos.toxics import ApiError
 
 
 async def test_in_process_start_with_config_and_stop() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.tolerance import Between, Exactly, Matches, parse_tolerance, within
+from fakalab.chaos.tolerance import Between, Exactly, Matches, parse_tolerance, within
 
 
 def test_parse_forms() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.toxics import ApiError, Toxic, parse_toxic, update_toxic
+from fakalab.chaos.toxics import ApiError, Toxic, parse_toxic, update_toxic
 
 
 def test_defaults_fill_name_stream_toxicity_and_every_attribute() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from chaos import watchdog
-from chaos.client import ToxiproxyClient
-from chaos.plan import parse_plan
+from fakalab.chaos import watchdog
+from fakalab.chaos.client import ToxiproxyClient
+from fakalab.chaos.plan import parse_plan
 
 
 def test_spec_lists_what_to_undo() -> None:

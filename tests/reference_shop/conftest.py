@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from reference_shop.server import RunningShop, serve_shop
-from reference_shop.settings import ShopSettings
-from reference_shop.upstreams.process import UpstreamsProcess
+from fakalab.reference_shop.server import RunningShop, serve_shop
+from fakalab.reference_shop.settings import ShopSettings
+from fakalab.reference_shop.upstreams.process import UpstreamsProcess
 
 ADMIN = "test-admin-token"
 

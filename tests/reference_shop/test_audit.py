@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_shop.audit_cli import audit_run
+from fakalab.reference_shop.audit_cli import audit_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """\
@@ -35,7 +35,7 @@ slos: {delay_rate: null, error_rate: null}
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("audit")
     (tmp / "mini.yaml").write_text(SCENARIO)
-    subprocess.run([sys.executable, "-m", "scenarios.cli", "drill", str(tmp / "mini.yaml"),
+    subprocess.run([sys.executable, "-m", "fakalab", "drill", str(tmp / "mini.yaml"),
                     "--out", str(tmp / "runs"), "--no-report"], cwd=ROOT, check=True,
                    capture_output=True, timeout=180)
     (run_dir,) = (tmp / "runs").iterdir()
@@ -164,7 +164,7 @@ def test_a_poll_showing_a_state_the_order_never_had_then_is_caught(run: Path) ->
 
 def test_the_command_exits_1_on_a_violation_and_2_when_it_cannot_audit(run: Path,
                                                                         tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "scenarios.cli", "audit"]
+    command = [sys.executable, "-m", "fakalab", "audit"]
     clean = subprocess.run([*command, str(run)], cwd=ROOT, capture_output=True, text=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     sql(run, f"update orders set state = 'expired' where order_no = '{a_delivered_order(run)}'")

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from reference_shop.server import RunningShop
+from fakalab.reference_shop.server import RunningShop
 from tests.reference_shop.conftest import ADMIN
 
 CALLBACK = "/api/payments/callback/payment-a"

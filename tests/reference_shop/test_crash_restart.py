@@ -52,12 +52,12 @@ from typing import Any
 import httpx
 import pytest
 
-from reference_shop.ledger import verify_chain
-from reference_shop.process import ShopProcess
-from reference_shop.states import IN_FLIGHT
-from reference_shop.upstreams.process import UpstreamsProcess
-from scenarios.export import export_run
-from scenarios.locust.records import POLL_COLUMNS
+from fakalab.reference_shop.ledger import verify_chain
+from fakalab.reference_shop.process import ShopProcess
+from fakalab.reference_shop.states import IN_FLIGHT
+from fakalab.reference_shop.upstreams.process import UpstreamsProcess
+from fakalab.scenarios.export import export_run
+from fakalab.scenarios.locust.records import POLL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "crash-admin"
@@ -389,7 +389,7 @@ def test_sigkill_with_orders_in_every_in_flight_state_then_restart(
         run_dir = tmp_path / "run"
         write_run_dir(h, run_dir)
         audit = subprocess.run(
-            [sys.executable, "-m", "scenarios.cli", "audit", str(run_dir), "--db", h.db_url],
+            [sys.executable, "-m", "fakalab", "audit", str(run_dir), "--db", h.db_url],
             cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert json.loads((run_dir / "audit.json").read_text())["passed"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reference_shop.process import ShopProcess, ShopProcessError
+from fakalab.reference_shop.process import ShopProcess, ShopProcessError
 from tests.reference_shop.conftest import Buyer
 
 
@@ -46,7 +46,8 @@ def test_busy_port_is_a_clear_error(tmp_path: Path, upstream_urls: dict[str, str
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        run = subprocess.run([sys.executable, "-m", "reference_shop.cli", "--port", str(port),
+        run = subprocess.run([sys.executable, "-m", "fakalab.reference_shop.cli",
+                              "--port", str(port),
                               "--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"],
                              capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
@@ -55,7 +56,7 @@ def test_busy_port_is_a_clear_error(tmp_path: Path, upstream_urls: dict[str, str
 
 
 def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "reference_shop.cli", "--set", "workers=0",
+    run = subprocess.run([sys.executable, "-m", "fakalab.reference_shop.cli", "--set", "workers=0",
                           "--port", "0"], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "workers" in run.stderr and "Traceback" not in run.stderr
     with pytest.raises(ShopProcessError):

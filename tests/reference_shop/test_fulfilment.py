@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from reference_shop import db
-from reference_shop.server import RunningShop, serve_shop
+from fakalab.reference_shop import db
+from fakalab.reference_shop.server import RunningShop, serve_shop
 from tests.reference_shop.conftest import ADMIN, Buyer, reset_faults, set_faults, shop_settings
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}

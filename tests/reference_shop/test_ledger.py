@@ -1,6 +1,6 @@
 from typing import Any
 
-from reference_shop.ledger import GENESIS, event_hash, verify_chain
+from fakalab.reference_shop.ledger import GENESIS, event_hash, verify_chain
 
 
 def chain(order_no: str, states: list[str], start: float = 100.0) -> list[dict[str, Any]]:

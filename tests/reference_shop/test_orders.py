@@ -7,8 +7,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from reference_shop import db, store
-from reference_shop.server import RunningShop
+from fakalab.reference_shop import db, store
+from fakalab.reference_shop.server import RunningShop
 from tests.reference_shop.conftest import Buyer
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from reference_shop import db, signing
-from reference_shop.server import RunningShop
+from fakalab.reference_shop import db, signing
+from fakalab.reference_shop.server import RunningShop
 from tests.reference_shop.conftest import Buyer, set_faults
 
 SECRET_A = "fakalab-secret-a"

@@ -80,7 +80,7 @@ async def test_fast_path_answers_exactly_like_the_route(shop: object, client: ht
                                                         buyer: Buyer) -> None:
     """A cached view with the right token is served by the fast path; evicting it makes the
     regular route answer; both must give the same document."""
-    from reference_shop.server import RunningShop
+    from fakalab.reference_shop.server import RunningShop
 
     assert isinstance(shop, RunningShop)
     order = await buyer.order()

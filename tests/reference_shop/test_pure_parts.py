@@ -2,15 +2,15 @@
 
 import random
 
-from reference_shop import signing
-from reference_shop.breaker import Breaker, BreakerState
-from reference_shop.eta import StageClock, estimate_eta
-from reference_shop.messages import Transparency, opaque_label, visible_in
-from reference_shop.queue import WorkQueue
-from reference_shop.ratelimit import RateLimiter
-from reference_shop.states import OrderState as S
-from reference_shop.statuspage import ComponentState, IncidentUpdate, StatusPage
-from reference_shop.upstream import jittered_backoff
+from fakalab.reference_shop import signing
+from fakalab.reference_shop.breaker import Breaker, BreakerState
+from fakalab.reference_shop.eta import StageClock, estimate_eta
+from fakalab.reference_shop.messages import Transparency, opaque_label, visible_in
+from fakalab.reference_shop.queue import WorkQueue
+from fakalab.reference_shop.ratelimit import RateLimiter
+from fakalab.reference_shop.states import OrderState as S
+from fakalab.reference_shop.statuspage import ComponentState, IncidentUpdate, StatusPage
+from fakalab.reference_shop.upstream import jittered_backoff
 
 
 def test_breaker_opens_after_threshold_and_recovers_through_half_open() -> None:
@@ -116,7 +116,7 @@ def test_backoff_is_bounded_and_jittered() -> None:
 
 
 def test_eta_follows_measured_throughput_when_the_pipeline_slows() -> None:
-    from reference_shop.eta import Throughput
+    from fakalab.reference_shop.eta import Throughput
 
     clock = StageClock(prior_s=0.1)
     meter = Throughput(window_s=10)

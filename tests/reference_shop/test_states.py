@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from reference_shop.states import (
+from fakalab.reference_shop.states import (
     IN_FLIGHT,
     TERMINAL,
     TRANSITIONS,

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from reference_shop.server import RunningShop
+from fakalab.reference_shop.server import RunningShop
 from tests.reference_shop.conftest import Buyer
 
 

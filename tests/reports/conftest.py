@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.analysis import Analysis, analyze
-from reports.build import build_report
-from reports.rundir import load_run
+from fakalab.reports.analysis import Analysis, analyze
+from fakalab.reports.build import build_report
+from fakalab.reports.rundir import load_run
 
 FIXTURES = Path(__file__).with_name("fixtures")
 TINY = FIXTURES / "tiny"

@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from reports.build import build_report, default_out_dir
-from reports.definitions import DEFINITIONS
-from reports.render import fmt
+from fakalab.reports.build import build_report, default_out_dir
+from fakalab.reports.definitions import DEFINITIONS
+from fakalab.reports.render import fmt
 from tests.reports.conftest import TINY, V0, WINDOW_S
 
 GOLDEN = Path(__file__).with_name("golden") / "tiny-metrics.json"

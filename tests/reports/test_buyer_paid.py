@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.metrics import outcomes
-from reports.rundir import _paid_from_the_buyers_view, load_run
+from fakalab.reports.metrics import outcomes
+from fakalab.reports.rundir import _paid_from_the_buyers_view, load_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

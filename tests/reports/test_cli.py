@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from scenarios.cli import cli
+from fakalab.cli import cli
 from tests.reports.conftest import TINY
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reports.analysis import Analysis
-from reports.compare import (
+from fakalab.reports.analysis import Analysis
+from fakalab.reports.compare import (
     bootstrap_binary,
     bootstrap_quantile,
     bootstrap_ratio,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import metrics as m
-from reports.analysis import Analysis
+from fakalab.reports import metrics as m
+from fakalab.reports.analysis import Analysis
 
 # tiny: run 1000..1100, sla 30 s. Orders (created, paid, delivered):
 # A 1000/1005/1015 ttd 10 | B 1010/1012/1052 ttd 40 (late) | C 1020/1022/1042 ttd 20

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.analysis import Analysis
-from reports.model import model_frame
+from fakalab.reports.analysis import Analysis
+from fakalab.reports.model import model_frame
 
 
 def test_model_vs_measurement(tiny: Analysis) -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.analysis import Analysis
-from reports.metrics import queue_steps
-from reports.postmortem import epoch, postmortem, recovered_at
+from fakalab.reports.analysis import Analysis
+from fakalab.reports.metrics import queue_steps
+from fakalab.reports.postmortem import epoch, postmortem, recovered_at
 
 
 def test_facts(tiny: Analysis) -> None:

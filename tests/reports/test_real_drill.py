@@ -13,8 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from reports.build import build_report
-from reports.rundir import load_run
+from fakalab.reports.build import build_report
+from fakalab.reports.rundir import load_run
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real-drill"
 GOLDEN = Path(__file__).parent / "golden" / "real-drill-metrics.json"

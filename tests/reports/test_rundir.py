@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.rundir import FORMAT_VERSION, RunDirError, load_run
+from fakalab.reports.rundir import FORMAT_VERSION, RunDirError, load_run
 from tests.reports.conftest import TINY, V0
 
 Copy = Callable[[Path], Path]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.analysis import Analysis
-from reports.transparency import incident_note_delays
+from fakalab.reports.analysis import Analysis
+from fakalab.reports.transparency import incident_note_delays
 
 
 def test_transparency(tiny: Analysis) -> None:

@@ -30,7 +30,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def _drill(seed: int, out: Path) -> tuple[int, subprocess.CompletedProcess[str]]:
     upstream = UPSTREAMS[seed % len(UPSTREAMS)]
-    args = [sys.executable, "-m", "scenarios.cli", "drill", "chaos-monkey", "--duration", "10s",
+    args = [sys.executable, "-m", "fakalab", "drill", "chaos-monkey", "--duration", "10s",
             "--seed", str(seed), "--out", str(out), "--no-report",
             "--set", f"monkey.kill=[shop, {upstream}]",
             "--set", "monkey.network_per_min=24", "--set", "monkey.business_per_min=18"]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 
-from chaos.server import ToxiproxyThread
+from fakalab.chaos.server import ToxiproxyThread
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKALAB = [sys.executable, "-m", "scenarios.cli"]
+FAKALAB = [sys.executable, "-m", "fakalab"]
 
 SCENARIO = """\
 name: mini
@@ -55,7 +55,7 @@ def rows(path: Path) -> list[dict[str, str]]:
 def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path)
     run = subprocess.run([*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
-                          "--workers", "2"],  # Locust master + 2 workers sharing the rate
+                          "--generators", "2"],  # Locust master + 2 workers sharing the rate
                          cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -169,7 +169,7 @@ def test_sigint_stops_every_process_and_removes_every_fault(tmp_path: Path) -> N
 def test_a_crashed_child_ends_the_drill_cleanly(tmp_path: Path) -> None:
     with drill_with_an_active_fault(tmp_path) as (drill, toxiproxy_url):
         family = _descendants(drill.pid)
-        (shop,) = [pid for pid in family if "reference_shop.cli" in _cmdline(pid)]
+        (shop,) = [pid for pid in family if "fakalab.reference_shop.cli" in _cmdline(pid)]
         os.kill(shop, signal.SIGKILL)
         assert drill.wait(60) == 2
         time.sleep(0.5)

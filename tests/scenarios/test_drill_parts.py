@@ -2,11 +2,11 @@
 
 import pandas as pd
 
-from scenarios.export import is_delayed
-from scenarios.live import late_share, snapshot
-from scenarios.runinfo import run_id
-from scenarios.scenario import Slos
-from scenarios.slo import evaluate, observed
+from fakalab.scenarios.export import is_delayed
+from fakalab.scenarios.live import late_share, snapshot
+from fakalab.scenarios.runinfo import run_id
+from fakalab.scenarios.scenario import Slos
+from fakalab.scenarios.slo import evaluate, observed
 
 
 def test_delayed_means_paid_and_not_delivered_within_the_sla() -> None:

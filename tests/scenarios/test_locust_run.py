@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 
-from reference_shop.process import ShopProcess
-from reference_shop.upstreams.process import UpstreamsProcess
-from scenarios.locust.arrivals import arrival_times
-from scenarios.locust.records import POLL_COLUMNS, TICKET_COLUMNS, merge_records
-from scenarios.scenario import load_scenario
+from fakalab.reference_shop.process import ShopProcess
+from fakalab.reference_shop.upstreams.process import UpstreamsProcess
+from fakalab.scenarios.locust.arrivals import arrival_times
+from fakalab.scenarios.locust.records import POLL_COLUMNS, TICKET_COLUMNS, merge_records
+from fakalab.scenarios.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """\

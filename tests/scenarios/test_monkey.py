@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from chaos.plan import Plan
-from scenarios.monkey import Monkey, monkey_faults
-from scenarios.scenario import ScenarioError, dump_scenario, load_scenario, parse_scenario
+from fakalab.chaos.plan import Plan
+from fakalab.scenarios.monkey import Monkey, monkey_faults
+from fakalab.scenarios.scenario import ScenarioError, dump_scenario, load_scenario, parse_scenario
 
 
 def _plan(faults: list[dict[str, object]]) -> Plan:

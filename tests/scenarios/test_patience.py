@@ -1,4 +1,4 @@
-from scenarios.locust.patience import Watch
+from fakalab.scenarios.locust.patience import Watch
 
 
 def test_stale_status_files_one_ticket() -> None:

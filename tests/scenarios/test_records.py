@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.locust.records import (
+from fakalab.scenarios.locust.records import (
     POLL_COLUMNS,
     TICKET_COLUMNS,
     RecordWriter,

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.overrides import apply_overrides, parse_override
-from scenarios.scenario import (
+from fakalab.scenarios.overrides import apply_overrides, parse_override
+from fakalab.scenarios.scenario import (
     ScenarioError,
     builtin_names,
     dump_scenario,
@@ -95,7 +95,7 @@ def test_overrides_are_pure_and_dotted() -> None:
 def test_fakalab_scenarios_lists_every_builtin() -> None:
     from click.testing import CliRunner
 
-    from scenarios.cli import cli
+    from fakalab.cli import cli
 
     result = CliRunner().invoke(cli, ["scenarios"])
     assert result.exit_code == 0

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from simulate.arrivals import arrival_times
-from simulate.params import LoadShape
+from fakalab.simulate.arrivals import arrival_times
+from fakalab.simulate.params import LoadShape
 
 
 def _rng(seed: int = 1) -> np.random.Generator:

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from simulate.buyer import Timeline, file_tickets, queue_stale_at
+from fakalab.simulate.buyer import Timeline, file_tickets, queue_stale_at
 
 INF, NAN = math.inf, math.nan
 

@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.rundir import load_run
-from simulate.calibrate import arrival_rates, segment_edges, to_model
-from simulate.model import run
-from simulate.runfiles import simulate_run
-from simulate.scenario_model import load_defaults
+from fakalab.reports.rundir import load_run
+from fakalab.simulate.calibrate import arrival_rates, segment_edges, to_model
+from fakalab.simulate.model import run
+from fakalab.simulate.runfiles import simulate_run
+from fakalab.simulate.scenario_model import load_defaults
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small_run"
 

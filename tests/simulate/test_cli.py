@@ -3,10 +3,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from scenarios.cli import cli
-from simulate import cli as simulate_cli
-from simulate.stats import Estimate
-from simulate.validation import Check
+from fakalab.cli import cli
+from fakalab.simulate import cli as simulate_cli
+from fakalab.simulate.stats import Estimate
+from fakalab.simulate.validation import Check
 
 
 def _invoke(*args: str) -> tuple[int, str]:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from simulate.dists import Dist
+from fakalab.simulate.dists import Dist
 
 RNG_SEED = 11
 

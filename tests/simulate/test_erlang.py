@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from simulate.erlang import (
+from fakalab.simulate.erlang import (
     erlang_b,
     erlang_c,
     mmc_mean_wait,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from simulate.eta import payment_etas, stage_clock, stage_etas
+from fakalab.simulate.eta import payment_etas, stage_clock, stage_etas
 
 NAN = np.nan
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from simulate.faults import FaultSchedule
-from simulate.params import Fault
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.params import Fault
 
 
 def test_lookup_inside_and_outside_windows() -> None:

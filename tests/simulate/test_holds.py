@@ -5,13 +5,21 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from scenarios.scenario import load_scenario
-from simulate.dists import Dist
-from simulate.faults import FaultSchedule
-from simulate.model import SimulationResult, run
-from simulate.params import Channel, Fault, LoadShape, Payment, PipelineModel, PriorityClass, Stage
-from simulate.scenario_model import scenario_model
-from simulate.workers import HoldDraws, PoolInputs, RetryDraws, run_pool
+from fakalab.scenarios.scenario import load_scenario
+from fakalab.simulate.dists import Dist
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.model import SimulationResult, run
+from fakalab.simulate.params import (
+    Channel,
+    Fault,
+    LoadShape,
+    Payment,
+    PipelineModel,
+    PriorityClass,
+    Stage,
+)
+from fakalab.simulate.scenario_model import scenario_model
+from fakalab.simulate.workers import HoldDraws, PoolInputs, RetryDraws, run_pool
 from tests.simulate.reference_holds import reference_holds
 from tests.simulate.test_targets import SLOW_RISK
 

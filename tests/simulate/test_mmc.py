@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from simulate.mmc import (
+from fakalab.simulate.mmc import (
     InputStream,
     MMcModel,
     fcfs_starts,

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from simulate.dists import Dist
-from simulate.erlang import mmc_mean_wait
-from simulate.model import SimulationResult, run
-from simulate.params import Buyer, Fault, LoadShape, PipelineModel, PriorityClass
+from fakalab.simulate.dists import Dist
+from fakalab.simulate.erlang import mmc_mean_wait
+from fakalab.simulate.model import SimulationResult, run
+from fakalab.simulate.params import Buyer, Fault, LoadShape, PipelineModel, PriorityClass
 from tests.simulate.reference_loop import reference_starts
 
 PEAK = LoadShape(points=((0, 10), (300, 10), (330, 40), (600, 40), (630, 10)))

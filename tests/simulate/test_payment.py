@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from simulate.dists import Dist
-from simulate.faults import FaultSchedule
-from simulate.params import Channel, Fault, Payment
-from simulate.payment import CONFIRMED_BY, choose_channels, settle_payments
-from simulate.streams import Streams
+from fakalab.simulate.dists import Dist
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.params import Channel, Fault, Payment
+from fakalab.simulate.payment import CONFIRMED_BY, choose_channels, settle_payments
+from fakalab.simulate.streams import Streams
 
 N = 20_000
 CREATED = np.linspace(0, 1_000, N)

@@ -5,8 +5,8 @@ import importlib
 import pytest
 
 SURFACE = {
-    "simulate.model": {"SimulationResult", "draw_pool_inputs", "run"},
-    "simulate.params": {
+    "fakalab.simulate.model": {"SimulationResult", "draw_pool_inputs", "run"},
+    "fakalab.simulate.params": {
         "HOLDING_STAGES",
         "Buyer",
         "Channel",
@@ -17,7 +17,7 @@ SURFACE = {
         "PriorityClass",
         "Stage",
     },
-    "simulate.erlang": {
+    "fakalab.simulate.erlang": {
         "erlang_b",
         "erlang_c",
         "mmc_mean_wait",
@@ -25,8 +25,9 @@ SURFACE = {
         "priority_mean_waits",
         "utilisation",
     },
-    "simulate.whatif": {"SweepPoint", "aggregate", "grid", "metric", "sweep", "with_params"},
-    "simulate.capacity": {
+    "fakalab.simulate.whatif": {
+        "SweepPoint", "aggregate", "grid", "metric", "sweep", "with_params"},
+    "fakalab.simulate.capacity": {
         "CapacityPlan",
         "Slo",
         "at_peak",
@@ -34,7 +35,7 @@ SURFACE = {
         "lever_effects",
         "parse_slo",
     },
-    "simulate.calibrate": {
+    "fakalab.simulate.calibrate": {
         "CALLBACK",
         "ArrivalMode",
         "STAGES",
@@ -47,10 +48,11 @@ SURFACE = {
         "stage_samples",
         "to_model",
     },
-    "simulate.replay": {"WINDOW_COLUMNS", "compare", "replay", "simulated_orders"},
-    "simulate.runfiles": {"RunDirError", "RunSimulation", "compact", "simulate_run"},
-    "simulate.scenario_model": {"DEFAULTS", "fault_windows", "load_defaults", "scenario_model"},
-    "simulate.cli": {"simulate"},
+    "fakalab.simulate.replay": {"WINDOW_COLUMNS", "compare", "replay", "simulated_orders"},
+    "fakalab.simulate.runfiles": {"RunDirError", "RunSimulation", "compact", "simulate_run"},
+    "fakalab.simulate.scenario_model": {
+        "DEFAULTS", "fault_windows", "load_defaults", "scenario_model"},
+    "fakalab.simulate.cli": {"simulate"},
 }
 
 
@@ -63,9 +65,9 @@ def test_public_names(module: str) -> None:
 
 
 def test_package_exports_the_entry_points() -> None:
-    import simulate
+    import fakalab.simulate as simulate
 
-    assert simulate.run is importlib.import_module("simulate.model").run
+    assert simulate.run is importlib.import_module("fakalab.simulate.model").run
     assert {"run", "PipelineModel", "sweep", "capacity", "run_mmc", "MMcModel"} <= set(
         simulate.__all__
     )

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from simulate.stats import BatchAccumulator, batch_means, replication_estimate, t_quantile
+from fakalab.simulate.stats import BatchAccumulator, batch_means, replication_estimate, t_quantile
 
 
 @pytest.mark.parametrize(("df", "value"), [(1, 12.706), (4, 2.776), (29, 2.045), (1000, 1.962)])

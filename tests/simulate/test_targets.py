@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenarios.cli import cli
-from scenarios.scenario import load_scenario
-from simulate.scenario_model import fault_windows, scenario_model
-from simulate.targets import parse_what_ifs
-from simulate.whatif import sweep
+from fakalab.cli import cli
+from fakalab.scenarios.scenario import load_scenario
+from fakalab.simulate.scenario_model import fault_windows, scenario_model
+from fakalab.simulate.targets import parse_what_ifs
+from fakalab.simulate.whatif import sweep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small_run"
 SLOW_RISK = Path(__file__).parents[2] / "simulate" / "calibration" / "slow-risk.yaml"

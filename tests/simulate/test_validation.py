@@ -6,8 +6,8 @@ so the outcome is deterministic. A few seconds of CPU in all.
 
 import pytest
 
-from simulate.stats import Estimate
-from simulate.validation import Check, mmc_comparison, validation_plan, validation_suite
+from fakalab.simulate.stats import Estimate
+from fakalab.simulate.validation import Check, mmc_comparison, validation_plan, validation_suite
 
 RHOS = (0.5, 0.8, 0.9, 0.95)
 
@@ -57,7 +57,7 @@ def test_a_wrong_figure_fails() -> None:
 
 
 def test_comparison_json_has_stable_keys(checks: list[Check]) -> None:
-    from simulate.mmc import MMcModel, run_mmc
+    from fakalab.simulate.mmc import MMcModel, run_mmc
 
     document = mmc_comparison(run_mmc(MMcModel(9, 1, 10, 20_000), seed=0))
     assert set(document) == {

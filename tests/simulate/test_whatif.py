@@ -1,10 +1,10 @@
 import pytest
 from pydantic import ValidationError
 
-from simulate.capacity import Slo, _search, at_peak, capacity, parse_slo
-from simulate.params import LoadShape, PipelineModel
-from simulate.stats import Estimate
-from simulate.whatif import aggregate, grid, metric, sweep, with_params
+from fakalab.simulate.capacity import Slo, _search, at_peak, capacity, parse_slo
+from fakalab.simulate.params import LoadShape, PipelineModel
+from fakalab.simulate.stats import Estimate
+from fakalab.simulate.whatif import aggregate, grid, metric, sweep, with_params
 
 SMALL = PipelineModel(
     duration_s=180, arrivals=LoadShape(points=((0, 10), (60, 60), (120, 10))), workers=4

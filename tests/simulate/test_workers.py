@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import simpy
 
-from simulate.dists import Dist
-from simulate.faults import FaultSchedule
-from simulate.params import Fault, Stage
-from simulate.workers import HeapQueue, PoolInputs, RetryDraws, run_pool
+from fakalab.simulate.dists import Dist
+from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.params import Fault, Stage
+from fakalab.simulate.workers import HeapQueue, PoolInputs, RetryDraws, run_pool
 
 
 def _inputs(paid_at: list[float], priority: list[int], stages: int, service: float) -> PoolInputs:

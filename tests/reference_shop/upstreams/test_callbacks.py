@@ -1,6 +1,6 @@
 import httpx
 
-from reference_shop.upstreams.callbacks import RETRY_DELAYS_S, acknowledged, retry_schedule
+from fakalab.reference_shop.upstreams.callbacks import RETRY_DELAYS_S, acknowledged, retry_schedule
 
 
 def test_schedule_is_one_two_four_eight_sixteen_seconds_scaled() -> None:

@@ -14,15 +14,15 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from reference_shop.signing import verify
-from reference_shop.upstreams.cli import upstreams
-from reference_shop.upstreams.process import ROOT, UpstreamsProcess, find_port_base
-from reference_shop.upstreams.registry import SERVICES, default_urls
-from reference_shop.upstreams.risk import decide
+from fakalab.reference_shop.signing import verify
+from fakalab.reference_shop.upstreams.cli import upstreams
+from fakalab.reference_shop.upstreams.process import UpstreamsProcess, find_port_base
+from fakalab.reference_shop.upstreams.registry import SERVICES, default_urls
+from fakalab.reference_shop.upstreams.risk import decide
 
 from .conftest import Receiver
 
-FAKALAB = (sys.executable, "-m", "scenarios.cli", "upstreams")
+FAKALAB = (sys.executable, "-m", "fakalab", "upstreams")
 SECRETS = {"payment-a": "live-secret-a", "payment-b": "live-secret-b"}
 SEED = 11
 FAST = {"callback_delay": {"dist": "fixed", "mean_s": 0.01}, "retry_scale": 0.01}
@@ -191,7 +191,6 @@ def test_port_in_use_is_a_one_line_error() -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            cwd=ROOT,
         )
     assert run.returncode == 2
     assert run.stdout == ""

@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from reference_shop.upstreams.faults import (
+from fakalab.reference_shop.upstreams.faults import (
     CallbackDelay,
     FaultError,
     FaultSwitch,

@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from reference_shop.upstreams import notifier
+from fakalab.reference_shop.upstreams import notifier
 
 from .conftest import asgi_client
 

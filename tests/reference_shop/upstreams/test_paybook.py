@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from reference_shop.upstreams import payment
-from reference_shop.upstreams.faults import PaymentFaults
-from reference_shop.upstreams.paybook import PaymentBook
-from reference_shop.upstreams.process import UpstreamsProcess
+from fakalab.reference_shop.upstreams import payment
+from fakalab.reference_shop.upstreams.faults import PaymentFaults
+from fakalab.reference_shop.upstreams.paybook import PaymentBook
+from fakalab.reference_shop.upstreams.process import UpstreamsProcess
 
 from .conftest import asgi_client
 from .test_payment import NOTIFY, SECRET, Shop

@@ -6,10 +6,10 @@ from typing import Any
 import httpx
 import pytest
 
-from reference_shop.signing import verify
-from reference_shop.upstreams import payment
-from reference_shop.upstreams.faults import PaymentFaults
-from reference_shop.upstreams.payment import parse_amount, wrong_amount
+from fakalab.reference_shop.signing import verify
+from fakalab.reference_shop.upstreams import payment
+from fakalab.reference_shop.upstreams.faults import PaymentFaults
+from fakalab.reference_shop.upstreams.payment import parse_amount, wrong_amount
 
 from .conftest import asgi_client
 

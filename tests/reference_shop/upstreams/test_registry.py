@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from reference_shop import upstreams
-from reference_shop.upstreams.registry import SERVICES, default_urls, parse_only
+from fakalab.reference_shop import upstreams
+from fakalab.reference_shop.upstreams.registry import SERVICES, default_urls, parse_only
 
 
 def test_services_follow_the_documented_port_order() -> None:

@@ -3,8 +3,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from reference_shop.upstreams import risk
-from reference_shop.upstreams.risk import decide
+from fakalab.reference_shop.upstreams import risk
+from fakalab.reference_shop.upstreams.risk import decide
 
 from .conftest import asgi_client
 

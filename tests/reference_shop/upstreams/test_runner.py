@@ -4,9 +4,15 @@ import socket
 import httpx
 import pytest
 
-from reference_shop.upstreams.process import find_port_base
-from reference_shop.upstreams.registry import SERVICES
-from reference_shop.upstreams.runner import BindError, Settings, bind_sockets, build_app, serve
+from fakalab.reference_shop.upstreams.process import find_port_base
+from fakalab.reference_shop.upstreams.registry import SERVICES
+from fakalab.reference_shop.upstreams.runner import (
+    BindError,
+    Settings,
+    bind_sockets,
+    build_app,
+    serve,
+)
 
 from .conftest import asgi_client
 

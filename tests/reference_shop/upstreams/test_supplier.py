@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from reference_shop.upstreams import supplier
+from fakalab.reference_shop.upstreams import supplier
 
 from .conftest import asgi_client
 

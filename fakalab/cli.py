@@ -10,15 +10,13 @@ import importlib
 
 import click
 
-# name -> (module, attribute, one-line help). The owning package defines the click command.
+# name -> (module within fakalab, attribute, one-line help). The owning package defines the
+# click command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "drill": ("scenarios.drill_cli", "drill", "Run a scenario with its load and faults."),
     "shop": ("reference_shop.cli", "shop", "Run the reference shop (FastAPI) on loopback."),
-    "upstreams": (
-        "reference_shop.upstreams.cli",
-        "upstreams",
-        "Run the shop's upstream services (payment A/B, supplier A/B, risk, notify).",
-    ),
+    "upstreams": ("reference_shop.upstreams.cli", "upstreams",
+                  "Run the shop's upstream services (payment A/B, supplier A/B, risk, notify)."),
     "toxiproxy": ("chaos.cli", "toxiproxy", "Run the embedded Toxiproxy-compatible server."),
     "chaos": ("chaos.cli", "chaos", "Validate and run drill plans against a running stack."),
     "simulate": ("simulate.cli", "simulate", "Simulate the order pipeline, validate, plan."),
@@ -38,7 +36,7 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         module_name, attr, _ = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        command: click.Command = getattr(importlib.import_module(f"fakalab.{module_name}"), attr)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
