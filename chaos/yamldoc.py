@@ -1,6 +1,6 @@
 """YAML documents validated by pydantic, with problems named by file, line and field (pure).
 
-Shared by drill plans (`chaos/plan.py`) and scenario files (`scenarios/scenario.py`).
+Shared by drill plans (`chaos/plan.py`) and scenario files (`contract/scenario.py`).
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.api import admin, buyer, callbacks
 from fakalab.reference_shop.api.fastpath import StatusFastPath
 from fakalab.reference_shop.api.models import Health
-from fakalab.reference_shop.settings import ShopSettings
 from fakalab.reference_shop.shop import Shop
 
 __all__ = ["BodyLimit", "create_app"]

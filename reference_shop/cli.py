@@ -61,8 +61,8 @@ def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ..
          transparency: str | None, admin_token: str | None, overrides: tuple[str, ...],
          log_level: str) -> None:
     """Run the reference shop (FastAPI) and print the URLs it listens on."""
-    from fakalab.reference_shop.settings import ShopSettings
-    from fakalab.reference_shop.upstreams import default_urls
+    from fakalab.contract.services import default_urls
+    from fakalab.contract.shop_settings import ShopSettings
 
     values: dict[str, Any] = _parse_pairs(overrides, "--set")
     upstreams = default_urls(upstream_base) if upstream_base else default_urls()
@@ -96,7 +96,7 @@ def _run(main: Any) -> int:
 
 @contextlib.contextmanager
 def _upstreams(port_base: int | None, settings: Any) -> Any:
-    from fakalab.reference_shop.upstreams import default_urls
+    from fakalab.contract.services import default_urls
     from fakalab.reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
 
     proc = UpstreamsProcess(port_base or 9100)

@@ -6,18 +6,11 @@ typical shops show: an unpaid/processing/completed label and nothing else.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from fakalab.contract.stages import OrderState, Transparency
 
-from fakalab.reference_shop.states import OrderState
-
-__all__ = ["Transparency", "opaque_label", "stage_message", "visible_in"]
+__all__ = ["opaque_label", "stage_message", "visible_in"]
 
 S = OrderState
-
-
-class Transparency(StrEnum):
-    TRANSPARENT = "transparent"
-    OPAQUE = "opaque"
 
 
 _MESSAGES: dict[OrderState, str] = {

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from fakalab.contract.stages import Transparency
 from fakalab.reference_shop import db
-from fakalab.reference_shop.messages import Transparency
 from fakalab.reference_shop.states import IN_FLIGHT, OrderState
 from fakalab.reference_shop.statuspage import ComponentState, IncidentUpdate
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.app import create_app
 from fakalab.reference_shop.demo import DEMO_PRODUCTS, Product, load_catalog
-from fakalab.reference_shop.settings import ShopSettings
 from fakalab.reference_shop.shop import Shop
 
 __all__ = ["RunningShop", "serve_shop"]

@@ -20,14 +20,16 @@ import httpx
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fakalab.contract.rundir import money
+from fakalab.contract.shop_settings import ShopSettings
+from fakalab.contract.stages import Transparency
 from fakalab.reference_shop import db, store
 from fakalab.reference_shop.breaker import Breaker
 from fakalab.reference_shop.eta import StageClock, Throughput, estimate_eta
-from fakalab.reference_shop.messages import Transparency, stage_message, visible_in
+from fakalab.reference_shop.messages import stage_message, visible_in
 from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.ratelimit import RateLimiter
-from fakalab.reference_shop.settings import ShopSettings
 from fakalab.reference_shop.states import IN_FLIGHT, OrderState
 from fakalab.reference_shop.statuspage import ComponentHealth, ComponentState, StatusPage
 from fakalab.reference_shop.upstream import Upstream
@@ -38,10 +40,6 @@ __all__ = ["Shop"]
 log = logging.getLogger("fakalab.shop")
 S = OrderState
 COMPONENTS = ["payment-a", "payment-b", "supplier-a", "supplier-b", "risk", "notify", "fulfilment"]
-
-
-def cents_str(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
 
 
 class Shop:
@@ -128,7 +126,7 @@ class Shop:
                 select(k.product_id, func.count()).where(k.status == "available")
                 .group_by(k.product_id))).all())
             rows = (await conn.execute(select(db.products).order_by(db.products.c.id))).mappings()
-            items = [{"id": p["id"], "name": p["name"], "price": cents_str(p["price_cents"]),
+            items = [{"id": p["id"], "name": p["name"], "price": money(p["price_cents"]),
                       "priority": p["priority"], "kind": p["kind"],
                       "stock": p["supplier_stock"] if p["kind"] == "supplier"
                       else int(counts.get(p["id"], 0))} for p in rows]
@@ -230,7 +228,7 @@ class Shop:
         return OrderView(
             order_no=order["order_no"], token_hash=order["token_hash"],
             product_id=order["product_id"], kind=order["kind"], quantity=order["quantity"],
-            amount=cents_str(order["amount_cents"]), channel=order["channel"],
+            amount=money(order["amount_cents"]), channel=order["channel"],
             pay_url=order["pay_url"], created_at=order["created_at"],
             expires_at=order["expires_at"], paid_at=order["paid_at"],
             delivered_at=order["delivered_at"], events=events, priority=order["priority"])

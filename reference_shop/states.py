@@ -1,4 +1,4 @@
-"""The order state machine (pure).
+"""The order state machine (pure) over the stages of `fakalab.contract.stages`.
 
 pending_payment → paid → risk_check → allocating → delivering → delivered, with the side states
 expired, needs_review (risk), needs_attention (retries exhausted), needs_refund and refunded.
@@ -7,7 +7,7 @@ Every transition the shop makes goes through :func:`check_transition`.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from fakalab.contract.stages import IN_FLIGHT_STATES, OrderState
 
 __all__ = [
     "IN_FLIGHT",
@@ -19,20 +19,6 @@ __all__ = [
     "check_transition",
     "is_allowed",
 ]
-
-
-class OrderState(StrEnum):
-    PENDING_PAYMENT = "pending_payment"
-    PAID = "paid"
-    RISK_CHECK = "risk_check"
-    ALLOCATING = "allocating"
-    DELIVERING = "delivering"
-    DELIVERED = "delivered"
-    EXPIRED = "expired"
-    NEEDS_REVIEW = "needs_review"
-    NEEDS_ATTENTION = "needs_attention"
-    NEEDS_REFUND = "needs_refund"
-    REFUNDED = "refunded"
 
 
 S = OrderState
@@ -53,9 +39,10 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     S.REFUNDED: frozenset(),
 }
 
-TERMINAL = frozenset({S.DELIVERED, S.REFUNDED})
+# States with no way out.
+TERMINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 # States in which a worker owns the order: picked up again after a crash.
-IN_FLIGHT = frozenset({S.PAID, S.RISK_CHECK, S.ALLOCATING, S.DELIVERING})
+IN_FLIGHT = IN_FLIGHT_STATES
 # States that mean "the buyer's money arrived".
 PAID_STATES = frozenset(
     {*IN_FLIGHT, S.DELIVERED, S.NEEDS_REVIEW, S.NEEDS_ATTENTION, S.NEEDS_REFUND, S.REFUNDED}

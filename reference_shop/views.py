@@ -15,7 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakalab.reference_shop.messages import Transparency, opaque_label
+from fakalab.contract.stages import Transparency
+from fakalab.reference_shop.messages import opaque_label
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.store import EventRow
 

@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFINITIONS", "GENERIC_STATES", "TERMINAL_STATES", "Definition", "define"]
-
-# What an opaque shop shows: an observation with one of these states does not name a stage.
-GENERIC_STATES: frozenset[str] = frozenset(
-    {"", "processing", "pending", "completed", "success", "unknown"}
-)
-# States an order never leaves; time in any other final state runs until the end of the run.
-TERMINAL_STATES: frozenset[str] = frozenset(
-    {"delivered", "expired", "refunded", "cancelled", "failed"}
-)
+__all__ = ["DEFINITIONS", "Definition", "define"]
 
 
 @dataclass(frozen=True)

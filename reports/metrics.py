@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fakalab.reports.definitions import TERMINAL_STATES
+from fakalab.contract.rundir import delays
+from fakalab.contract.stages import FINAL_LABELS
 
 __all__ = [
     "WINDOW_CHOICES",
@@ -42,20 +43,17 @@ def ratio(numerator: float, denominator: float) -> float | None:
 
 def outcomes(orders: pd.DataFrame, sla_s: float, ended_at: float) -> pd.DataFrame:
     """Per order: paid, delivered, ttd (seconds paid -> delivered), undecided, decided, delayed."""
-    paid = orders["paid_at"].notna()
-    delivered = orders["delivered_at"].notna()
-    ttd = (orders["delivered_at"] - orders["paid_at"]).where(paid & delivered)
-    undecided = paid & ~delivered & (ended_at - orders["paid_at"] < sla_s)
-    delayed = paid & ~undecided & ~(ttd <= sla_s)
+    d = delays(orders["paid_at"], orders["delivered_at"], sla_s, ended_at)
     return pd.DataFrame(
         {
-            "paid": paid,
-            "delivered": delivered,
-            "ttd": ttd,
-            "undecided": undecided,
-            "decided": paid & ~undecided,
-            "delayed": delayed,
-        }
+            "paid": d.paid,
+            "delivered": d.delivered,
+            "ttd": d.ttd,
+            "undecided": d.paid & ~d.decided,
+            "decided": d.decided,
+            "delayed": d.delayed,
+        },
+        index=orders.index,
     )
 
 
@@ -189,7 +187,7 @@ def stage_intervals(events: pd.DataFrame, ended_at: float) -> pd.DataFrame:
     has_next = np.append(codes[1:] == codes[:-1], False)[: codes.size]
     end = np.where(has_next, np.append(at[1:], np.nan)[: at.size], ended_at)
     state_codes = events["state"].cat.codes.to_numpy()[order]
-    terminal = np.asarray(categories.isin(list(TERMINAL_STATES)), dtype=bool)
+    terminal = np.asarray(categories.isin(list(FINAL_LABELS)), dtype=bool)
     end[~has_next & terminal[state_codes]] = np.nan
     return pd.DataFrame(
         {

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMAT_VERSION", "Run", "RunDirError", "load_run"]
+from fakalab.contract.rundir import FORMAT_VERSION, buyer_paid_at
 
-FORMAT_VERSION = 1
+__all__ = ["Run", "RunDirError", "load_run"]
 
 _F = "float64"
 _S = "str"
@@ -210,7 +210,7 @@ def _paid_from_the_buyers_view(orders: pd.DataFrame) -> pd.DataFrame:
     (`buyer_paid_at`): a buyer who paid waits from then, whether or not the shop heard of it.
     The shop's own time stays in `shop_paid_at`."""
     orders["shop_paid_at"] = orders["paid_at"]
-    orders["paid_at"] = np.fmin(orders["paid_at"], orders["buyer_paid_at"])
+    orders["paid_at"] = buyer_paid_at(orders["paid_at"], orders["buyer_paid_at"])
     return orders
 
 

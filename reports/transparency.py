@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fakalab.reports.definitions import GENERIC_STATES
+from fakalab.contract.stages import GENERIC_LABELS
 from fakalab.reports.metrics import percentile, ratio
 
 __all__ = [
@@ -41,7 +41,7 @@ def waiting(orders: pd.DataFrame, polls: pd.DataFrame) -> np.ndarray:
 def stage_visible(polls: pd.DataFrame) -> np.ndarray:
     """Observations naming a specific stage and showing an ETA."""
     codes, seen = pd.factorize(polls["state_seen"].fillna(""))
-    generic = seen.str.strip().str.lower().isin(list(GENERIC_STATES))
+    generic = seen.str.strip().str.lower().isin(list(GENERIC_LABELS))
     specific = ~np.asarray(generic, dtype=bool)[codes] if len(seen) else np.zeros(0, bool)
     return specific & polls["eta_seen"].notna().to_numpy()
 

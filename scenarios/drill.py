@@ -23,11 +23,12 @@ from rich.console import Console
 from rich.live import Live
 
 from fakalab.chaos.runner import PlanRunner
-from fakalab.reference_shop.settings import ShopSettings
+from fakalab.contract.scenario import Scenario, dump_scenario
+from fakalab.contract.shop_settings import ShopSettings
+from fakalab.contract.stages import IN_FLIGHT_STATES
 from fakalab.scenarios import live, runinfo
 from fakalab.scenarios.export import export_run
 from fakalab.scenarios.loadgen import LocustRun
-from fakalab.scenarios.scenario import Scenario, dump_scenario
 from fakalab.scenarios.slo import SloVerdict, evaluate, observed
 from fakalab.scenarios.stack import Stack, StackError
 
@@ -171,7 +172,7 @@ class _Run:
                 return
             states, _ = live.metric_samples(metrics)
             if health.get("queue_depth", 0) == 0 and not any(
-                    states.get(s, 0) for s in live.IN_FLIGHT):
+                    states.get(s, 0) for s in IN_FLIGHT_STATES):
                 return
             await asyncio.sleep(0.5)
 

@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from fakalab.contract.scenario import ScenarioError, load_scenario
 from fakalab.scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult, run_drill
-from fakalab.scenarios.scenario import ScenarioError, load_scenario
 
 __all__ = ["drill"]
 

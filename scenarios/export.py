@@ -13,52 +13,32 @@ from pathlib import Path
 from typing import Any
 
 from fakalab.chaos.journal import write_faults_csv
+from fakalab.contract.rundir import (
+    EVENT_COLUMNS,
+    INCIDENT_COLUMNS,
+    ORDER_COLUMNS,
+    buyer_paid_at,
+    cell,
+    delays,
+    money,
+)
 from fakalab.scenarios.locust.records import merge_records
 
-__all__ = ["ORDER_COLUMNS", "export_run", "order_rows"]
-
-ORDER_COLUMNS = ("order_no", "product_id", "priority", "quantity", "amount", "channel",
-                 "persona", "created_at", "paid_at", "buyer_paid_at", "delivered_at",
-                 "final_state", "delayed")
-EVENT_COLUMNS = ("order_no", "seq", "at", "state", "message", "eta_at", "visible", "prev_hash",
-                 "hash")
-INCIDENT_COLUMNS = ("incident_id", "component", "state", "at", "message")
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def is_delayed(paid_at: float | None, delivered_at: float | None, sla_s: float,
-               ended_at: float, buyer_paid_at: float | None = None) -> bool:
-    """Paid and not delivered within the SLA, as far as the run could tell by its end. The
-    clock starts when the buyer paid: the earlier of the shop's confirmation and the buyer's
-    "I have paid"."""
-    known = [t for t in (paid_at, buyer_paid_at) if t is not None]
-    if not known:
-        return False
-    paid_at = min(known)
-    if delivered_at is not None:
-        return delivered_at - paid_at > sla_s
-    return ended_at - paid_at > sla_s
+__all__ = ["export_run", "order_rows"]
 
 
 def order_rows(db: sqlite3.Connection, sla_s: float, ended_at: float) -> list[dict[str, Any]]:
     query = ("select order_no, product_id, priority, quantity, amount_cents, channel, persona, "
              "created_at, paid_at, delivered_at, state, buyer_paid_at from orders "
              "order by created_at")
-    rows = []
-    for r in db.execute(query):
-        cents = int(r[4])
-        rows.append({
-            "order_no": r[0], "product_id": r[1], "priority": r[2], "quantity": r[3],
-            "amount": f"{cents // 100}.{cents % 100:02d}", "channel": r[5], "persona": r[6],
-            "created_at": r[7], "paid_at": r[8], "buyer_paid_at": r[11], "delivered_at": r[9],
-            "final_state": r[10], "delayed": is_delayed(r[8], r[9], sla_s, ended_at, r[11])})
+    rows = [{"order_no": r[0], "product_id": r[1], "priority": r[2], "quantity": r[3],
+             "amount": money(r[4]), "channel": r[5], "persona": r[6], "created_at": r[7],
+             "paid_at": r[8], "buyer_paid_at": r[11], "delivered_at": r[9], "final_state": r[10]}
+            for r in db.execute(query)]
+    clock = buyer_paid_at([r["paid_at"] for r in rows], [r["buyer_paid_at"] for r in rows])
+    late = delays(clock, [r["delivered_at"] for r in rows], sla_s, ended_at).delayed
+    for row, delayed in zip(rows, late, strict=True):
+        row["delayed"] = bool(delayed)
     return rows
 
 
@@ -67,7 +47,7 @@ def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> 
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([_cell(row[c]) for c in columns])
+            writer.writerow([cell(row[c]) for c in columns])
     return len(rows)
 
 

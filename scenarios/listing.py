@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fakalab.scenarios.scenario import builtin_names, load_scenario
+from fakalab.contract.scenario import builtin_names, load_scenario
 
 __all__ = ["scenario_lines", "scenarios"]
 

@@ -11,10 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
 from fakalab.chaos.plan import Plan
+from fakalab.contract.stages import IN_FLIGHT_STATES
 
 __all__ = ["Snapshot", "render", "snapshot"]
 
-IN_FLIGHT = ("paid", "risk_check", "allocating", "delivering")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def snapshot(elapsed_s: float, duration_s: float, metrics_text: str,
     return Snapshot(
         elapsed_s, duration_s, arrivals, sum(int(s.get("dropped", 0)) for s in summaries),
         max(0.0, (arrivals - previous_arrivals) / interval_s) if interval_s > 0 else 0.0,
-        target_rate, int(sum(states.get(s, 0.0) for s in IN_FLIGHT)),
+        target_rate, int(sum(states.get(s, 0.0) for s in IN_FLIGHT_STATES)),
         int(states.get("delivered", 0.0)), late_share(buckets, sla_s), active)
 
 

@@ -9,9 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT_VERSION", "locust_totals", "run_id", "run_json", "versions"]
+from fakalab.contract.rundir import FORMAT_VERSION
 
-FORMAT_VERSION = 1
+__all__ = ["locust_totals", "run_id", "run_json", "versions"]
 
 
 def run_id(started_at: float, scenario: str, variant: str | None) -> str:

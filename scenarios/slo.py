@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from fakalab.contract.rundir import buyer_paid_at
+from fakalab.contract.scenario import Slos
 from fakalab.reports.metrics import outcomes, percentile
-from fakalab.scenarios.scenario import Slos
 
 __all__ = ["SloVerdict", "evaluate", "observed"]
 
@@ -32,7 +32,7 @@ class SloVerdict:
 def observed(orders: pd.DataFrame, tickets: int, requests: int, failures: int, sla_s: float,
              ended_at: float) -> dict[str, float | None]:
     if "buyer_paid_at" in orders:  # the report's rule: the clock starts when the buyer paid
-        orders = orders.assign(paid_at=np.fmin(orders["paid_at"], orders["buyer_paid_at"]))
+        orders = orders.assign(paid_at=buyer_paid_at(orders["paid_at"], orders["buyer_paid_at"]))
     out = outcomes(orders, sla_s, ended_at)
     decided = int(out["decided"].sum())
     paid = int(out["paid"].sum())

@@ -24,8 +24,8 @@ from typing import Any
 from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError
 from fakalab.chaos.plan import proxy_name
 from fakalab.chaos.server import ToxiproxySubprocess
+from fakalab.contract.services import SERVICES
 from fakalab.reference_shop.process import ShopProcess, ShopProcessError
-from fakalab.reference_shop.upstreams import SERVICES
 from fakalab.reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
 
 __all__ = ["Stack", "StackError"]

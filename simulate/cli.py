@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from fakalab.scenarios.scenario import ScenarioError, load_scenario
+from fakalab.contract.scenario import ScenarioError, load_scenario
 from fakalab.simulate.calibrate import ArrivalMode
 from fakalab.simulate.capacity import parse_slo
 from fakalab.simulate.mmc import MMcModel, MMcReport, run_mmc

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fakalab.scenarios.scenario import Scenario
+from fakalab.contract.scenario import Scenario
 from fakalab.simulate.calibrate import Calibration
 from fakalab.simulate.dists import Dist
 from fakalab.simulate.params import (

@@ -44,7 +44,7 @@ def test_the_wheel_holds_only_the_fakalab_namespace(tmp_path: Path) -> None:
     for part in PARTS:  # each part is there, under the namespace
         if (ROOT / part).is_dir():
             assert f"fakalab/{part}/__init__.py" in names
-    assert "fakalab/scenarios/catalog/flash-sale.yaml" in names  # package data too
+    assert "fakalab/contract/catalog/flash-sale.yaml" in names  # package data too
 
 
 def test_the_installed_distribution_claims_only_fakalab() -> None:

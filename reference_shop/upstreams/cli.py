@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fakalab.reference_shop.upstreams.registry import (
+from fakalab.contract.services import (
     DEFAULT_HOST,
     DEFAULT_PORT_BASE,
     DEFAULT_SECRETS,

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from fakalab.contract.services import DEFAULT_HOST, SERVICES
 from fakalab.reference_shop.children import line_queue, terminate
-from fakalab.reference_shop.upstreams.registry import DEFAULT_HOST, SERVICES
 
 __all__ = ["DEFAULT_COMMAND", "UpstreamsError", "UpstreamsProcess", "find_port_base"]
 

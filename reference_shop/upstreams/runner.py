@@ -19,8 +19,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from fakalab.reference_shop.upstreams import notifier, payment, risk, supplier
-from fakalab.reference_shop.upstreams.registry import (
+from fakalab.contract.services import (
     DEFAULT_HOST,
     DEFAULT_PORT_BASE,
     DEFAULT_SECRETS,
@@ -28,6 +27,7 @@ from fakalab.reference_shop.upstreams.registry import (
     SERVICES,
     service_url,
 )
+from fakalab.reference_shop.upstreams import notifier, payment, risk, supplier
 
 __all__ = ["BindError", "Settings", "bind_sockets", "build_app", "run", "serve"]
 

@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from fakalab.scenarios.shapes import Shape
+from fakalab.contract.shapes import Shape
 
 __all__ = ["GeneratorHealth", "arrival_times", "pick", "saturation"]
 

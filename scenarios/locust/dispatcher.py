@@ -19,8 +19,8 @@ import gevent
 import psutil
 from gevent.pool import Pool
 
+from fakalab.contract.scenario import Scenario
 from fakalab.scenarios.locust.arrivals import GeneratorHealth, arrival_times, pick, saturation
-from fakalab.scenarios.scenario import Scenario
 
 __all__ = ["Dispatcher"]
 

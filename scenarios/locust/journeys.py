@@ -18,9 +18,10 @@ import gevent
 from geventhttpclient.response import HTTPConnectionClosed
 from locust.contrib.fasthttp import FastHttpSession
 
-from fakalab.scenarios.locust.patience import DONE_STATES, Watch
+from fakalab.contract.scenario import BuyerBehaviour
+from fakalab.contract.stages import FINAL_LABELS
+from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
-from fakalab.scenarios.scenario import BuyerBehaviour
 
 __all__ = ["Journeys"]
 
@@ -129,7 +130,7 @@ class Journeys:
                 "order_no": order["order_no"], "reason": reason, "waited_s": waited,
                 "message": f"simulated buyer: {reason}"})
             self.writer.ticket(order["order_no"], now, reason, waited)
-        return watch.gave_up or view.get("state") in DONE_STATES
+        return watch.gave_up or view.get("state") in FINAL_LABELS
 
 
 def _json(text: str | None) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from locust import User, events, task
 from locust.contrib.fasthttp import FastHttpSession
 from locust.runners import WorkerRunner
 
+from fakalab.contract.scenario import load_scenario
 from fakalab.scenarios.locust.dispatcher import Dispatcher
 from fakalab.scenarios.locust.journeys import Journeys
 from fakalab.scenarios.locust.records import RecordWriter
-from fakalab.scenarios.scenario import load_scenario
 
 _running: list[tuple[Dispatcher, RecordWriter]] = []
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DONE_STATES", "Watch"]
+from fakalab.contract.stages import FINAL_LABELS
 
-DONE_STATES = frozenset({"delivered", "refunded", "expired", "completed"})
+__all__ = ["Watch"]
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Watch:
             self._seen = view
         if eta is not None and self._first_eta is None:
             self._first_eta = eta
-        if state in DONE_STATES:
+        if state in FINAL_LABELS:
             return None
         if at - self.paid_at >= self.max_wait_s:
             self.gave_up = True

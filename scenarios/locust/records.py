@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["POLL_COLUMNS", "TICKET_COLUMNS", "RecordWriter", "merge_records", "merge_rows"]
+from fakalab.contract.rundir import POLL_COLUMNS, TICKET_COLUMNS
 
-POLL_COLUMNS = ("order_no", "at", "persona", "via", "http_status", "latency_ms", "state_seen",
-                "message_seen", "eta_seen")
-TICKET_COLUMNS = ("order_no", "at", "reason", "waited_s")
+__all__ = ["RecordWriter", "merge_records", "merge_rows"]
+
 KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS}
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.server import RunningShop, serve_shop
-from fakalab.reference_shop.settings import ShopSettings
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess
 
 ADMIN = "test-admin-token"

@@ -52,12 +52,12 @@ from typing import Any
 import httpx
 import pytest
 
+from fakalab.contract.rundir import POLL_COLUMNS
 from fakalab.reference_shop.ledger import verify_chain
 from fakalab.reference_shop.process import ShopProcess
 from fakalab.reference_shop.states import IN_FLIGHT
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess
 from fakalab.scenarios.export import export_run
-from fakalab.scenarios.locust.records import POLL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "crash-admin"

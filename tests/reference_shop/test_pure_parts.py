@@ -2,10 +2,11 @@
 
 import random
 
+from fakalab.contract.stages import Transparency
 from fakalab.reference_shop import signing
 from fakalab.reference_shop.breaker import Breaker, BreakerState
 from fakalab.reference_shop.eta import StageClock, estimate_eta
-from fakalab.reference_shop.messages import Transparency, opaque_label, visible_in
+from fakalab.reference_shop.messages import opaque_label, visible_in
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.ratelimit import RateLimiter
 from fakalab.reference_shop.states import OrderState as S

@@ -30,10 +30,10 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop import signing
 from fakalab.reference_shop.app import create_app
 from fakalab.reference_shop.process import ShopProcess
-from fakalab.reference_shop.settings import ShopSettings
 from tests.reference_shop.conftest import reset_faults
 
 ADMIN = "fuzz-admin-token"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fakalab.reports.rundir import FORMAT_VERSION, RunDirError, load_run
+from fakalab.contract.rundir import FORMAT_VERSION
+from fakalab.reports.rundir import RunDirError, load_run
 from tests.reports.conftest import TINY, V0
 
 Copy = Callable[[Path], Path]

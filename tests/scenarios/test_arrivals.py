@@ -2,8 +2,8 @@ import random
 
 import pytest
 
+from fakalab.contract.shapes import Spike, Steady
 from fakalab.scenarios.locust.arrivals import GeneratorHealth, arrival_times, pick, saturation
-from fakalab.scenarios.shapes import Spike, Steady
 
 
 def test_arrivals_are_seeded_increasing_and_at_the_rate() -> None:

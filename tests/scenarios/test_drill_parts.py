@@ -1,20 +1,11 @@
-"""Pure parts of the drill: SLO verdicts, the delayed flag, the live view's figures, run ids."""
+"""Pure parts of the drill: SLO verdicts, the live view's figures, run ids."""
 
 import pandas as pd
 
-from fakalab.scenarios.export import is_delayed
+from fakalab.contract.scenario import Slos
 from fakalab.scenarios.live import late_share, snapshot
 from fakalab.scenarios.runinfo import run_id
-from fakalab.scenarios.scenario import Slos
 from fakalab.scenarios.slo import evaluate, observed
-
-
-def test_delayed_means_paid_and_not_delivered_within_the_sla() -> None:
-    assert not is_delayed(None, None, 30, 1000)
-    assert not is_delayed(100, 129, 30, 1000)
-    assert is_delayed(100, 131, 30, 1000)
-    assert is_delayed(100, None, 30, 1000)
-    assert not is_delayed(990, None, 30, 1000)  # not decided by the end of the run
 
 
 def test_observed_figures_and_verdicts() -> None:
@@ -64,7 +55,5 @@ def test_run_id_is_utc_time_scenario_and_variant() -> None:
 
 def test_delay_clock_starts_when_the_buyer_paid() -> None:
     # the shop learnt of the payment 40 s after the buyer paid (a lost callback)
-    assert is_delayed(140, 141, 30, 1000, buyer_paid_at=100)
-    assert is_delayed(None, None, 30, 1000, buyer_paid_at=100)  # never confirmed at all
     orders = pd.DataFrame({"paid_at": [140.0], "buyer_paid_at": [100.0], "delivered_at": [141.0]})
     assert observed(orders, 0, 0, 0, sla_s=30, ended_at=1000)["delay_rate"] == 1.0

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import httpx
 
+from fakalab.contract.rundir import POLL_COLUMNS, TICKET_COLUMNS
+from fakalab.contract.scenario import load_scenario
 from fakalab.reference_shop.process import ShopProcess
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess
 from fakalab.scenarios.locust.arrivals import arrival_times
-from fakalab.scenarios.locust.records import POLL_COLUMNS, TICKET_COLUMNS, merge_records
-from fakalab.scenarios.scenario import load_scenario
+from fakalab.scenarios.locust.records import merge_records
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """\

@@ -3,13 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from fakalab.scenarios.locust.records import (
-    POLL_COLUMNS,
-    TICKET_COLUMNS,
-    RecordWriter,
-    merge_records,
-    merge_rows,
-)
+from fakalab.contract.rundir import POLL_COLUMNS, TICKET_COLUMNS
+from fakalab.scenarios.locust.records import RecordWriter, merge_records, merge_rows
 
 
 def test_merge_rows_orders_by_time() -> None:

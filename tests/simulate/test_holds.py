@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from fakalab.scenarios.scenario import load_scenario
+from fakalab.contract.scenario import load_scenario
 from fakalab.simulate.dists import Dist
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.model import SimulationResult, run

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from fakalab.cli import cli
-from fakalab.scenarios.scenario import load_scenario
+from fakalab.contract.scenario import load_scenario
 from fakalab.simulate.scenario_model import fault_windows, scenario_model
 from fakalab.simulate.targets import parse_what_ifs
 from fakalab.simulate.whatif import sweep

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from fakalab.contract.services import SERVICES, default_urls
 from fakalab.reference_shop.signing import verify
 from fakalab.reference_shop.upstreams.cli import upstreams
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess, find_port_base
-from fakalab.reference_shop.upstreams.registry import SERVICES, default_urls
 from fakalab.reference_shop.upstreams.risk import decide
 
 from .conftest import Receiver

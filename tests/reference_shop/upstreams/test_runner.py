@@ -4,8 +4,8 @@ import socket
 import httpx
 import pytest
 
+from fakalab.contract.services import SERVICES
 from fakalab.reference_shop.upstreams.process import find_port_base
-from fakalab.reference_shop.upstreams.registry import SERVICES
 from fakalab.reference_shop.upstreams.runner import (
     BindError,
     Settings,

@@ -1,6 +1,6 @@
 """Scenario files: load shape, persona mix, shop settings, drill plan, SLOs, variants.
 
-`load_scenario(name_or_path, sets)` reads a built-in (`scenarios/catalog/NAME.yaml`) or a file,
+`load_scenario(name_or_path, sets)` reads a built-in (`contract/catalog/NAME.yaml`) or a file,
 applies `--set key=value` overrides and validates; a `ScenarioError`'s problems read
 `file:line: field: message`. `scenario.variant(name)` is the scenario with a variant's overrides.
 """
@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fakalab.chaos.plan import Duration, Plan
 from fakalab.chaos.yamldoc import YamlProblems, load_mapping, problems_of
-from fakalab.reference_shop.settings import ShopSettings
-from fakalab.reference_shop.upstreams.registry import SERVICES
-from fakalab.scenarios.monkey import Monkey, expand, fault_window
-from fakalab.scenarios.overrides import apply_overrides
-from fakalab.scenarios.shapes import Shape
+from fakalab.contract.monkey import Monkey, expand, fault_window
+from fakalab.contract.overrides import apply_overrides
+from fakalab.contract.services import SERVICES
+from fakalab.contract.shapes import Shape
+from fakalab.contract.shop_settings import ShopSettings
 
 __all__ = ["CATALOG", "BuyerBehaviour", "Load", "PersonaMix", "Scenario", "ScenarioError",
            "Slos", "Variant", "builtin_names", "dump_scenario", "load_scenario", "parse_scenario"]

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fakalab.chaos.plan import BUSINESS_FIELDS, Duration, service_family
-from fakalab.reference_shop.upstreams.registry import SERVICES
+from fakalab.contract.services import SERVICES
 
 __all__ = ["Monkey", "expand", "fault_window", "monkey_faults"]
 

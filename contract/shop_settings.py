@@ -7,8 +7,8 @@ import secrets
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fakalab.reference_shop.messages import Transparency
-from fakalab.reference_shop.upstreams import default_urls
+from fakalab.contract.services import default_urls
+from fakalab.contract.stages import Transparency
 
 __all__ = ["ShopSettings"]
 

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from fakalab.chaos.plan import Plan
-from fakalab.scenarios.monkey import Monkey, monkey_faults
-from fakalab.scenarios.scenario import ScenarioError, dump_scenario, load_scenario, parse_scenario
+from fakalab.contract.monkey import Monkey, monkey_faults
+from fakalab.contract.scenario import ScenarioError, dump_scenario, load_scenario, parse_scenario
 
 
 def _plan(faults: list[dict[str, object]]) -> Plan:

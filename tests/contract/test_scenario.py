@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from fakalab.scenarios.overrides import apply_overrides, parse_override
-from fakalab.scenarios.scenario import (
+from fakalab.contract.overrides import apply_overrides, parse_override
+from fakalab.contract.scenario import (
     ScenarioError,
     builtin_names,
     dump_scenario,

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from fakalab.scenarios.shapes import CompressedDay, DoubleWave, Ramp, Shape, Spike, Steady, Step
+from fakalab.contract.shapes import CompressedDay, DoubleWave, Ramp, Shape, Spike, Steady, Step
 
 shape = TypeAdapter(Shape)
 
