@@ -5,7 +5,8 @@ A `kill` goes to the runner's `ProcessControl` (a drill's stack): SIGKILL at the
 at the end (also in the rollback).
 
 Names: a link `shop->payment-a` is the Toxiproxy proxy `shop_payment-a`; the toxic of fault `f1`
-is named `fakalab_f1`, so faults never collide with each other or with toxics added by hand.
+is named `fakalab_<run tag>_f1`, so faults never collide with each other, with another run's or
+with toxics added by hand.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ class ProcessControl(Protocol):
     def restart(self, name: str) -> dict[str, Any]: ...
 
 
-def toxic_name(fault: FaultSpec) -> str:
-    return f"fakalab_{fault.id}"
+def toxic_name(fault: FaultSpec, tag: str = "") -> str:
+    """`fakalab_<tag>_<fault id>`: a run's tag keeps its toxics apart from another run's on a
+    shared Toxiproxy server (and from toxics added by hand)."""
+    return f"fakalab_{tag}_{fault.id}" if tag else f"fakalab_{fault.id}"
 
 
 def preflight_problems(
@@ -88,8 +91,9 @@ class FaultInjector:
 
     def __init__(
         self, toxiproxy: ToxiproxyApi, admin_urls: Mapping[str, str], http: httpx.AsyncClient,
-        processes: ProcessControl | None = None,
+        processes: ProcessControl | None = None, tag: str = "",
     ) -> None:
+        self.tag = tag
         self.toxiproxy = toxiproxy
         self.admin_urls = admin_urls
         self.http = http
@@ -106,7 +110,7 @@ class FaultInjector:
             return await asyncio.to_thread(self._process_control().kill, fault.service)
         if action.kind == "toxic":
             return await asyncio.to_thread(
-                self.toxiproxy.add_toxic, fault.proxy, action.type, toxic_name(fault),
+                self.toxiproxy.add_toxic, fault.proxy, action.type, toxic_name(fault, self.tag),
                 fault.stream, fault.toxicity, dict(action.attributes),
             )
         if action.kind == "down":
@@ -121,8 +125,9 @@ class FaultInjector:
         if action.kind == "kill":  # the fault ends with the restart
             return await asyncio.to_thread(self._process_control().restart, fault.service)
         if action.kind == "toxic":
-            await asyncio.to_thread(self.toxiproxy.remove_toxic, fault.proxy, toxic_name(fault))
-            return {"proxy": fault.proxy, "removed": toxic_name(fault)}
+            name = toxic_name(fault, self.tag)
+            await asyncio.to_thread(self.toxiproxy.remove_toxic, fault.proxy, name)
+            return {"proxy": fault.proxy, "removed": name}
         if action.kind == "down":
             if any(o.fault.kind == "down" and o.proxy == fault.proxy for o in others):
                 return {"proxy": fault.proxy, "enabled": False, "kept_by": "overlapping fault"}

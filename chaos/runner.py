@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import subprocess
 import time
 from collections.abc import Mapping
@@ -26,7 +27,13 @@ from typing import Any, Protocol
 import httpx
 
 from fakalab.chaos import watchdog
-from fakalab.chaos.faults import FaultInjector, ProcessControl, ToxiproxyApi, preflight_problems
+from fakalab.chaos.faults import (
+    FaultInjector,
+    ProcessControl,
+    ToxiproxyApi,
+    preflight_problems,
+    toxic_name,
+)
 from fakalab.chaos.journal import Activity, FaultRecord, Journal, SteadyStateRecord
 from fakalab.chaos.plan import FaultSpec, Plan
 from fakalab.chaos.probes import run_probe
@@ -117,6 +124,7 @@ class PlanRunner:
         self._active: dict[str, tuple[FaultSpec, float]] = {}
         self._record = _Record()
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self.tag = secrets.token_hex(3)  # names this run's toxics (chaos.faults.toxic_name)
 
     def interrupt(self) -> None:
         """Stop the run at once; it rolls back and ends with status `interrupted`."""
@@ -135,7 +143,8 @@ class PlanRunner:
         self._record, self._active = _Record(), {}
         started, status, cancelled = self.clock.now(), "failed", False
         async with self._client() as http:
-            injector = FaultInjector(self.toxiproxy, self.admin_urls, http, self.processes)
+            injector = FaultInjector(self.toxiproxy, self.admin_urls, http, self.processes,
+                                     tag=self.tag)
             try:
                 status = await self._execute(http, injector, start_at)
             except asyncio.CancelledError:
@@ -169,7 +178,7 @@ class PlanRunner:
         if self._interrupt.is_set():
             return "interrupted"
         t0 = self.clock.now() if start_at is None else start_at
-        self._spawn_watchdog(t0)
+        await self._spawn_watchdog(t0)
         tasks = {
             asyncio.create_task(self._timeline(t0, injector), name="timeline"),
             asyncio.create_task(self._safeguards(http), name="safeguards"),
@@ -188,12 +197,24 @@ class PlanRunner:
         await self._interrupt.wait()
         return "interrupted"
 
-    def _spawn_watchdog(self, t0: float) -> None:
-        if self.use_watchdog:
-            deadline = t0 + self.plan.end + self.plan.rollback_grace
-            url = getattr(self.toxiproxy, "url", None)
-            spec = watchdog.spec_for(self.plan, url, self.admin_urls, deadline)
-            self._watchdog = watchdog.spawn(spec)
+    async def _spawn_watchdog(self, t0: float) -> None:
+        if not self.use_watchdog:
+            return
+        deadline = t0 + self.plan.end + self.plan.rollback_grace
+        url = getattr(self.toxiproxy, "url", None)
+        business = {f.service for f in self.plan.faults if f.fault.kind == "business"}
+        urls = [self.admin_urls[s] for s in sorted(business) if s in self.admin_urls]
+        seen = await asyncio.gather(*(asyncio.to_thread(watchdog.instance_of, u) for u in urls))
+        instances = {u: i for u, i in zip(urls, seen, strict=True) if i is not None}
+        spec = watchdog.spec_for(self.plan, url, self.admin_urls, deadline,
+                                 lambda fault: toxic_name(fault, self.tag), instances)
+        self._watchdog = watchdog.spawn(spec)
+
+    def dismiss_watchdog(self) -> None:
+        """The caller has stopped the processes the faults were on (and with them the faults):
+        nothing is left for the watchdog to undo."""
+        watchdog.cancel(self._watchdog)
+        self._watchdog = None
 
     async def _preflight_ok(self) -> bool:
         start = time.time()

@@ -154,9 +154,11 @@ class ToxiproxySubprocess:
         self.url = ""
 
     def start(self, timeout: float = 20.0) -> str:
+        # Its own process group: a terminal's Ctrl-C reaches only the harness, which removes
+        # its faults through this server before stopping it.
         self.process = subprocess.Popen(
-            self.args, stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"}
-        )
+            self.args, stdout=subprocess.PIPE, text=True, process_group=0,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"})
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()  # the server's first line is its URL
         if not line.startswith("http://"):

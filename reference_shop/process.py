@@ -46,8 +46,10 @@ class ShopProcess:
 
     def start(self) -> str:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Its own process group: a terminal's Ctrl-C reaches only the harness, which stops the
+        # shop in its own time (after removing faults and draining).
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._log,
-                                     text=True, env=env)
+                                     text=True, env=env, process_group=0)
         lines = line_queue(self.proc)
         deadline = time.monotonic() + self.startup_timeout_s
         while True:

@@ -49,6 +49,7 @@ def _run_facts(run: Run) -> dict[str, Any]:
         "sla_s": run.sla_s,
         "transparency": (meta.get("shop") or {}).get("transparency"),
         "valid": meta.get("valid"),
+        "warnings": list(run.warnings),
     }
 
 

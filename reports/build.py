@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +50,21 @@ def build_report(
     window_s: float | None = None,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Path:
     """Read the run directories, write the report into out_dir (default_out_dir) and return it.
 
-    Raises RunDirError (the message names the file) when a run directory cannot be read.
+    Raises RunDirError (the message names the file) when a run directory cannot be read;
+    `on_warning` hears what looks wrong in one that can (the report shows it too).
     """
     if not run_dirs:
         raise RunDirError("no run directory given")
-    analyses = [analyze(load_run(path), window_s) for path in run_dirs]
+    runs_read = [load_run(path) for path in run_dirs]
+    for run in runs_read:
+        for warning in run.warnings:
+            if on_warning is not None:
+                on_warning(warning)
+    analyses = [analyze(run, window_s) for run in runs_read]
     postmortems = [postmortem(a) for a in analyses]
     for a, pm in zip(analyses, postmortems, strict=True):
         a.metrics["postmortem"] = pm.facts

@@ -40,7 +40,8 @@ def report(
 
     try:
         target = build_report(
-            list(run_dirs), out_dir, window_s=window_s, seed=SEED if seed is None else seed
+            list(run_dirs), out_dir, window_s=window_s, seed=SEED if seed is None else seed,
+            on_warning=lambda text: click.echo(f"warning: {text}", err=True),
         )
     except RunDirError as exc:
         click.echo(f"fakalab report: {exc}", err=True)

@@ -65,6 +65,12 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     ("run.transparency", "The shop's transparency mode.", ("run.json:shop.transparency",)),
     ("run.valid", "False when the drill marked the run invalid.", ("run.json:valid",)),
+    (
+        "run.warnings",
+        "What looks wrong in the run directory's files: a table with fewer rows than the drill "
+        "wrote (run.json load.counts), or a last line cut off.",
+        ("run.json:load.counts", "orders.csv", "events.csv", "polls.csv", "tickets.csv"),
+    ),
     # headline
     ("headline.orders", "Orders created during the run.", ("orders.csv:order_no",)),
     (

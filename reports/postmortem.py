@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +45,7 @@ class Postmortem:
 def epoch(value: Any) -> float | None:
     """A journal time (epoch seconds or ISO 8601, naive = UTC) as epoch seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return float(value) if math.isfinite(value) else None  # NaN: did not happen
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
@@ -244,7 +245,10 @@ def timeline(
     ]
     rows += _journal_rows(journal or {})
     rows += [(f.started_at, "faults", f"{f.kind} on {f.link} began") for f in faults.itertuples()]
-    rows += [(f.ended_at, "faults", f"{f.kind} on {f.link} removed") for f in faults.itertuples()]
+    rows += [(f.ended_at, "faults", f"{f.kind} on {f.link} removed") if epoch(f.ended_at)
+             else (meta["ended_at"], "faults",
+                   f"{f.kind} on {f.link} was still in place when the run ended (never removed)")
+             for f in faults.itertuples()]
     rows += [
         (i.at, "incidents", f"{i.component} {i.state}: {i.message}") for i in incidents.itertuples()
     ]

@@ -90,6 +90,7 @@ class Run:
     incidents: pd.DataFrame
     journal: dict[str, Any] | None
     simulation: Simulation | None
+    warnings: tuple[str, ...] = ()  # what looks wrong in the files (e.g. rows missing)
 
     @property
     def run_id(self) -> str:
@@ -263,6 +264,7 @@ def load_run(path: str | Path) -> Run:
     orders["channel"] = orders["channel"].fillna("")
     tables = {n: _table(root, n, optional) for n in ("events.csv", "polls.csv", "tickets.csv")}
     journal_path = root / "chaos.json"
+    tables["orders.csv"] = orders
     return Run(
         path=root,
         meta=meta,
@@ -274,4 +276,29 @@ def load_run(path: str | Path) -> Run:
         incidents=_table(root, "incidents.csv", optional),
         journal=_read_json(journal_path) if journal_path.is_file() else None,
         simulation=_simulation(root),
+        warnings=_missing_rows(root, meta, tables),
     )
+
+
+def _missing_rows(root: Path, meta: dict[str, Any], tables: dict[str, pd.DataFrame]
+                  ) -> tuple[str, ...]:
+    """Files with fewer rows than the drill wrote (run.json `load.counts`), or cut mid-line: a
+    truncated copy, a disk that filled up. The report then covers only what is there."""
+    load = meta.get("load")
+    counts = load.get("counts", {}) if isinstance(load, dict) else {}
+    found = []
+    for name, frame in tables.items():
+        path = root / name
+        expected = counts.get(name.removesuffix(".csv")) if isinstance(counts, dict) else None
+        if isinstance(expected, int) and len(frame) != expected:
+            found.append(f"{path}: {len(frame)} rows, but the drill wrote {expected}; the report "
+                         f"covers only the rows that are there")
+        elif path.is_file() and path.stat().st_size and not _ends_with_newline(path):
+            found.append(f"{path}: the last line is cut off (no newline at the end)")
+    return tuple(found)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"

@@ -76,14 +76,14 @@ class _Run:
         self.journal: dict[str, Any] | None = None
         self.stopped = asyncio.Event()
         self.error: str | None = None
-        self.interrupted = False
+        self.interrupted: str | None = None  # why, when it was
 
     async def execute(self) -> RunResult:
         self.dir.mkdir(parents=True, exist_ok=False)
         (self.dir / "scenario.yaml").write_text(dump_scenario(self.scenario))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._interrupt)
+            loop.add_signal_handler(sig, self._interrupt, sig)
         try:
             await self._drive()
         except StackError as exc:
@@ -94,8 +94,10 @@ class _Run:
                 loop.remove_signal_handler(sig)
         return finish_run(self)
 
-    def _interrupt(self) -> None:
-        self.interrupted = True
+    def _interrupt(self, sig: signal.Signals) -> None:
+        if self.interrupted is None:
+            elapsed = time.time() - self.started_at
+            self.interrupted = f"interrupted by {sig.name} after {elapsed:.0f} s"
         self.stack.stopping = True  # a process killed by the plan is not restarted any more
         self.stopped.set()
 
@@ -190,6 +192,8 @@ class _Run:
         await asyncio.to_thread(self.stack.stop_shop)
         self.ended_at = time.time()
         await asyncio.to_thread(self.stack.stop)
+        if self.runner is not None:  # the faults went with the processes and proxies they were on
+            self.runner.dismiss_watchdog()
 
 
 def finish_run(run: _Run) -> RunResult:
@@ -203,7 +207,9 @@ def finish_run(run: _Run) -> RunResult:
             run.error = run.error or f"export failed: {exc}"
     verdicts: list[SloVerdict] = []
     reasons = _invalid_reasons(run)
-    if counts:
+    if run.interrupted:  # a partial run: its figures are no verdict on the shop
+        reasons.insert(0, f"{run.interrupted}: the figures cover only part of the run")
+    elif counts:
         orders = pd.read_csv(run.dir / "orders.csv")
         requests, failures = runinfo.locust_totals(run.dir / "locust" / "locust_stats.csv")
         verdicts = evaluate(run.scenario.slos, observed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -66,6 +67,10 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
+    unwritable = _unwritable(out)
+    if unwritable:
+        click.echo(f"error: cannot write run directories under {out}: {unwritable}", err=True)
+        sys.exit(2)
     options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, generators=generators)
     results = run_drill(resolved, options, console)
     for result in results:
@@ -82,6 +87,18 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
     if not no_report and status != INTERRUPTED and results:
         status = max(status, _report(results, console), key=_severity)
     sys.exit(status)
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why run directories cannot be made under `out` (None when they can), before anything
+    starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".fakalab-check-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _report(results: list[RunResult], console: Console) -> int:

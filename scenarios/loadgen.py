@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from fakalab.scenarios.ports import free_port
+
 __all__ = ["LocustRun", "read_summaries"]
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locust" / "locustfile.py"
@@ -47,7 +49,11 @@ class LocustRun:
                      "--fakalab-records", str(self.records),
                      "--fakalab-processes", users]
         if self.processes > 1:
-            self.args += ["--processes", users]
+            # a free port on loopback, not Locust's fixed 5557 on every interface: two drills
+            # at once must not collide, and nothing listens beyond 127.0.0.1
+            port = str(free_port())
+            self.args += ["--processes", users, "--master-bind-host", "127.0.0.1",
+                          "--master-bind-port", port, "--master-port", port]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 

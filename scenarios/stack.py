@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import subprocess
 import threading
 import time
@@ -27,18 +26,13 @@ from fakalab.chaos.server import ToxiproxySubprocess
 from fakalab.contract.services import SERVICES
 from fakalab.reference_shop.process import ShopProcess, ShopProcessError
 from fakalab.reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
+from fakalab.scenarios.ports import free_port
 
 __all__ = ["Stack", "StackError"]
 
 
 class StackError(RuntimeError):
     """A part of the stack did not start; the message names it and why."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _setting_args(settings: dict[str, Any]) -> list[str]:

@@ -6,14 +6,16 @@ import math
 import operator
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from fakalab.simulate.parallel import Progress
 from fakalab.simulate.params import LoadShape, PipelineModel
+from fakalab.simulate.results import Summary
 from fakalab.simulate.stats import Estimate
 from fakalab.simulate.whatif import aggregate, sweep
 
-__all__ = ["CapacityPlan", "Slo", "at_peak", "capacity", "lever_effects", "parse_slo"]
+__all__ = ["SLO_FIGURES", "CapacityPlan", "Slo", "at_peak", "capacity", "lever_effects",
+           "parse_slo"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -21,6 +23,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     ">": operator.gt,
 }
+# The summary figures an SLO may bound: the numbers of a run's Summary.
+SLO_FIGURES = tuple(f.name for f in fields(Summary) if f.type in ("int", "float", int, float))
 _SLO = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|<|>)\s*([0-9.eE+-]+)\s*(%?)\s*$")
 
 
@@ -51,6 +55,9 @@ def parse_slo(text: str) -> Slo:
     if match is None:
         raise ValueError(f"cannot read SLO {text!r}: write e.g. 'delay_rate<=1%' or 'p95_s<30'")
     name, op, number, percent = match.groups()
+    if name not in SLO_FIGURES:
+        raise ValueError(f"cannot read SLO {text!r}: no figure {name!r} (one of: "
+                         f"{', '.join(SLO_FIGURES)})")
     return Slo(name, op, float(number) / (100 if percent else 1))
 
 

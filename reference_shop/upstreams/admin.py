@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -28,10 +29,13 @@ def admin_router(
 ) -> APIRouter:
     """Health, fault switches and counters (plus current ``gauges``) of the service ``name``."""
     router = APIRouter()
+    # Tells this process from a restarted one, or another stack's on the same port: a drill's
+    # watchdog resets faults only on the instance it put them on.
+    instance = secrets.token_hex(8)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"ok": True, "service": name}
+        return {"ok": True, "service": name, "instance": instance}
 
     @router.get("/admin/faults")
     async def get_faults() -> dict[str, Any]:

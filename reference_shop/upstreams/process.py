@@ -112,8 +112,11 @@ class UpstreamsProcess:
         self._stderr.seek(0)
         self._stderr.truncate()
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        # Its own process group: a terminal's Ctrl-C reaches only the harness, which undoes the
+        # business faults through these services before it stops them.
         self.proc = subprocess.Popen(
-            self.args(port_base), stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env
+            self.args(port_base), stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
+            process_group=0,
         )
         lines = line_queue(self.proc)
         deadline = time.monotonic() + self.startup_timeout_s

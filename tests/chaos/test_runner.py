@@ -88,7 +88,7 @@ async def test_faults_are_applied_and_removed_on_schedule(
     task = asyncio.create_task(runner.run())
     await asyncio.sleep(0.3)
     toxics = await asyncio.to_thread(proxies.toxics, "shop_payment-a")
-    assert [t["name"] for t in toxics] == ["fakalab_f1"]
+    assert [t["name"] for t in toxics] == [f"fakalab_{runner.tag}_f1"]
     journal = (await task).to_json()
     assert journal["status"] == "completed" and journal["deviated"] is False
     assert await asyncio.to_thread(_clean, proxies)

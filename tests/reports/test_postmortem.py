@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from fakalab.reports.analysis import Analysis
+from fakalab.reports.build import build_report
 from fakalab.reports.metrics import queue_steps
 from fakalab.reports.postmortem import epoch, postmortem, recovered_at
+from tests.reports.conftest import TINY
 
 
 def test_facts(tiny: Analysis) -> None:
@@ -82,3 +87,18 @@ def test_lessons(tiny: Analysis) -> None:
         "SLO delay_rate breached (0.5 vs <= 0.05).",
         "The steady state deviated after the method.",
     ]
+
+
+def test_a_fault_never_removed_still_gives_a_report(run_copy: Callable[[Path], Path],
+                                                    tmp_path: Path) -> None:
+    """An interrupted drill whose rollback failed leaves `ended_at` empty in faults.csv: the
+    report says the fault was still in place (it used to fail on NaN and write nothing)."""
+    run = run_copy(TINY)
+    lines = (run / "faults.csv").read_text().splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0] + ","
+    (run / "faults.csv").write_text("\n".join(lines) + "\n")
+    out = build_report([run], tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert out.exists()
+    assert "still in place when the run ended (never removed)" in text
+    assert "NaN" not in (tmp_path / "report" / "metrics.json").read_text()

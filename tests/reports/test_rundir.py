@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakalab.contract.rundir import FORMAT_VERSION
+from fakalab.reports.build import build_report
 from fakalab.reports.rundir import RunDirError, load_run
 from tests.reports.conftest import TINY, V0
 
@@ -128,3 +129,27 @@ def test_duplicate_orders(run_copy: Copy) -> None:
     (run / "orders.csv").write_text("\n".join([*lines, lines[1]]) + "\n")
     with pytest.raises(RunDirError, match="order_no is not unique"):
         load_run(run)
+
+
+def test_a_truncated_table_is_reported_not_silently_halved(run_copy: Copy, tmp_path: Path
+                                                           ) -> None:
+    run = run_copy(TINY)
+    _edit_run_json(run, load={"counts": {"orders": 6, "events": 27, "polls": 18, "tickets": 3}})
+    assert load_run(run).warnings == ()
+    lines = (run / "orders.csv").read_text().splitlines()
+    (run / "orders.csv").write_text("\n".join(lines[:4]) + "\n" + lines[4][:12])  # cut mid-row
+    warnings = load_run(run).warnings
+    assert len(warnings) == 1
+    assert "orders.csv: 4 rows, but the drill wrote 6" in warnings[0]
+    heard: list[str] = []
+    build_report([run], tmp_path / "report", on_warning=heard.append)
+    assert heard == list(warnings)
+    assert "orders.csv: 4 rows, but the drill wrote 6" in (tmp_path / "report" / "report.md"
+                                                          ).read_text()
+
+
+def test_a_last_line_cut_off_is_reported_without_counts(run_copy: Copy) -> None:
+    run = run_copy(TINY)
+    text = (run / "polls.csv").read_text()
+    (run / "polls.csv").write_text(text.rstrip("\n"))
+    assert [w for w in load_run(run).warnings if "polls.csv" in w and "cut off" in w]

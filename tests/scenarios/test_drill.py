@@ -41,9 +41,19 @@ slos: {{delay_rate: 0.5, error_rate: 0.2}}
 """
 
 
-def write_scenario(tmp_path: Path, duration: str = "12s", fault: str = "6s") -> Path:
+BUSINESS_FAULT = """\
+    - {id: drop-callbacks, link: shop->payment-a, fault: {business: {callback_drop_pct: 50}},
+       start: 2s, duration: 50s}
+"""
+
+
+def write_scenario(tmp_path: Path, duration: str = "12s", fault: str = "6s",
+                   business: bool = False) -> Path:
     path = tmp_path / "mini.yaml"
-    path.write_text(SCENARIO.format(duration=duration, fault=fault))
+    text = SCENARIO.format(duration=duration, fault=fault)
+    if business:
+        text = text.replace("slos:", BUSINESS_FAULT + "slos:")
+    path.write_text(text)
     return path
 
 
@@ -122,26 +132,45 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def drill_with_an_active_fault(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """A drill against an external Toxiproxy, yielded once its fault is active."""
-    scenario = write_scenario(tmp_path, duration="60s", fault="50s")
+def drill_with_an_active_fault(tmp_path: Path, *, business: bool = False, session: bool = False
+                               ) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A drill against an external Toxiproxy, yielded once its fault is active (with `business`,
+    also a business fault of payment-a; with `session`, as a terminal runs it: the leader of
+    its own process group)."""
+    scenario = write_scenario(tmp_path, duration="60s", fault="50s", business=business)
     with ToxiproxyThread() as toxiproxy_url:
         drill = subprocess.Popen(
             [*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
              "--toxiproxy", toxiproxy_url, "--no-report"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=session)
         try:
             deadline = time.monotonic() + 90
-            toxics: list[object] = []
-            while time.monotonic() < deadline and not toxics:
+            active = False
+            while time.monotonic() < deadline and not active:
                 time.sleep(0.5)
                 proxies = httpx.get(toxiproxy_url + "/proxies").json()
                 toxics = [t for p in proxies.values() for t in p["toxics"]]
-            assert toxics, "the fault never became active"
+                active = bool(toxics) and (not business or _business_fault_active(drill))
+            assert active, "the faults never became active"
             yield drill, toxiproxy_url
         finally:
             if drill.poll() is None:
                 drill.kill()
+
+
+def _business_fault_active(drill: subprocess.Popen[str]) -> bool:
+    """Whether payment-a's drop switch is on (its port: the upstreams' --port-base + 1)."""
+    for pid in _descendants(drill.pid):
+        args = _cmdline(pid).split()
+        if "fakalab.reference_shop.upstreams.cli" in args and "--port-base" in args:
+            base = int(args[args.index("--port-base") + 1])
+            try:
+                faults = httpx.get(f"http://127.0.0.1:{base + 1}/admin/faults").json()
+            except httpx.HTTPError:
+                return False
+            return bool(faults.get("callback_drop_pct"))
+    return False
 
 
 def _cmdline(pid: int) -> str:
@@ -164,6 +193,36 @@ def test_sigint_stops_every_process_and_removes_every_fault(tmp_path: Path) -> N
     info = json.loads((run_dir / "run.json").read_text())
     assert info["exit_status"] == 130
     assert json.loads((run_dir / "chaos.json").read_text())["status"] == "interrupted"
+
+
+def test_ctrl_c_in_a_terminal_stops_everything_and_leaves_a_reportable_run(
+        tmp_path: Path) -> None:
+    """A terminal's Ctrl-C is SIGINT to the whole foreground process group: the drill and every
+    child it started get it at once. Nothing may be left running (the watchdog neither), no
+    fault left in place, and the run must say it was interrupted — and still build a report."""
+    with drill_with_an_active_fault(tmp_path, business=True, session=True) as (drill, url):
+        family = _descendants(drill.pid)
+        assert any("chaos.watchdog" in _cmdline(pid) for pid in family)
+        os.killpg(drill.pid, signal.SIGINT)
+        assert drill.wait(60) == 130
+        time.sleep(0.5)
+        assert [(pid, _cmdline(pid)) for pid in family if _alive(pid)] == []
+        assert httpx.get(url + "/proxies").json() == {}
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["exit_status"] == 130
+    assert info["valid"] is False and info["slos"] == []
+    assert any("interrupted" in reason for reason in info["invalid_reasons"])
+    journal = json.loads((run_dir / "chaos.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert all(a["status"] == "succeeded" for a in journal["rollbacks"]), journal["rollbacks"]
+    faults = rows(run_dir / "faults.csv")
+    assert {f["fault_id"] for f in faults} == {"slow-risk", "drop-callbacks"}
+    assert all(f["ended_at"] for f in faults), faults
+    report = subprocess.run([*FAKALAB, "report", str(run_dir)], capture_output=True, text=True,
+                            timeout=120)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert (run_dir / "report" / "index.html").exists()
 
 
 def test_a_crashed_child_ends_the_drill_cleanly(tmp_path: Path) -> None:

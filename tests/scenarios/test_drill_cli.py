@@ -20,3 +20,11 @@ def test_help_names_generators_and_the_shops_workers() -> None:
     assert result.exit_code == 0
     assert "--generators" in result.output
     assert "shop.workers" in result.output
+
+
+def test_an_unwritable_out_directory_is_one_line_and_starts_nothing() -> None:
+    result = CliRunner().invoke(cli, ["drill", "steady", "--out", "/proc/forbidden"])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error: cannot write run directories under "
+                                            "/proc/forbidden: ")
+    assert len(result.output.strip().splitlines()) == 1

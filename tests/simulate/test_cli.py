@@ -103,3 +103,10 @@ def test_a_missing_run_directory_is_one_line_and_exit_2() -> None:
     code, output = _invoke("runs/20260101-000000-flash-sale")
     assert code == 2 and "runs/20260101-000000-flash-sale" in output
     assert "not a run directory" in output and output.count("\n") == 1
+
+
+def test_an_slo_on_an_unknown_figure_is_one_line_naming_the_figures() -> None:
+    code, output = _invoke("steady", "--capacity", "--slo", "nosuch<=1")
+    assert code == 2
+    assert "no figure 'nosuch' (one of: orders," in output and "delay_rate" in output
+    assert "Traceback" not in output and "KeyError" not in output

@@ -28,6 +28,7 @@ SURFACE = {
     "fakalab.simulate.whatif": {
         "SweepPoint", "aggregate", "grid", "metric", "sweep", "with_params"},
     "fakalab.simulate.capacity": {
+        "SLO_FIGURES",
         "CapacityPlan",
         "Slo",
         "at_peak",

@@ -200,7 +200,8 @@ async def test_injected_error_and_latency(provider: Client) -> None:
 
 async def test_admin_faults_routes(provider: Client) -> None:
     client, _, _ = provider
-    assert (await client.get("/healthz")).json() == {"ok": True, "service": "payment-a"}
+    health = (await client.get("/healthz")).json()
+    assert (health["ok"], health["service"], len(health["instance"])) == (True, "payment-a", 16)
     patched = await client.patch("/admin/faults", json={"callback_delay": {"dist": "exponential"}})
     assert patched.json()["callback_delay"]["dist"] == "exponential"
     bad = await client.patch("/admin/faults", json={"duplicate_pct": 150})
