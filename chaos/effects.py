@@ -2,8 +2,11 @@
 
 An `Effect` is the per-connection state of one toxic (its toxicity draw, byte counters, timers).
 `pieces()` turns one arriving chunk into the pieces to pass on, sleeping where the toxic says so;
-`on_eof()` runs when the sending side closes. The `Conn` protocol is all an effect may do: close
-the whole connection, reset it with a TCP RST, or end its own direction (half-close).
+`on_eof()` runs when the stream's input ends (the sending side closed). The `Conn` protocol is all
+an effect may do: close the whole connection at once, or end its stream where it stands
+(`end_after`), as a Toxiproxy toxic does by closing its stub: nothing more passes it, the close
+runs through the toxics after it, and at the end of the chain the destination socket is closed,
+which ends the other direction too (with an RST where the connection started with a reset_peer).
 """
 
 from __future__ import annotations
@@ -15,15 +18,13 @@ from typing import Protocol
 
 from fakalab.chaos.toxics import Toxic
 
-__all__ = ["Conn", "Effect", "make_effect"]
+__all__ = ["Conn", "Effect", "make_effect", "slice_bounds"]
 
 
 class Conn(Protocol):
     def close(self) -> None: ...
 
-    def reset(self) -> None: ...
-
-    def end_stream(self) -> None: ...
+    def end_after(self, effect: Effect) -> None: ...
 
 
 class Effect:
@@ -62,8 +63,11 @@ class Effect:
         yield chunk
 
     async def on_eof(self) -> bool:
-        """Return False to swallow the close instead of passing it on."""
+        """Return False to hold the close back (the effect ends the stream later itself)."""
         return True
+
+    def _end(self) -> None:
+        self.conn.end_after(self)
 
 
 async def _sleep_until(deadline: float) -> None:
@@ -104,59 +108,145 @@ class SlowClose(Effect):
 
 
 class Timeout(Effect):
+    """Drops every byte; ends the stream `timeout` ms after it starts (never with 0), or at once
+    when its input closes, or when the toxic is removed (its cleanup, whatever the draw)."""
+
     def start(self) -> None:
         if self.enabled and self.toxic.attr("timeout") > 0:
-            self._later(self.toxic.attr("timeout"), self.conn.close)
+            self._later(self.toxic.attr("timeout"), self._end)
 
     def removed(self) -> None:
         self.stop()
-        if self.enabled:
-            self.conn.close()
+        self._end()
 
     async def pieces(self, chunk: bytes, arrived: float) -> AsyncIterator[bytes]:
         return
         yield  # pragma: no cover - makes this an async generator that drops everything
 
-    async def on_eof(self) -> bool:
-        return False
-
 
 class ResetPeer(Effect):
+    """Drops every byte. The first chunk, or the input's close, arms it: `timeout` ms later it
+    ends the stream, which the connection's SO_LINGER 0 turns into an RST. Once armed nothing
+    stops it: Toxiproxy sleeps without listening, so an update or a removal waits for the reset
+    (here they return at once, and the reset still comes on time)."""
+
+    armed = False
+
+    def _arm(self) -> None:
+        if not self.armed:
+            self.armed = True
+            self._later(self.toxic.attr("timeout"), self._end)
+
+    def update(self, toxic: Toxic) -> None:
+        if not self.armed:
+            super().update(toxic)
+
+    def removed(self) -> None:
+        if not self.armed:
+            self.stop()
+
     async def pieces(self, chunk: bytes, arrived: float) -> AsyncIterator[bytes]:
-        if self._timer is None:
-            self._later(self.toxic.attr("timeout"), self.conn.reset)
+        self._arm()
         return
         yield  # pragma: no cover
 
+    async def on_eof(self) -> bool:
+        self._arm()
+        return False
+
+
+def _wake(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)
+
+
+def slice_bounds(size: int, average: int, variation: int,
+                 rng: random.Random) -> list[tuple[int, int]]:
+    """Where the slicer cuts a chunk of `size` bytes, as (start, end) pairs in order.
+
+    Toxiproxy's recursive halving: a segment no longer than `average + variation` is a slice;
+    a longer one is cut about in half, the cut moved by a random offset in [-variation,
+    variation), and each half is cut again. So with no variation every slice is at most
+    `average` (20 000 bytes at 1000 → 32 slices of 625). An average of 0 or less leaves the
+    chunk whole; a cut is kept strictly inside its segment.
+    """
+    if size <= 0:
+        return []
+    if average <= 0:
+        return [(0, size)]
+    bounds: list[tuple[int, int]] = []
+    todo = [(0, size)]  # a stack: left halves first, so the slices come out in order
+    while todo:
+        start, end = todo.pop()
+        if end - start - average <= variation or end - start < 2:
+            bounds.append((start, end))
+            continue
+        mid = start + (end - start) // 2
+        if variation > 0:
+            mid += rng.randrange(-variation, variation)
+        mid = min(max(mid, start + 1), end - 1)
+        todo.append((mid, end))
+        todo.append((start, mid))
+    return bounds
+
 
 class Slicer(Effect):
+    """Cuts each chunk with `slice_bounds` and waits `delay` µs after every slice (the last one
+    too). Updated or removed in the middle of a chunk, it passes the rest of that chunk at once."""
+
+    _interrupted = False
+    _waker: asyncio.Future[None] | None = None
+
+    def _interrupt(self) -> None:
+        self._interrupted = True
+        if self._waker is not None:
+            _wake(self._waker)
+
+    def update(self, toxic: Toxic) -> None:
+        self._interrupt()
+        super().update(toxic)
+
+    def removed(self) -> None:
+        self._interrupt()
+        super().removed()
+
+    async def _nap(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._waker = waker = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waker)
+        try:
+            await waker
+        finally:
+            timer.cancel()
+            self._waker = None
+
     async def pieces(self, chunk: bytes, arrived: float) -> AsyncIterator[bytes]:
         average, variation = self.toxic.attr("average_size"), self.toxic.attr("size_variation")
-        if average <= 0:
-            yield chunk
-            return
         delay = self.toxic.attr("delay") / 1_000_000
-        start = 0
-        while start < len(chunk):
-            jitter = self.rng.randint(-variation, variation) if variation else 0
-            size = max(1, average + jitter)
-            if start and delay:
-                await asyncio.sleep(delay)
-            yield chunk[start : start + size]
-            start += size
+        self._interrupted = False
+        for start, end in slice_bounds(len(chunk), average, variation, self.rng):
+            yield chunk[start:end]
+            if delay > 0 and not self._interrupted:
+                await self._nap(delay)
+            if self._interrupted:
+                if end < len(chunk):
+                    yield chunk[end:]
+                return
 
 
 class LimitData(Effect):
+    """Passes exactly `bytes` (counted across updates), then ends the stream: the whole
+    connection closes, both directions."""
+
     passed = 0
 
     async def pieces(self, chunk: bytes, arrived: float) -> AsyncIterator[bytes]:
-        remaining = self.toxic.attr("bytes") - self.passed
-        if remaining > 0:
-            piece = chunk[:remaining]
+        piece = chunk[: max(self.toxic.attr("bytes") - self.passed, 0)]
+        if piece:
             self.passed += len(piece)
             yield piece
         if self.passed >= self.toxic.attr("bytes"):
-            self.conn.end_stream()
+            self._end()
 
 
 EFFECTS: dict[str, type[Effect]] = {

@@ -4,6 +4,13 @@ With no toxic in effect on a direction, chunks are written straight to the other
 path costs one `write` per chunk). Otherwise they queue and a pump task passes each one through
 the effects in order. Flow control: the reading side is paused while the writing side's buffer is
 full, or while too much data waits in the queue.
+
+Closes follow Toxiproxy's links: a direction ends when its input's close (or a toxic ending the
+stream) has run through its chain; then its destination socket is closed outright, not shut down
+for writing, and the other direction's input ends with it. So a FIN from either side, a timeout
+or a limit_data closes both sides; no connection stays half-open. A connection that starts with a
+reset_peer toxic on either stream has SO_LINGER 0 on both sockets (whatever the toxicity draw, for
+its whole life), so each of those closes goes out as an RST.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ __all__ = ["Connection", "Direction"]
 
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
-_EOF = b""  # queued to mark the sending side's close
+_EOF = b""  # queued to mark the end of the input
+# A queued item: the data (b"" for the end), when it arrived, and for an end that a toxic made,
+# the effects after that toxic (None: the input closed, the whole chain sees the close).
+_Item = tuple[bytes, float, tuple[Effect, ...] | None]
 
 
 class Direction:
@@ -37,13 +47,14 @@ class Direction:
         self.dst: asyncio.Transport | None = None
         self.effects: list[Effect] = []
         self.active: list[Effect] = []
-        self.queue: deque[tuple[bytes, float]] = deque()
+        self.queue: deque[_Item] = deque()
         self.queued = 0
         self.pump: asyncio.Task[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.bytes = 0
-        self.eof_sent = False
-        self.ended = False
+        self.input_closed = False  # the source closed, or the other direction closed it
+        self.ending = False  # a toxic ended the stream: later bytes are dropped
+        self.finished = False  # the end went through the chain: dst is closed
         self._src_paused = False
         self._queue_full = False
         self._dst_full = False
@@ -60,10 +71,10 @@ class Direction:
             elif effect.toxic != toxic:
                 effect.update(toxic)
             effects.append(effect)
+        for effect in old.values():  # while the chain still holds them (end_after needs it)
+            effect.removed()
         self.effects = effects
         self.active = [effect for effect in effects if effect.enabled]
-        for effect in old.values():
-            effect.removed()
         if self.queue and self.pump is None and self.dst is not None:
             self._start_pump()
 
@@ -71,14 +82,25 @@ class Direction:
     def close(self) -> None:
         self.conn.close()
 
-    def reset(self) -> None:
-        self.conn.reset()
-
-    def end_stream(self) -> None:
-        """Half-close this direction; later bytes are dropped (limit_data)."""
-        if not self.ended:
-            self.ended = True
-            self._send_eof()
+    def end_after(self, effect: Effect) -> None:
+        """`effect` ends the stream: nothing more passes it; the effects after it see the
+        close, then the direction finishes (what a Toxiproxy toxic closing its stub does)."""
+        if self.ending or self.finished or self.conn.closed:
+            return
+        self.ending = True
+        if effect in self.effects:
+            after = self.effects[self.effects.index(effect) + 1 :]
+            tail = tuple(e for e in after if e.enabled)
+        else:
+            tail = ()
+        self.queue.clear()  # bytes not yet through the chain never reach the toxic's output
+        self.queued = 0
+        if self._queue_full:
+            self._queue_full = False
+            self._update_reading()
+        self.queue.append((_EOF, asyncio.get_running_loop().time(), tail))
+        if self.pump is None and self.dst is not None:
+            self._start_pump()
 
     def stop(self) -> None:
         for effect in self.effects:
@@ -87,21 +109,30 @@ class Direction:
             self.pump.cancel()
 
     # -- input ------------------------------------------------------------------------------
+    def _fast(self) -> bool:
+        return not (self.active or self.pump is not None or self.queue or self.dst is None)
+
     def feed(self, data: bytes) -> None:
         self.bytes += len(data)
-        if self.active or self.pump is not None or self.queue or self.dst is None:
-            self._enqueue(data)
+        if self.ending or self.finished or self.conn.closed:
+            return
+        if self._fast():
+            cast(asyncio.Transport, self.dst).write(data)
         else:
-            self.dst.write(data)
+            self._enqueue(data)
 
     def feed_eof(self) -> None:
-        if self.active or self.pump is not None or self.queue or self.dst is None:
-            self._enqueue(_EOF)
+        """The input ended: the source closed, or the other direction closed it."""
+        if self.input_closed or self.ending or self.finished or self.conn.closed:
+            return
+        self.input_closed = True
+        if self._fast():
+            self._finish()
         else:
-            self._send_eof()
+            self._enqueue(_EOF)
 
     def _enqueue(self, data: bytes) -> None:
-        self.queue.append((data, asyncio.get_running_loop().time()))
+        self.queue.append((data, asyncio.get_running_loop().time(), None))
         self.queued += len(data)
         if self.queued > _HIGH_WATER:
             self._queue_full = True
@@ -114,13 +145,15 @@ class Direction:
 
     async def _run_pump(self) -> None:
         try:
-            while self.queue and not self.conn.closed:
-                data, arrived = self.queue.popleft()
+            while self.queue and not self.conn.closed and not self.finished:
+                data, arrived, tail = self.queue.popleft()
                 self.queued -= len(data)
                 if self._queue_full and self.queued < _LOW_WATER:
                     self._queue_full = False
                     self._update_reading()
-                if not data:
+                if tail is not None:
+                    await self._close_through(tuple(e for e in tail if e in self.effects))
+                elif not data:
                     await self._close_through(tuple(self.active))
                 else:
                     await self._through(tuple(self.active), 0, data, arrived)
@@ -138,26 +171,21 @@ class Direction:
         for effect in chain:
             if not await effect.on_eof():
                 return
-        self._send_eof()
+        self._finish()
 
     # -- output -----------------------------------------------------------------------------
     async def _write(self, data: bytes) -> None:
-        if self.dst is None or self.conn.closed or self.ended or not data:
+        if self.dst is None or self.conn.closed or self.finished or not data:
             return
         self.dst.write(data)
         if self._dst_full:
             self.drained = asyncio.get_running_loop().create_future()
             await self.drained
 
-    def _send_eof(self) -> None:
-        if self.eof_sent:
-            return
-        self.eof_sent = True
-        if self.dst is None or self.dst.is_closing():
-            return
-        if self.dst.can_write_eof():
-            self.dst.write_eof()
-        self.conn.maybe_finished()
+    def _finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.conn.finished(self)
 
     def pause_writing(self) -> None:
         self._dst_full = True
@@ -190,6 +218,7 @@ class Connection:
         self.client: asyncio.Transport | None = None
         self.server: asyncio.Transport | None = None
         self.closed = False
+        self.linger_zero = False  # closes send an RST (a reset_peer was there at the start)
 
     def direction(self, stream: str) -> Direction:
         return self.up if stream == "upstream" else self.down
@@ -198,14 +227,30 @@ class Connection:
         self.client, self.server = client, server
         self.up.src, self.up.dst = client, server
         self.down.src, self.down.dst = server, client
+        self.linger_zero = any(effect.toxic.type == "reset_peer"
+                               for direction in (self.up, self.down)
+                               for effect in direction.effects)
+        for transport in (client, server):
+            _set_option(transport, socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go does
         for direction in (self.up, self.down):
             direction._update_reading()
             if direction.queue and direction.pump is None:
                 direction._start_pump()
 
-    def maybe_finished(self) -> None:
-        if self.up.eof_sent and self.down.eof_sent:
+    def finished(self, direction: Direction) -> None:
+        """`direction` has ended: close its destination; that ends the other direction's input."""
+        if direction.dst is not None:
+            self._close_transport(direction.dst)
+        other = self.down if direction is self.up else self.up
+        if other.finished:
             self.close()
+        else:
+            other.feed_eof()
+
+    def _close_transport(self, transport: asyncio.Transport) -> None:
+        if self.linger_zero:
+            _set_option(transport, socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.close()  # buffered bytes are still written first
 
     def close(self) -> None:
         if self.closed:
@@ -215,23 +260,24 @@ class Connection:
         self.down.stop()
         for transport in (self.client, self.server):
             if transport is not None:
-                transport.close()
+                self._close_transport(transport)
         self.on_closed(self)
 
     def abort(self) -> None:
         for transport in (self.client, self.server):
             if transport is not None:
+                if self.linger_zero:
+                    _set_option(transport, socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack("ii", 1, 0))
                 transport.abort()
         self.close()
 
-    def reset(self) -> None:
-        """Close both sides with a TCP RST (SO_LINGER 0)."""
-        for transport in (self.client, self.server):
-            sock = transport.get_extra_info("socket") if transport is not None else None
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.abort()
+
+def _set_option(transport: asyncio.Transport, level: int, option: int, value: int | bytes) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(level, option, value)
 
 
 class ClientSide(asyncio.Protocol):
@@ -255,7 +301,10 @@ class ClientSide(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.conn.close()
+        if exc is not None:  # a reset or an error: no close handshake to pass on
+            self.conn.close()
+        else:  # closed by us (the downstream direction ended) or by the connection
+            self.conn.up.feed_eof()
 
     def pause_writing(self) -> None:
         self.conn.down.pause_writing()
@@ -278,8 +327,10 @@ class ServerSide(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None or not self.conn.down.queue:
+        if exc is not None:
             self.conn.close()
+        else:
+            self.conn.down.feed_eof()
 
     def pause_writing(self) -> None:
         self.conn.up.pause_writing()
