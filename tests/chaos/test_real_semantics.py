@@ -81,15 +81,15 @@ def test_reset_peer_with_toxicity_zero_still_resets_the_close(client: ToxiproxyC
     its chain, whatever the toxicity draw, so even a clean close goes out as an RST."""
     with _upstream(_answer_and_close) as upstream:
         proxy = client.create_proxy("p", upstream.address)
-        client.add_toxic("p", "reset_peer", toxicity=0.0, attributes={"timeout": 500})
-        with connect(proxy, timeout=3.0) as sock:
+        client.add_toxic("p", "reset_peer", toxicity=0.0, attributes={"timeout": 5000})
+        with connect(proxy, timeout=10.0) as sock:
             start = time.perf_counter()
             sock.sendall(b"hi")
             data, reset = _read_until_closed(sock)
             elapsed = time.perf_counter() - start
     assert data == b"answer"  # the toxic was not drawn: data passes
     assert isinstance(reset, ConnectionResetError)
-    assert elapsed < 0.4, elapsed  # no timeout: it is the upstream's close, reset
+    assert elapsed < 2.5, elapsed  # not the 5 s timeout: it is the upstream's close, reset
 
 
 def test_reset_peer_added_to_an_open_connection_closes_cleanly(client: ToxiproxyClient,
@@ -112,20 +112,21 @@ def test_reset_peer_added_to_an_open_connection_closes_cleanly(client: Toxiproxy
 # -- 2. timeout: the upstream closes --------------------------------------------------------
 
 
-@pytest.mark.parametrize("timeout", [1000, 0])
+@pytest.mark.parametrize("timeout", [5000, 0])
 def test_timeout_closes_at_once_when_the_upstream_closes(client: ToxiproxyClient,
                                                          timeout: int) -> None:
     """Real: the toxic sees its input close and closes the client's connection at once (~1 ms),
-    with 1000 as with 0. (The embedded server used to hold it until the timeout, or forever.)"""
+    with 1000 as with 0. (The embedded server used to hold it until the timeout, or forever.)
+    A 5 s timeout here, so that "at once" can have a wide margin on a busy machine."""
     with _upstream(_bye_and_close) as upstream:
         proxy = client.create_proxy("p", upstream.address)
         client.add_toxic("p", "timeout", attributes={"timeout": timeout})
-        with connect(proxy, timeout=2.0) as sock:
+        with connect(proxy, timeout=10.0) as sock:
             start = time.perf_counter()
             data, reset = _read_until_closed(sock)
             elapsed = time.perf_counter() - start
     assert (data, reset) == (b"", None)  # the data is dropped, the close passes
-    assert elapsed < 0.4, elapsed
+    assert elapsed < 2.5, elapsed
 
 
 def test_removing_a_timeout_closes_even_when_it_was_not_drawn(client: ToxiproxyClient,

@@ -94,9 +94,10 @@ async def test_faults_are_applied_and_removed_on_schedule(
     assert await asyncio.to_thread(_clean, proxies)
     faults = {f["fault_id"]: f for f in journal["faults"]}
     t0 = journal["steady_states"]["before"]["at"]
+    # never early; late by however long a busy machine takes (the order is checked below)
     for fault_id, start, end in (("f1", 0.1, 0.5), ("f2", 0.15, 0.25), ("f3", 0, 0.3)):
-        assert abs(faults[fault_id]["started_at"] - t0 - start) < 0.15, fault_id
-        assert abs(faults[fault_id]["ended_at"] - t0 - end) < 0.15, fault_id
+        assert start - 0.01 <= faults[fault_id]["started_at"] - t0 < start + 1.5, fault_id
+        assert end - 0.01 <= faults[fault_id]["ended_at"] - t0 < end + 1.5, fault_id
     assert faults["f3"]["kind"] == "payment.callback_drop_pct"
     assert [(m, b) for m, _, b in stack.calls] == [("PATCH", {"callback_drop_pct": 30}),
                                                    ("DELETE", None)]
@@ -133,7 +134,7 @@ async def test_safeguards_abort_and_roll_back(proxies: ToxiproxyClient, stack: F
     stack.healthy = False
     started = time.monotonic()
     journal = (await asyncio.wait_for(task, 5)).to_json()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 4  # two failed checks 50 ms apart, not the 30 s fault
     assert journal["status"] == "aborted"
     assert [c["met"] for c in journal["steady_states"]["during"]][-2:] == [False, False]
     assert [r["name"] for r in journal["rollbacks"]] == ["rollback f1"]
@@ -207,7 +208,8 @@ async def test_start_at_aligns_the_timeline(proxies: ToxiproxyClient, stack: Fak
                  .replace("noop_placeholder", "{noop: {}}"))
     start_at = time.time() + 0.3
     journal = (await _runner(plan, proxies, stack).run(start_at=start_at)).to_json()
-    assert abs(journal["faults"][0]["started_at"] - start_at) < 0.1
+    # from start_at, not from the run's own start 0.3 s earlier (never early, late when busy)
+    assert start_at - 0.01 <= journal["faults"][0]["started_at"] < start_at + 1.5
 
 
 async def test_watchdog_is_cancelled_on_a_clean_finish(
