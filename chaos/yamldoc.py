@@ -5,13 +5,13 @@ Shared by drill plans (`chaos/plan.py`) and scenario files (`contract/scenario.p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-__all__ = ["Lines", "YamlProblems", "dotted", "line_map", "load_mapping", "problems_of"]
+__all__ = ["Lines", "YamlProblems", "dotted", "line_map", "load_mapping", "locate", "problems_of"]
 
 Lines = dict[tuple[Any, ...], int]
 
@@ -62,13 +62,27 @@ def dotted(loc: Iterable[Any], root: str) -> str:
 
 
 def problems_of(exc: ValidationError, lines: Lines, source: str, root: str,
-                noise: frozenset[str] = frozenset()) -> list[str]:
+                noise: frozenset[str] = frozenset(),
+                overrides: Mapping[tuple[Any, ...], str] | None = None) -> list[str]:
     """Each validation error as ``file:line: field: message``; ``noise`` are union-tag parts
-    of pydantic's locations that are not fields of the document."""
+    of pydantic's locations that are not fields of the document. A field set on the command
+    line (``overrides``: path -> the ``--set`` text) is blamed on that, not on a line."""
     problems = []
     for error in exc.errors():
         loc = tuple(part for part in error["loc"] if part not in noise)
-        line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+        where = locate(loc, lines, source, overrides or {})
         message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{source}:{line}: {dotted(loc, root)}: {message}")
+        problems.append(f"{where}: {dotted(loc, root)}: {message}")
     return problems
+
+
+def locate(loc: tuple[Any, ...], lines: Lines, source: str,
+           overrides: Mapping[tuple[Any, ...], str]) -> str:
+    """``--set TEXT`` when ``loc`` lies in what an override set (the file's lines there are
+    stale), else ``file:line`` of the deepest part of ``loc`` the file has."""
+    set_by = next((overrides[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in overrides),
+                  None)
+    if set_by is not None:
+        return f"--set {set_by}"
+    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+    return f"{source}:{line}"

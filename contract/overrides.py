@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["apply_overrides", "parse_override"]
+__all__ = ["apply_overrides", "override_paths", "parse_override"]
 
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
@@ -22,6 +22,11 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
         value = raw
     path: list[str | int] = [int(p) if p.isdigit() else p for p in key.split(".")]
     return path, value
+
+
+def override_paths(sets: list[str]) -> dict[tuple[str | int, ...], str]:
+    """The path each override sets -> its text (the last one wins, as in apply_overrides)."""
+    return {tuple(parse_override(text)[0]): text for text in sets}
 
 
 def apply_overrides(data: dict[str, Any], sets: list[str]) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fakalab.chaos.plan import Duration, Plan
-from fakalab.chaos.yamldoc import YamlProblems, load_mapping, problems_of
+from fakalab.chaos.yamldoc import Lines, YamlProblems, load_mapping, locate, problems_of
 from fakalab.contract.monkey import Monkey, expand, fault_window
-from fakalab.contract.overrides import apply_overrides
+from fakalab.contract.overrides import apply_overrides, override_paths
 from fakalab.contract.services import SERVICES
 from fakalab.contract.shapes import Shape
 from fakalab.contract.shop_settings import ShopSettings
@@ -113,9 +113,9 @@ class Scenario(_Model):
     @classmethod
     def _shop_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if key in _DRILL_OWNED or key not in ShopSettings.model_fields:
-                allowed = sorted(set(ShopSettings.model_fields) - _DRILL_OWNED)
-                raise ValueError(f"unknown shop setting {key!r} (use: {', '.join(allowed)})")
+            problem = shop_setting_problem(key)
+            if problem:
+                raise ValueError(problem)
         checked = ShopSettings(**value).model_dump(mode="json", include=set(value))
         return checked
 
@@ -147,6 +147,24 @@ class Scenario(_Model):
                 for key, value in found.set.items()]
         text = yaml.safe_dump(apply_overrides(data, sets), sort_keys=False)
         return parse_scenario(text, f"{self.name}[{name}]")
+
+
+def shop_setting_problem(key: str) -> str | None:
+    """Why `key` cannot be a scenario's shop setting (None when it can)."""
+    if key in _DRILL_OWNED or key not in ShopSettings.model_fields:
+        allowed = sorted(set(ShopSettings.model_fields) - _DRILL_OWNED)
+        return f"unknown shop setting {key!r} (use: {', '.join(allowed)})"
+    return None
+
+
+def _shop_key_problems(data: dict[str, Any], lines: Lines, source: str,
+                       overrides: dict[tuple[str | int, ...], str]) -> list[str]:
+    """Unknown shop settings, each blamed on its own line (or its --set), not on `shop:`."""
+    shop = data.get("shop")
+    if not isinstance(shop, dict):
+        return []
+    return [f"{locate(('shop', key), lines, source, overrides)}: shop.{key}: {problem}"
+            for key in shop if (problem := shop_setting_problem(str(key)))]
 
 
 def _check_targets(plan: Plan) -> None:
@@ -184,8 +202,12 @@ def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None
         raise ScenarioError(exc.problems) from None
     try:
         data = apply_overrides(data, sets or [])
+        overridden = override_paths(sets or [])
     except ValueError as exc:
         raise ScenarioError([f"--set: {exc}"]) from None
+    unknown = _shop_key_problems(data, lines, source, overridden)
+    if unknown:
+        raise ScenarioError(unknown)
     try:
         scenario = Scenario.model_validate(data)
         if scenario.monkey is None:
@@ -193,7 +215,8 @@ def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None
         return Scenario.model_validate(
             expand(data, scenario.monkey, scenario.duration, scenario.seed))
     except ValidationError as exc:
-        raise ScenarioError(problems_of(exc, lines, source, "(scenario)", _NOISE)) from None
+        raise ScenarioError(
+            problems_of(exc, lines, source, "(scenario)", _NOISE, overridden)) from None
 
 
 def builtin_names() -> list[str]:

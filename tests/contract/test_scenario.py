@@ -59,7 +59,8 @@ def test_unknown_name() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     (GOOD.replace("90s", "soon"), "<scenario>:2: duration: not a duration"),
     (GOOD.replace("rate_per_s: 2", "rate_per_s: -2"), "<scenario>:4: load.shape.rate_per_s:"),
-    (GOOD + "shop: {workerz: 3}\n", "<scenario>:5: shop: unknown shop setting 'workerz'"),
+    (GOOD + "shop: {workerz: 3}\n", "<scenario>:5: shop.workerz: unknown shop setting 'workerz'"),
+    (GOOD + "shop:\n  workers: 2\n  workerz: 3\n", "<scenario>:7: shop.workerz: unknown shop"),
     (GOOD + "shop: {workers: 0}\n", "<scenario>:5: shop.workers: Input should be greater"),
     (GOOD + "slos:\n  delay_rate: 2\n", "<scenario>:6: slos.delay_rate:"),
     (GOOD + "drill:\n  faults:\n    - {link: shop->payment-a, fault: down, duration: x}\n",
@@ -77,6 +78,22 @@ def test_errors_name_line_and_field(text: str, expected: str) -> None:
 def test_bad_override_is_named() -> None:
     with pytest.raises(ScenarioError, match="--set: 'oops'"):
         parse_scenario(GOOD, sets=["oops"])
+
+
+@pytest.mark.parametrize(("sets", "expected"), [
+    (["shop.nosuch=1"], "--set shop.nosuch=1: shop.nosuch: unknown shop setting 'nosuch'"),
+    (["shop.workers=0"], "--set shop.workers=0: shop.workers: Input should be greater"),
+    (["load.shape.rate_per_s=-1"], "--set load.shape.rate_per_s=-1: load.shape.rate_per_s:"),
+    (["load.shape={kind: steady, rate_per_s: -1}"], "--set load.shape={kind: steady, "),
+])
+def test_a_field_set_on_the_command_line_is_blamed_on_the_set_not_a_line(
+        sets: list[str], expected: str) -> None:
+    """It used to read "steady.yaml:10: shop: unknown shop setting" for a --set: a line of a
+    catalog file the user never wrote."""
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(GOOD + "shop: {workers: 2}\n", "mine.yaml", sets=sets)
+    assert expected in str(caught.value)
+    assert "mine.yaml:" not in str(caught.value)
 
 
 def test_overrides_are_pure_and_dotted() -> None:
