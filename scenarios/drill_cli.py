@@ -12,6 +12,8 @@ from rich.table import Table
 
 from fakalab.contract.scenario import ScenarioError, load_scenario
 from fakalab.scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult, run_drill
+from fakalab.scenarios.drill_junit import suites_of
+from fakalab.scenarios.junit import render
 
 __all__ = ["drill"]
 
@@ -47,9 +49,11 @@ def _severity(status: int) -> int:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any scenario field, e.g. --set shop.workers=8.")
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the SLO verdicts and audit checks as JUnit XML.")
 def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
           toxiproxy_url: str | None, generators: int, old_workers: str | None,
-          sets: tuple[str, ...], no_report: bool) -> None:
+          sets: tuple[str, ...], no_report: bool, junit_path: Path | None) -> None:
     """Run SCENARIO (a built-in name or a file) against the reference shop, with its load and
     faults, and write a run directory. Exit 0: SLOs held; 1: breached; 2: error or invalid run;
     130: interrupted."""
@@ -86,7 +90,19 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
     status = max((r.exit_status for r in results), key=_severity, default=ERROR)
     if not no_report and status != INTERRUPTED and results:
         status = max(status, _report(results, console), key=_severity)
+    if junit_path is not None:
+        status = max(status, _junit(results, junit_path, console), key=_severity)
     sys.exit(status)
+
+
+def _junit(results: list[RunResult], path: Path, console: Console) -> int:
+    try:
+        path.write_text(render(suites_of(results)))
+    except OSError as exc:
+        console.print(f"[red]JUnit file not written:[/] {path}: {exc.strerror}")
+        return ERROR
+    console.print(f"JUnit: {path}")
+    return 0
 
 
 def _unwritable(out: Path) -> str | None:

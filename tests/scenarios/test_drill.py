@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path)
     run = subprocess.run([*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"),
-                          "--generators", "2"],  # Locust master + 2 workers sharing the rate
+                          "--generators", "2",  # Locust master + 2 workers sharing the rate
+                          "--junit", str(tmp_path / "junit.xml")],
                          cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -79,6 +81,11 @@ def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) 
     assert {s["name"] for s in info["slos"]} == {"delay_rate", "error_rate"}
     assert info["audit"] == {"ran": True, "failed": []}
     assert json.loads((run_dir / "audit.json").read_text())["passed"] is True
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    names = {(c.get("classname"), c.get("name")) for c in junit.iter("testcase")}
+    assert {("mini.slo", "delay_rate"), ("mini.slo", "error_rate"),
+            ("mini.audit", "keys_sold_once"), ("mini.audit", "ledger_verifies")} <= names
+    assert (int(junit.get("failures")) == 0) == (run.returncode == 0)
 
     orders = rows(run_dir / "orders.csv")
     db = sqlite3.connect(run_dir / "shop.db")
