@@ -11,6 +11,8 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT_BASE",
     "DEFAULT_SECRETS",
+    "GATEWAYS",
+    "PORTS",
     "SERVICES",
     "SERVICE_KINDS",
     "ServiceKind",
@@ -22,7 +24,8 @@ __all__ = [
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT_BASE = 9100
 
-# service name -> offset from the port base, in the documented order.
+# The reference shop's upstreams: service name -> offset from the port base, in the
+# documented order.
 SERVICES: dict[str, int] = {
     "payment-a": 1,
     "payment-b": 2,
@@ -32,7 +35,13 @@ SERVICES: dict[str, int] = {
     "notify": 6,
 }
 
-ServiceKind = Literal["payment", "supplier", "risk", "notify"]
+# Gateways a drilled shop of any make may pay through (not an upstream of the reference shop
+# unless it is told to use one): the 易支付 (epay) gateway.
+GATEWAYS: dict[str, int] = {"epay": 7}
+# Every service `fakalab upstreams` can run.
+PORTS: dict[str, int] = {**SERVICES, **GATEWAYS}
+
+ServiceKind = Literal["payment", "supplier", "risk", "notify", "epay"]
 
 SERVICE_KINDS: dict[str, ServiceKind] = {
     "payment-a": "payment",
@@ -41,6 +50,7 @@ SERVICE_KINDS: dict[str, ServiceKind] = {
     "supplier-b": "supplier",
     "risk": "risk",
     "notify": "notify",
+    "epay": "epay",
 }
 
 # Channel secrets when neither a flag nor FAKALAB_PAYMENT_SECRET_A/B is given.
@@ -59,15 +69,16 @@ def default_urls(port_base: int = DEFAULT_PORT_BASE, host: str = DEFAULT_HOST) -
 
 
 def parse_only(value: str | None) -> list[str]:
-    """Service names from a comma-separated ``--only`` value (all when empty), in port order.
+    """Service names from a comma-separated ``--only`` value (the reference shop's upstreams when
+    empty), in port order; gateways (``epay``) only when named.
 
     Raises ``ValueError`` naming an unknown service.
     """
     if not value or not value.strip():
         return list(SERVICES)
     wanted = {part.strip() for part in value.split(",") if part.strip()}
-    unknown = sorted(wanted - SERVICES.keys())
+    unknown = sorted(wanted - PORTS.keys())
     if unknown:
-        known = ", ".join(SERVICES)
+        known = ", ".join(PORTS)
         raise ValueError(f"unknown service {', '.join(unknown)} (known: {known})")
-    return [name for name in SERVICES if name in wanted]
+    return [name for name in PORTS if name in wanted]

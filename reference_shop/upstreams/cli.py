@@ -11,7 +11,7 @@ from fakalab.contract.services import (
     DEFAULT_HOST,
     DEFAULT_PORT_BASE,
     DEFAULT_SECRETS,
-    SERVICES,
+    PORTS,
     parse_only,
 )
 
@@ -38,13 +38,14 @@ def _print_urls(urls: dict[str, str]) -> None:
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
 @click.option(
     "--port-base",
-    type=click.IntRange(1, 65535 - max(SERVICES.values())),
+    type=click.IntRange(1, 65535 - max(PORTS.values())),
     default=DEFAULT_PORT_BASE,
     show_default=True,
-    help="Services listen on port-base + 1 … + 6 (payment-a, payment-b, supplier-a, "
-    "supplier-b, risk, notify).",
+    help="Services listen on port-base + 1 … + 7 (payment-a, payment-b, supplier-a, "
+    "supplier-b, risk, notify, and epay when --only names it).",
 )
-@click.option("--only", callback=_only, help="Comma-separated subset, e.g. payment-a,risk.")
+@click.option("--only", callback=_only, help="Comma-separated subset, e.g. payment-a,risk; "
+              "epay (the 易支付 gateway) runs only when named here.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault dice.")
 @click.option(
     "--secret-a",
@@ -60,6 +61,10 @@ def _print_urls(urls: dict[str, str]) -> None:
     show_envvar=True,
     help="Signing secret of payment channel B.",
 )
+@click.option("--epay-pid", envvar="FAKALAB_EPAY_PID", default="1000", show_default=True,
+              show_envvar=True, help="Merchant id (pid) of the epay gateway (--only epay).")
+@click.option("--epay-key", envvar="FAKALAB_EPAY_KEY", default="fakalab-epay-key",
+              show_envvar=True, help="Merchant key of the epay gateway (signs both ways).")
 @click.option("--public-host", help="Host put in pay URLs (default: the listening host).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True)
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -72,6 +77,8 @@ def upstreams(
     seed: int,
     secret_a: str,
     secret_b: str,
+    epay_pid: str,
+    epay_key: str,
     public_host: str | None,
     log_level: str,
     state_dir: Path | None,
@@ -88,6 +95,8 @@ def upstreams(
         only=tuple(only),
         seed=seed,
         secrets={"payment-a": secret_a, "payment-b": secret_b},
+        epay_pid=epay_pid,
+        epay_key=epay_key,
         public_host=public_host,
         log_level=log_level,
         state_dir=state_dir,

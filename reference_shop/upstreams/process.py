@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from fakalab.contract.services import DEFAULT_HOST, SERVICES
+from fakalab.contract.services import DEFAULT_HOST, PORTS, SERVICES
 from fakalab.reference_shop.children import line_queue, terminate
 
 __all__ = ["DEFAULT_COMMAND", "UpstreamsError", "UpstreamsProcess", "find_port_base"]
@@ -46,7 +46,7 @@ def _port_free(host: str, port: int) -> bool:
 def find_port_base(host: str = DEFAULT_HOST, attempts: int = 200) -> int:
     """A port base whose six service ports are free right now (a race remains; callers retry)."""
     rng = random.Random()
-    span = max(SERVICES.values())
+    span = max(PORTS.values())
     for _ in range(attempts):
         base = rng.randrange(15000, 32000)  # below Linux's ephemeral range (32768-60999)
         if all(_port_free(host, base + offset) for offset in range(1, span + 1)):
@@ -131,7 +131,7 @@ class UpstreamsProcess:
             if line is None:
                 return self.proc.wait()
             parts = line.split()
-            if len(parts) == 2 and parts[0] in SERVICES:
+            if len(parts) == 2 and parts[0] in PORTS:
                 self.urls[parts[0]] = parts[1]
         return None
 

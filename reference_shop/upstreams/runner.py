@@ -23,11 +23,12 @@ from fakalab.contract.services import (
     DEFAULT_HOST,
     DEFAULT_PORT_BASE,
     DEFAULT_SECRETS,
+    PORTS,
     SERVICE_KINDS,
     SERVICES,
     service_url,
 )
-from fakalab.reference_shop.upstreams import notifier, payment, risk, supplier
+from fakalab.reference_shop.upstreams import epay, notifier, payment, risk, supplier
 
 __all__ = ["BindError", "Settings", "bind_sockets", "build_app", "run", "serve"]
 
@@ -46,9 +47,11 @@ class Settings:
     public_host: str | None = None
     log_level: str = "warning"
     state_dir: Path | None = None  # payment channels journal their payments here
+    epay_pid: str = epay.DEFAULT_PID  # the merchant of the epay gateway
+    epay_key: str = epay.DEFAULT_KEY
 
     def port(self, name: str) -> int:
-        return self.port_base + SERVICES[name]
+        return self.port_base + PORTS[name]
 
     def url(self, name: str) -> str:
         return service_url(self.host, self.port(name))
@@ -80,6 +83,10 @@ def build_app(name: str, settings: Settings) -> FastAPI:
         return supplier.create_app(channel, settings.seed)
     if kind == "risk":
         return risk.create_app(settings.seed)
+    if kind == "epay":
+        journal = settings.state_dir / "epay.jsonl" if settings.state_dir else None
+        return epay.create_app(settings.epay_pid, settings.epay_key, settings.public_url(name),
+                               settings.seed, journal=journal)
     return notifier.create_app(settings.seed)
 
 
