@@ -81,7 +81,8 @@ def test_sign_is_the_documented_md5() -> None:
     params = {"pid": "1001", "type": "wxpay", "out_trade_no": "A1", "money": "1.00",
               "name": "测试商品", "param": "", "sign_type": "MD5"}
     assert epay.sign(params, KEY) == _reference_sign(params, KEY)
-    assert epay.signing_string(params) == "money=1.00&name=测试商品&out_trade_no=A1&pid=1001&type=wxpay"
+    assert epay.signing_string(params) == (
+        "money=1.00&name=测试商品&out_trade_no=A1&pid=1001&type=wxpay")
     signed = epay.signed(params, KEY)
     assert epay.verify(signed, KEY)
     assert epay.verify({**signed, "sign": signed["sign"].upper()}, KEY)
