@@ -1,0 +1,167 @@
+"""Running a buyer protocol profile (`fakalab.contract.profile`) against a shop.
+
+Pure apart from one small interface, `Http`, that sends a request: the Locust buyers adapt
+their FastHttpSession to it, `fakalab target check` and the tests an httpx client (httpx's
+MockTransport in unit tests). Each step returns a `StepResult`: the request as sent, the answer,
+and what was extracted — what `fakalab target check` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urljoin
+
+import httpx
+import jmespath
+
+from fakalab.contract.profile import Extract, Profile, Step
+
+__all__ = ["Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest", "StepResult", "render"]
+
+_WHOLE = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
+_NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    params: dict[str, str]
+    json_body: Any = None
+    form: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    text: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Http(Protocol):
+    """Sends one request (redirects not followed) and returns the answer; a connection error
+    or timeout is an `Answer` with status 0 and the error as text."""
+
+    def send(self, request: SentRequest, name: str) -> Answer: ...
+
+
+class HttpxHttp:
+    """`Http` over an httpx client (`fakalab target check`, tests with MockTransport)."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def send(self, request: SentRequest, name: str) -> Answer:
+        started = time.perf_counter()
+        try:
+            response = self.client.request(
+                request.method, request.url, headers=request.headers,
+                params=request.params or None, json=request.json_body, data=request.form,
+                follow_redirects=False)
+        except httpx.HTTPError as exc:
+            return Answer(0, f"{type(exc).__name__}: {exc}", {}, time.perf_counter() - started)
+        return Answer(response.status_code, response.text, dict(response.headers),
+                      time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: str
+    request: SentRequest
+    answer: Answer
+    extracted: dict[str, Any]
+    ok: bool
+    problem: str = ""  # why the step failed (status, an extraction that found nothing)
+
+
+def render(value: Any, context: Mapping[str, Any]) -> Any:
+    """A template with `{name}`s filled from `context`; `"{name}"` alone keeps the type."""
+    if isinstance(value, str):
+        whole = _WHOLE.match(value)
+        if whole:
+            return context.get(whole.group(1))
+        text = _NAME.sub(lambda m: "" if context.get(m.group(1)) is None
+                         else str(context[m.group(1)]), value)
+        return text.replace("{{", "{").replace("}}", "}")
+    if isinstance(value, dict):
+        return {k: render(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, context) for v in value]
+    return value
+
+
+_compiled: dict[str, Any] = {}
+
+
+def _json_path(expression: str) -> Any:
+    found = _compiled.get(expression)
+    if found is None:
+        found = _compiled[expression] = jmespath.compile(expression)
+    return found
+
+
+def extract(how: Extract, answer: Answer, data: Any) -> Any:
+    """One value from an answer (None when not there)."""
+    if how.json_path is not None:
+        return None if data is None else _json_path(how.json_path).search(data)
+    if how.header is not None:
+        lowered = {k.lower(): v for k, v in answer.headers.items()}
+        return lowered.get(how.header.lower())
+    assert how.regex is not None
+    match = re.search(how.regex, answer.text)
+    return None if match is None else match.group(how.group)
+
+
+def _data(answer: Answer) -> Any:
+    try:
+        return json.loads(answer.text)
+    except ValueError:
+        return None
+
+
+class ProfileClient:
+    """One shop, one profile: build each step's request, send it, read the answer."""
+
+    def __init__(self, profile: Profile, http: Http, base_url: str) -> None:
+        self.profile = profile
+        self.http = http
+        self.base_url = base_url.rstrip("/") + "/"
+
+    def request(self, step: Step, context: Mapping[str, Any]) -> SentRequest:
+        spec = step.request
+        path = str(render(spec.path, context))
+        return SentRequest(
+            method=spec.method, url=urljoin(self.base_url, path.lstrip("/"))
+            if not path.startswith(("http://", "https://")) else path,
+            headers={k: str(v) for k, v in render(spec.headers, context).items()},
+            params={k: str(v) for k, v in render(spec.query, context).items()},
+            json_body=render(spec.json_body, context),
+            form=None if spec.form is None else {
+                k: str(v) for k, v in render(spec.form, context).items()})
+
+    def run(self, name: str, context: dict[str, Any]) -> StepResult:
+        """Run step `name`; what it extracted is added to `context`."""
+        step: Step | None = getattr(self.profile, name)
+        if step is None:
+            raise ValueError(f"the profile {self.profile.name!r} has no step {name!r}")
+        sent = self.request(step, context)
+        answer = self.http.send(sent, f"{name} {step.request.path}")
+        if answer.status not in step.request.ok:
+            shown = f"HTTP {answer.status}" if answer.status else answer.text[:200]
+            return StepResult(name, sent, answer, {}, False, shown)
+        data = _data(answer) if any(e.json_path for e in step.extract.values()) else None
+        found = {key: extract(how, answer, data) for key, how in step.extract.items()}
+        context.update({k: v for k, v in found.items() if v is not None})
+        missing = [k for k, v in found.items() if v is None and k in _REQUIRED.get(name, ())]
+        problem = f"nothing found for {', '.join(missing)}" if missing else ""
+        return StepResult(name, sent, answer, found, not missing, problem)
+
+
+_REQUIRED = {"create_order": ("order_id",), "status": ("state",), "pay_url": ("pay_url",)}
