@@ -39,7 +39,8 @@ __all__ = ["BUILTIN", "STEPS", "Extract", "Profile", "ProfileError", "Request", 
            "load_profile", "parse_profile", "template_names"]
 
 BUILTIN = Path(__file__).resolve().parent / "profiles"
-STEPS = ("list_products", "create_order", "pay_url", "i_have_paid", "status", "keys")
+STEPS = ("list_products", "create_order", "pay_url", "i_have_paid", "status", "events", "keys",
+         "support_ticket")
 _NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 BUYER_KNOWS = frozenset({"product", "quantity", "email", "persona", "query_password"})
 
@@ -128,7 +129,9 @@ class Profile(_Model):
     pay_url: Step | None = None  # when create_order does not give the payment URL
     i_have_paid: Step | None = None  # the shop's "I have paid" button, if it has one
     status: Step
+    events: Step | None = None  # a Server-Sent Events stream; `extract` reads each event's data
     keys: Step | None = None  # when the status does not carry the keys
+    support_ticket: Step | None = None  # the shop's ticket desk: {reason}, {waited_s}, {message}
     states: dict[str, str] = Field(default_factory=dict)  # the shop's state -> fakalab stage
 
     @field_validator("states")
@@ -149,6 +152,8 @@ class Profile(_Model):
             raise ValueError("status must extract state")
         known = set(BUYER_KNOWS)
         for name in STEPS:
+            if name == "support_ticket":
+                known |= {"reason", "waited_s", "message"}
             step: Step | None = getattr(self, name)
             if step is None:
                 continue

@@ -1,9 +1,13 @@
 """Buyer personas as journeys: one greenlet per arriving visitor (imports Locust's HTTP client).
 
-browser: the catalog only. buyer: order → pay at the channel's pay_url → "I have paid" → watch
-(poll with a think time, or SSE for `sse_share` of buyers) until delivered, filing at most one
-ticket. impatient: the same, refreshing every `impatient_refresh_s`. double_payer: pays twice.
-abandoner: orders and never pays.
+Every shop — the reference shop included — is spoken to through its buyer protocol profile
+(`fakalab.contract.profile`, run by `fakalab.scenarios.profile_client`).
+
+browser: the catalog only. buyer: order → pay at the payment URL → "I have paid" (when the shop
+has that button) → watch (poll with a think time, or the event stream for `sse_share` of buyers
+when the profile has one) until delivered, filing at most one ticket. impatient: the same,
+refreshing every `impatient_refresh_s`. double_payer: pays twice. abandoner: orders and never
+pays.
 """
 
 from __future__ import annotations
@@ -13,49 +17,77 @@ import random
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import gevent
 from geventhttpclient.response import HTTPConnectionClosed
 from locust.contrib.fasthttp import FastHttpSession
 
+from fakalab.contract.profile import Profile, Step
 from fakalab.contract.scenario import BuyerBehaviour
 from fakalab.contract.stages import FINAL_LABELS
 from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
+from fakalab.scenarios.profile_client import Answer, ProfileClient, SentRequest, extract
 
-__all__ = ["Journeys"]
+__all__ = ["Journeys", "LocustHttp"]
 
-ORDER = "/api/orders/[no]"
+
+class LocustHttp:
+    """The profile client's `Http` over Locust's FastHttpSession (counted in Locust's stats)."""
+
+    def __init__(self, session: FastHttpSession) -> None:
+        self.session = session
+
+    def send(self, request: SentRequest, name: str) -> Answer:
+        url = request.url + ("?" + urlencode(request.params) if request.params else "")
+        started = time.perf_counter()
+        response = self.session.request(
+            request.method, url, name=name, headers=request.headers or None,
+            json=request.json_body, data=request.form, allow_redirects=False)
+        if not response.status_code:  # no answer: Locust keeps the error on the response
+            return Answer(0, str(getattr(response, "error", "") or "no answer"), {},
+                          time.perf_counter() - started)
+        headers = {str(k): str(v) for k, v in (response.headers or {}).items()}
+        return Answer(response.status_code, response.text or "", headers,
+                      time.perf_counter() - started)
 
 
 class Journeys:
     def __init__(self, session: FastHttpSession, behaviour: BuyerBehaviour,
-                 writer: RecordWriter) -> None:
+                 writer: RecordWriter, profile: Profile, base_url: str) -> None:
         self.session = session
         self.behaviour = behaviour
         self.writer = writer
+        self.client = ProfileClient(profile, LocustHttp(session), base_url)
 
     def run(self, persona: str, rng: random.Random) -> None:
         if persona == "browser":
-            self.session.get("/api/products")
+            if self.client.profile.list_products is not None:
+                self.client.run("list_products", {})
             return
         order = self._order(persona, rng)
         if order is None or persona == "abandoner":
             return
         if not self._pay(order, 2 if persona == "double_payer" else 1):
             return  # the payment page kept failing: this buyer never paid, so never says so
-        self.session.post(f"/api/orders/{order['order_no']}/paid", name=f"{ORDER}/paid",
-                          headers={"X-Order-Token": order["token"]})
+        if self.client.profile.i_have_paid is not None:
+            self.client.run("i_have_paid", order)
         low, high = self.behaviour.patience_s
         watch = Watch(time.time(), rng.uniform(low, high), self.behaviour.max_wait_s)
-        if persona != "impatient" and rng.random() < self.behaviour.sse_share \
+        if persona != "impatient" and self.client.profile.events is not None \
+                and rng.random() < self.behaviour.sse_share \
                 and self._watch_sse(order, persona, watch):
             return
         self._watch_poll(order, persona, watch, rng)  # also when the stream broke off
 
     def _pay(self, order: dict[str, Any], times: int) -> bool:
-        """Pay at the channel `times` times; a failing payment page is tried up to 3 times,
+        """Pay at the payment URL `times` times; a failing payment page is tried up to 3 times,
         `think_s` apart. Whether the buyer paid at all."""
+        if "pay_url" not in order and self.client.profile.pay_url is not None:
+            self.client.run("pay_url", order)
+        if "pay_url" not in order:
+            return False
         paid = False
         for _ in range(times):
             for attempt in range(3):
@@ -69,23 +101,18 @@ class Journeys:
     def _order(self, persona: str, rng: random.Random) -> dict[str, Any] | None:
         products = self.behaviour.products
         product = rng.choices(list(products), list(products.values()))[0]
-        response = self.session.post(
-            "/api/orders", headers={"X-Fakalab-Persona": persona},
-            json={"product_id": product, "quantity": 1, "email": f"{persona}@example.com"})
-        if response.status_code != 201:
-            return None
-        data: dict[str, Any] = response.json()
-        return data
+        context: dict[str, Any] = {"product": product, "quantity": 1, "persona": persona,
+                                   "email": f"{persona}@example.com"}
+        result = self.client.run("create_order", context)
+        return context if result.ok else None
 
     def _watch_poll(self, order: dict[str, Any], persona: str, watch: Watch,
                     rng: random.Random) -> None:
-        url, headers = f"/api/orders/{order['order_no']}", {"X-Order-Token": order["token"]}
         while True:
-            started = time.perf_counter()
-            response = self.session.get(url, headers=headers, name=ORDER)
-            latency_ms = (time.perf_counter() - started) * 1000
-            view = _json(response.text) if response.status_code == 200 else {}
-            if self._seen(order, persona, "poll", response.status_code, latency_ms, view, watch):
+            result = self.client.run("status", dict(order))
+            view = result.extracted if result.ok else {}
+            if self._seen(order, persona, "poll", result.answer.status,
+                          result.answer.seconds * 1000, view, watch):
                 return
             if persona == "impatient":
                 gevent.sleep(self.behaviour.impatient_refresh_s)
@@ -94,17 +121,19 @@ class Journeys:
 
     def _watch_sse(self, order: dict[str, Any], persona: str, watch: Watch) -> bool:
         """Watch through the event stream; False when it ended before the buyer was done."""
-        url = f"/api/orders/{order['order_no']}/events"
+        step = self.client.profile.events
+        assert step is not None
+        sent = self.client.request(step, order)
         started = time.perf_counter()
-        response = self.session.get(url, headers={"X-Order-Token": order["token"]},
-                                    name=f"{ORDER}/events", stream=True)
+        response = self.session.get(sent.url, headers=sent.headers, name="events",
+                                    stream=True)
         if response.status_code != 200:
             return self._seen(order, persona, "sse", response.status_code,
                               (time.perf_counter() - started) * 1000, {}, watch)
         view: dict[str, Any] = {}
         for line in _lines(response):
             if line.startswith("data:"):
-                view = _json(line[5:])
+                view = self._event(step, line[5:])
                 done = self._seen(order, persona, "sse", 200, 0.0, view, watch)
             elif line.startswith(":") and view:
                 done = self._judge(order, watch, view)
@@ -114,23 +143,31 @@ class Journeys:
                 return True
         return False
 
+    def _event(self, step: Step, data: str) -> dict[str, Any]:
+        """What the profile reads from one event's data."""
+        answer, parsed = Answer(200, data), _json(data)
+        found = {key: extract(how, answer, parsed) for key, how in step.extract.items()}
+        return {k: v for k, v in found.items() if v is not None}
+
     def _seen(self, order: dict[str, Any], persona: str, via: str, status: int,
               latency_ms: float, view: dict[str, Any], watch: Watch) -> bool:
-        self.writer.poll(order["order_no"], time.time(), persona, via, status, round(latency_ms, 2),
-                         view.get("state"), view.get("message"), view.get("eta_at"))
+        self.writer.poll(order["order_id"], time.time(), persona, via, status,
+                         round(latency_ms, 2), view.get("state"), view.get("message"),
+                         view.get("eta"))
         return self._judge(order, watch, view)
 
     def _judge(self, order: dict[str, Any], watch: Watch, view: dict[str, Any]) -> bool:
         now = time.time()
-        reason = watch.observe(now, str(view.get("state", "")), str(view.get("message", "")),
-                               view.get("eta_at"))
+        state = "" if view.get("state") is None else str(view["state"])
+        reason = watch.observe(now, state, str(view.get("message", "")), view.get("eta"))
         if reason is not None:
             waited = round(now - watch.paid_at, 3)
-            self.session.post("/api/support/tickets", json={
-                "order_no": order["order_no"], "reason": reason, "waited_s": waited,
-                "message": f"simulated buyer: {reason}"})
-            self.writer.ticket(order["order_no"], now, reason, waited)
-        return watch.gave_up or view.get("state") in FINAL_LABELS
+            if self.client.profile.support_ticket is not None:  # the shop's own ticket desk
+                self.client.run("support_ticket", {**order, "reason": reason, "waited_s": waited,
+                                                   "message": f"simulated buyer: {reason}"})
+            self.writer.ticket(order["order_id"], now, reason, waited)
+        return watch.gave_up or self.client.profile.stage(state) in FINAL_LABELS \
+            or state in FINAL_LABELS
 
 
 def _json(text: str | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from locust import User, events, task
 from locust.contrib.fasthttp import FastHttpSession
 from locust.runners import WorkerRunner
 
+from fakalab.contract.profile import load_profile
 from fakalab.contract.scenario import load_scenario
 from fakalab.scenarios.locust.dispatcher import Dispatcher
 from fakalab.scenarios.locust.journeys import Journeys
@@ -33,6 +34,8 @@ def _arguments(parser: Any) -> None:
                         help="directory for polls-/tickets-/arrivals-<pid> files")
     parser.add_argument("--fakalab-processes", env_var="FAKALAB_PROCESSES", type=int, default=1,
                         help="generator processes sharing the arrival rate")
+    parser.add_argument("--fakalab-profile", env_var="FAKALAB_PROFILE", default="reference",
+                        help="the shop's buyer protocol profile (a built-in name or a file)")
 
 
 class Arrivals(User):
@@ -58,7 +61,8 @@ class Arrivals(User):
             self.host, self.environment.events.request, None,
             client_pool=HTTPClientPool(concurrency=scenario.load.max_journeys),
             connection_timeout=5.0, network_timeout=60.0)
-        journeys = Journeys(session, scenario.load.buyers, writer)
+        journeys = Journeys(session, scenario.load.buyers, writer,
+                            load_profile(options.fakalab_profile), self.host or "")
         dispatcher = Dispatcher(scenario, journeys.run, records / f"arrivals-{os.getpid()}.json",
                                 index, max(1, options.fakalab_processes))
         _running.append((dispatcher, writer))
