@@ -33,7 +33,7 @@ from fakalab.reference_shop.tasks import Tasks
 from fakalab.reference_shop.transitions import Transitions
 from fakalab.reference_shop.upstream import Upstream
 
-__all__ = ["Shop", "build_shop", "upstream_clients"]
+__all__ = ["Shop", "build_shop", "fulfilment_upstreams", "upstream_clients"]
 
 
 @dataclass

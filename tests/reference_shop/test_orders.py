@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from fakalab.reference_shop import db
-from fakalab.reference_shop.storage import stock
 from fakalab.reference_shop.server import RunningShop
+from fakalab.reference_shop.storage import stock
 from tests.reference_shop.conftest import Buyer
 
 
