@@ -26,7 +26,13 @@ T = TypeVar("T")
 
 def row(cls: type[T], mapping: Mapping[Any, Any]) -> T:
     """A row of ``cls`` from a result mapping holding (at least) its fields."""
-    return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    return cls(**{name: mapping[name] for name in names})
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)

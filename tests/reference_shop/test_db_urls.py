@@ -4,6 +4,7 @@ stderr with exit code 2 — never a traceback. The normalisation itself is pure 
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -161,3 +162,19 @@ def test_postgresql_without_asyncpg_says_what_to_install(tmp_path: Path) -> None
     line = refused([sys.executable, "-c", no_asyncpg, "shop", "--db", "postgres://h/shop",
                     "--port", "0"], tmp_path)
     assert line.endswith("pip install 'fakalab[postgres]'"), line
+
+
+def test_the_environment_variable_takes_the_same_forms(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "fakalab", "shop", "--port", "0"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "FAKALAB_SHOP_DB_URL": "nowhere/shop.db"})
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "error: cannot open the database nowhere/shop.db: the directory nowhere does not exist"]
+
+
+def test_the_documented_message_is_the_one_given() -> None:
+    documented = (ROOT / "docs" / "shop.md").read_text()
+    with pytest.raises(BadDatabaseUrl) as caught:
+        database_url("mysql://localhost/x")
+    assert f"`error: {caught.value}`" in documented
