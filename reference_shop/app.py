@@ -15,7 +15,7 @@ from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.api import admin, buyer, callbacks
 from fakalab.reference_shop.api.fastpath import StatusFastPath
 from fakalab.reference_shop.api.models import Health
-from fakalab.reference_shop.shop import Shop
+from fakalab.reference_shop.composition import build_shop
 
 __all__ = ["BodyLimit", "create_app"]
 
@@ -65,7 +65,7 @@ def _length_problem(value: bytes, max_bytes: int) -> JSONResponse | None:
 
 def create_app(settings: ShopSettings | None = None) -> FastAPI:
     settings = settings or ShopSettings()
-    shop = Shop(settings)
+    shop = build_shop(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,15 +90,16 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
     app.include_router(admin.router)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(StatusFastPath, shop=shop)
+    app.add_middleware(StatusFastPath, views=shop.state.views, status=shop.buyer_status)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Any:
-        return {"ok": True, "workers": settings.workers, "queue_depth": len(shop.queue)}
+        return {"ok": True, "workers": settings.workers, "queue_depth": len(shop.state.queue)}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
-        shop.metrics.database(shop.db.writes, shop.db.write_wait_s, shop.db.write_hold_s)
-        return Response(shop.metrics.render(), media_type="text/plain; version=0.0.4")
+        metrics = shop.state.metrics
+        metrics.database(shop.db.writes, shop.db.write_wait_s, shop.db.write_hold_s)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
+from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from fakalab.reference_shop.audit import AuditInput, Check, run_checks
+from fakalab.reference_shop.dburl import DatabaseProblem
+from fakalab.reference_shop.storage.snapshot import read_snapshot
 
 __all__ = ["audit", "audit_run", "load_input"]
 
@@ -42,32 +45,26 @@ def _events(path: Path) -> pd.DataFrame:
     return events
 
 
-def _db_path(url_or_path: str) -> Path:
-    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
-        if url_or_path.startswith(prefix):
-            return Path(url_or_path.removeprefix(prefix))
-    if "://" in url_or_path:
-        raise AuditError(f"{url_or_path}: only SQLite databases can be audited so far")
-    return Path(url_or_path)
+ORDER_FIELDS = ["order_no", "state", "quantity", "paid_at", "buyer_paid_at", "delivered_at",
+                "updated_at"]
+KEY_FIELDS = ["product_id", "secret", "status", "order_no", "source"]
+PRODUCT_FIELDS = ["id", "kind"]
 
 
-def _db_tables(path: Path) -> dict[str, pd.DataFrame]:
-    if not path.is_file():
-        raise AuditError(f"{path}: no shop database there")
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def _frame(rows: Iterable[Any], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(r) for r in rows], columns=columns)
+
+
+def _db_tables(where: str | Path) -> dict[str, pd.DataFrame]:
+    """The shop's orders, keys and products, from its database (a path or a URL)."""
     try:
-        return {
-            "orders": pd.read_sql_query(
-                "select order_no, state, quantity, paid_at, buyer_paid_at, delivered_at, "
-                "updated_at from orders", con),
-            "keys": pd.read_sql_query(
-                "select product_id, secret, status, order_no, source from card_keys", con),
-            "products": pd.read_sql_query("select id, kind from products", con),
-        }
-    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
-        raise AuditError(f"{path}: not a shop database ({exc})") from None
-    finally:
-        con.close()
+        shop = read_snapshot(where)
+    except DatabaseProblem as exc:
+        raise AuditError(str(exc)) from None
+    orders = _floats(_frame(shop.orders, ORDER_FIELDS), "paid_at", "buyer_paid_at",
+                     "delivered_at", "updated_at")
+    return {"orders": orders, "keys": _frame(shop.keys, KEY_FIELDS),
+            "products": _frame(shop.products, PRODUCT_FIELDS)}
 
 
 def load_input(run_dir: Path, db: str | None = None) -> AuditInput:
@@ -75,7 +72,7 @@ def load_input(run_dir: Path, db: str | None = None) -> AuditInput:
     if not meta_path.is_file():
         raise AuditError(f"{run_dir}: not a run directory (no run.json)")
     meta = json.loads(meta_path.read_text())
-    tables = _db_tables(_db_path(db) if db else run_dir / "shop.db")
+    tables = _db_tables(db or run_dir / "shop.db")
     orders = _floats(_csv(run_dir / "orders.csv", dtype={"order_no": str, "final_state": str}),
                      "paid_at", "delivered_at")
     polls = _floats(_csv(run_dir / "polls.csv", dtype={"order_no": str, "state_seen": str}),
@@ -101,7 +98,8 @@ def audit_run(run_dir: Path, db: str | None = None) -> list[Check]:
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--db", default=None, help="The shop database to check against (default: "
-              "RUN_DIR/shop.db); a SQLite path or sqlite+aiosqlite:/// URL.")
+              "RUN_DIR/shop.db): a SQLite path or sqlite:///PATH, or "
+              "postgresql://USER:PASSWORD@HOST:PORT/DATABASE.")
 def audit(run_dir: Path, db: str | None) -> None:
     """Check a run's invariants (no lost payment, no key sold twice, a verifiable ledger, ...)
     and write RUN_DIR/audit.json. Exit 0: all hold; 1: a violation; 2: cannot audit."""

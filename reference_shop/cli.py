@@ -7,7 +7,7 @@ import contextlib
 import signal
 import socket
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
@@ -40,8 +40,9 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 @click.command()
-@click.option("--db", "db_url", default=None, help="Database URL "
-              "(default sqlite+aiosqlite:///fakalab-shop.db; postgresql+asyncpg://… works too).")
+@click.option("--db", "db_url", default=None, help="Database: a SQLite path or sqlite:///PATH, "
+              "sqlite:///:memory:, or postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+              "(default fakalab-shop.db).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--upstreams", "upstream_pairs", multiple=True, metavar="NAME=URL",
@@ -63,6 +64,7 @@ def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ..
     """Run the reference shop (FastAPI) and print the URLs it listens on."""
     from fakalab.contract.services import default_urls
     from fakalab.contract.shop_settings import ShopSettings
+    from fakalab.reference_shop.dburl import DatabaseProblem, database_url
 
     values: dict[str, Any] = _parse_pairs(overrides, "--set")
     upstreams = default_urls(upstream_base) if upstream_base else default_urls()
@@ -77,12 +79,22 @@ def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ..
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise click.ClickException(f"bad shop setting: {problems}") from None
+    try:
+        settings.db_url = database_url(settings.db_url)
+    except DatabaseProblem as exc:
+        _fail(exc)
     sock = bind(host, port)
     settings.port = sock.getsockname()[1]
     with contextlib.ExitStack() as stack:
         if with_upstreams:
             stack.enter_context(_upstreams(upstream_base, settings))
         sys.exit(_run(_serve(settings, sock, demo, log_level)))
+
+
+def _fail(problem: Exception) -> NoReturn:
+    """A problem the person can act on: one line, exit code 2."""
+    click.echo(f"error: {problem}", err=True)
+    sys.exit(2)
 
 
 def _run(main: Any) -> int:
@@ -117,11 +129,16 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
     import uvicorn
 
     from fakalab.reference_shop.app import create_app
+    from fakalab.reference_shop.dburl import DatabaseProblem
     from fakalab.reference_shop.demo import load_catalog
 
     app = create_app(settings)
+    try:
+        await app.state.shop.open()
+    except DatabaseProblem as exc:
+        await app.state.shop.db.close()
+        _fail(exc)
     if demo:
-        await app.state.shop.db.create_all()
         await load_catalog(app.state.shop.db)
     # proxy_headers=False: the client address is the socket's, never an X-Forwarded-For a
     # client could forge to dodge the per-address lookup limits (docs/security.md)

@@ -1,4 +1,6 @@
-"""Tables and the database handle (SQLAlchemy 2, asyncio; SQLite in WAL mode by default)."""
+"""Tables and the database handle (SQLAlchemy 2, asyncio; SQLite in WAL mode by default).
+
+The statements over these tables live in ``storage/``, one module per concept."""
 
 from __future__ import annotations
 
@@ -22,6 +24,14 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from fakalab.reference_shop.dburl import (
+    DatabaseUnavailable,
+    database_url,
+    is_memory,
+    sqlite_path,
+    unreachable,
+)
 
 __all__ = ["Database", "metadata"]
 
@@ -137,11 +147,15 @@ notifications = Table(
 
 class Database:
     """The engine plus a write lock: SQLite has one writer, so writes are serialised here
-    instead of failing with "database is locked"."""
+    instead of failing with "database is locked". An in-memory SQLite database is one
+    connection, so its reads take the lock too.
+
+    ``url`` may be any form :func:`~fakalab.reference_shop.dburl.database_url` accepts."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = url = database_url(url)
         self.is_sqlite = url.startswith("sqlite")
+        self.in_memory = is_memory(url)
         kwargs: dict[str, object] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
@@ -157,6 +171,17 @@ class Database:
     async def create_all(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+
+    async def open(self) -> None:
+        """Connect and create the missing tables; DatabaseUnavailable (one line) if it can't."""
+        path = sqlite_path(self.url)
+        if path is not None and not path.resolve().parent.is_dir():
+            raise DatabaseUnavailable(f"cannot open the database {path}: the directory "
+                                      f"{path.parent} does not exist")
+        try:
+            await self.create_all()
+        except Exception as exc:  # whatever the driver raises, the person gets one line
+            raise unreachable(self.url, exc) from None
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -178,8 +203,12 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+        if self.in_memory:
+            async with self._write_lock, self.engine.connect() as conn:
+                yield conn
+        else:
+            async with self.engine.connect() as conn:
+                yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
-
 from fakalab.reference_shop import db
+from fakalab.reference_shop.storage import products, stock
+from fakalab.reference_shop.storage.rows import ProductRow
 
 __all__ = ["DEMO_PRODUCTS", "Product", "load_catalog"]
 
@@ -38,24 +38,21 @@ def card_key(rng: random.Random, prefix: str) -> str:
     return prefix + "-" + "-".join(blocks)
 
 
-async def load_catalog(database: db.Database, products: tuple[Product, ...] = DEMO_PRODUCTS,
+async def load_catalog(database: db.Database, catalog: tuple[Product, ...] = DEMO_PRODUCTS,
                        seed: int = 7) -> int:
     """Insert the products that are missing and their keys; returns keys added."""
     rng = random.Random(seed)
     added = 0
     async with database.write() as conn:
-        have = {r[0] for r in await conn.execute(select(db.products.c.id))}
-        for p in products:
+        have = {p.id for p in await products.all_products(conn)}
+        for p in catalog:
             if p.id in have:
                 continue
-            await conn.execute(insert(db.products).values(
-                id=p.id, name=p.name, price_cents=p.price_cents, priority=p.priority,
-                kind=p.kind, sku=p.id, supplier_stock=p.supplier_stock))
+            await products.add_product(conn, ProductRow(
+                p.id, p.name, p.price_cents, p.priority, p.kind, sku=p.id,
+                supplier_stock=p.supplier_stock))
             if p.keys:
                 prefix = p.id.split("-")[0].upper()[:4]
-                await conn.execute(insert(db.card_keys), [
-                    {"product_id": p.id, "secret": card_key(rng, prefix), "status": "available",
-                     "source": "local"} for _ in range(p.keys)])
+                await stock.add_keys(conn, p.id, [card_key(rng, prefix) for _ in range(p.keys)])
                 added += p.keys
-        total = (await conn.execute(select(func.count()).select_from(db.card_keys))).scalar()
-    return added if total is not None else 0
+    return added

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.states import OrderState
+from fakalab.reference_shop.statuspage import ComponentHealth, ComponentState
 
-__all__ = ["STAGES", "Ewma", "StageClock", "Throughput", "estimate_eta"]
+__all__ = ["STAGES", "Ewma", "Promises", "StageClock", "Throughput", "estimate_eta"]
 
 S = OrderState
 # The stages a paid order still has to pass, from each in-flight state.
@@ -105,3 +109,39 @@ def estimate_eta(
         waiting = queue_ahead / drain
     own = sum(clock.mean(s) for s in remaining) + upstream_penalty_s
     return now + waiting + own
+
+
+@dataclass
+class Promises:
+    """The ETA a buyer is promised: :func:`estimate_eta` over the live queue, stage times,
+    throughput and the latency of degraded upstreams — never less than ``floor_s`` ahead, in
+    whole seconds (a promise to a person)."""
+
+    queue: WorkQueue
+    clock: StageClock
+    throughput: Throughput
+    health: Mapping[str, ComponentHealth]
+    workers: int
+    floor_s: float
+    penalised: tuple[str, ...] = ("risk", "supplier-a")  # upstreams whose slowness delays all
+
+    def eta_for(self, order_no: str, state: OrderState, now: float, priority: int = 1
+                ) -> float | None:
+        ahead = self.queue.position(order_no)
+        if ahead is None:  # about to be queued (the transition to paid comes first)
+            ahead = self.queue.ahead_of_new(priority) if state is S.PAID else 0
+        eta = estimate_eta(now, state, queue_ahead=ahead, workers=self.workers,
+                           clock=self.clock, upstream_penalty_s=self.upstream_penalty(now),
+                           throughput_per_s=self.throughput.rate(now),
+                           overtaking_per_s=self.queue.overtaking_rate(priority, now))
+        if eta is None:
+            return None
+        return float(math.ceil(max(eta, now + self.floor_s)))
+
+    def upstream_penalty(self, now: float) -> float:
+        worst = 0.0
+        for name in self.penalised:
+            health = self.health.get(name)
+            if health is not None and health.state(now) is not ComponentState.OPERATIONAL:
+                worst = max(worst, health.mean_latency_ms(now) / 1000)
+        return worst

@@ -8,244 +8,262 @@ import asyncio
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
-
-from fakalab.reference_shop import db, store
+from fakalab.contract.shop_settings import ShopSettings
+from fakalab.reference_shop.eta import StageClock
+from fakalab.reference_shop.interfaces import Clock, Recorder, Spawn, Storage, UpstreamClient
+from fakalab.reference_shop.metrics import ShopMetrics
+from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.states import IN_FLIGHT, IllegalTransition, OrderState
+from fakalab.reference_shop.storage import notifications, orders, stock
+from fakalab.reference_shop.storage.rows import OrderRow
 from fakalab.reference_shop.upstream import UpstreamError, call_with_failover
 
-if TYPE_CHECKING:
-    from fakalab.reference_shop.shop import Shop
-
-__all__ = ["enqueue", "process", "resume_in_flight", "sweep_loop", "worker"]
+__all__ = ["Fulfilment", "FulfilmentUpstreams"]
 
 log = logging.getLogger("fakalab.fulfilment")
 S = OrderState
 
 
-def enqueue(shop: Shop, order_no: str, priority: int) -> None:
-    if order_no not in shop.active:
-        shop.queue.push(order_no, priority, time.time())
-        shop.metrics.queue_depth.set(len(shop.queue))
+@dataclass(frozen=True)
+class FulfilmentUpstreams:
+    risk: UpstreamClient
+    supplier_a: UpstreamClient
+    supplier_b: UpstreamClient
+    notify: UpstreamClient
 
 
-async def resume_in_flight(shop: Shop) -> int:
-    """On start-up: queue every in-flight order again (returns how many), and send the
-    notifications that a crash interrupted. The notification is a side task after the delivery
-    commit, so a crash can leave an order delivered with no notification recorded; it is sent
-    now (at least once: a crash after the send and before the record means a second e-mail,
-    never none)."""
-    in_flight = await shop.in_flight_orders()
-    for order_no, priority in in_flight:
-        enqueue(shop, order_no, priority)
-    o, n = db.orders.c, db.notifications.c
-    async with shop.db.read() as conn:
-        unnotified = (await conn.execute(select(o.order_no, o.email).where(and_(
-            o.state == S.DELIVERED, ~exists().where(n.order_no == o.order_no))))).mappings()
-        for order in unnotified.all():
-            shop.spawn(_notify(shop, dict(order)))
-    return len(in_flight)
+class Fulfilment:
+    def __init__(self, db: Storage, recorder: Recorder, upstreams: FulfilmentUpstreams,
+                 queue: WorkQueue, active: set[str], stage_clock: StageClock,
+                 metrics: ShopMetrics, settings: ShopSettings, spawn: Spawn,
+                 clock: Clock = time.time, rng: random.Random | None = None) -> None:
+        self.db = db
+        self.recorder = recorder
+        self.upstreams = upstreams
+        self.queue = queue
+        self.active = active  # orders a worker is on now
+        self.held: set[str] = set()  # orders waiting to retry a failing dependency
+        self.stage_clock = stage_clock
+        self.metrics = metrics
+        self.settings = settings
+        self.spawn = spawn
+        self.clock = clock
+        self.rng = rng or random.Random()
 
+    def loops(self) -> list[Coroutine[Any, Any, None]]:
+        """The workers and the stalled-order sweep, to run as tasks."""
+        return [*(self.worker(i) for i in range(self.settings.workers)), self.sweep_loop()]
 
-async def sweep_loop(shop: Shop) -> None:
-    while True:
-        await asyncio.sleep(shop.settings.sweep_interval_s)
-        try:
-            for order_no, priority in await shop.stalled_orders(time.time()):
-                enqueue(shop, order_no, priority)
-        except Exception:
-            log.exception("sweep failed")
+    def enqueue(self, order_no: str, priority: int) -> None:
+        if order_no not in self.active:
+            self.queue.push(order_no, priority, self.clock())
+            self.metrics.queue_depth.set(len(self.queue))
 
+    async def resume_in_flight(self) -> int:
+        """On start-up: queue every in-flight order again (returns how many), and send the
+        notifications that a crash interrupted. The notification is a side task after the
+        delivery commit, so a crash can leave an order delivered with no notification
+        recorded; it is sent now (at least once: a crash after the send and before the record
+        means a second e-mail, never none)."""
+        async with self.db.read() as conn:
+            in_flight = await orders.in_flight(conn)
+        for order_no, priority in in_flight:
+            self.enqueue(order_no, priority)
+        async with self.db.read() as conn:
+            for order_no, email in await notifications.unnotified_deliveries(conn):
+                self.spawn(self._notify(order_no, email))
+        return len(in_flight)
 
-async def worker(shop: Shop, number: int) -> None:
-    while True:
-        order_no = await shop.queue.pop()
-        shop.metrics.queue_depth.set(len(shop.queue))
-        shop.active.add(order_no)
-        try:
-            await process(shop, order_no)
-        except IllegalTransition as exc:  # someone else moved the order: nothing to do
-            log.info("order %s: %s", order_no, exc)
-        except Exception:
-            log.exception("worker %d: order %s failed; the sweep will retry it", number, order_no)
-        finally:
-            shop.active.discard(order_no)
+    async def sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed")
 
+    async def sweep(self) -> None:
+        """Queue again the in-flight orders that have not moved for ``stall_after_s``."""
+        async with self.db.read() as conn:
+            stalled = await orders.stalled(conn, self.clock() - self.settings.stall_after_s)
+        for order_no, priority in stalled:
+            if order_no not in self.active:
+                self.enqueue(order_no, priority)
 
-async def _step(shop: Shop, order_no: str, target: OrderState, expect: OrderState,
-                **columns: Any) -> dict[str, Any] | None:
-    """One transition in its own transaction; None if the order is no longer in ``expect``."""
-    now = time.time()
-    async with shop.db.write() as conn:
-        order = await store.load_order(conn, order_no, lock=True)
-        if order["state"] != expect:
-            return None
-        event = await shop.record(conn, order, target, now, **columns)
-    await shop.committed(order, event, expect.value)
-    return order
+    async def worker(self, number: int) -> None:
+        while True:
+            order_no = await self.queue.pop()
+            self.metrics.queue_depth.set(len(self.queue))
+            self.active.add(order_no)
+            try:
+                await self.process(order_no)
+            except IllegalTransition as exc:  # someone else moved the order: nothing to do
+                log.info("order %s: %s", order_no, exc)
+            except Exception:
+                log.exception("worker %d: order %s failed; the sweep will retry it", number,
+                              order_no)
+            finally:
+                self.active.discard(order_no)
 
-
-async def process(shop: Shop, order_no: str) -> None:
-    """Run the order through the remaining stages, from the state stored in the database."""
-    async with shop.db.read() as conn:
-        order = await store.load_order(conn, order_no)
-    state = S(order["state"])
-    if state not in IN_FLIGHT:
-        return
-    if state is S.PAID:
-        if await _step(shop, order_no, S.RISK_CHECK, S.PAID) is None:
+    async def process(self, order_no: str) -> None:
+        """Run the order through the remaining stages, from the state stored in the database."""
+        async with self.db.read() as conn:
+            order = await orders.load(conn, order_no)
+        state = S(order.state)
+        if state not in IN_FLIGHT:
             return
-        state = S.RISK_CHECK
-    if state is S.RISK_CHECK:
-        state = await _risk_stage(shop, order)
-    if state is S.ALLOCATING:
-        state = await _allocation_stage(shop, order)
-    if state is S.DELIVERING:
-        await _delivery_stage(shop, order)
+        if state is S.PAID:
+            if await self._step(order_no, S.RISK_CHECK, S.PAID) is None:
+                return
+            state = S.RISK_CHECK
+        if state is S.RISK_CHECK:
+            state = await self._risk_stage(order)
+        if state is S.ALLOCATING:
+            state = await self._allocation_stage(order)
+        if state is S.DELIVERING:
+            await self._delivery_stage(order)
 
+    async def _step(self, order_no: str, target: OrderState, expect: OrderState, *,
+                    last_error: str | None = None) -> OrderRow | None:
+        """One transition in its own transaction; None if the order is no longer in
+        ``expect``."""
+        now = self.clock()
+        async with self.db.write() as conn:
+            order = await orders.load(conn, order_no, lock=True)
+            if order.state != expect:
+                return None
+            moved = await self.recorder.move(conn, order, target, now, last_error=last_error)
+        await self.recorder.publish(moved)
+        return moved.order
 
-def _hold(shop: Shop, order: dict[str, Any]) -> bool:
-    """A dependency failed after its retries (or its breaker is open): keep the order in its
-    stage and queue it again in about ``hold_retry_s``, as long as it was paid less than
-    ``hold_s`` ago; False when it should be parked for a person instead. A brief outage then
-    delays orders instead of stranding them; a crash meanwhile loses nothing (the order is still
-    in flight, so start-up and the sweep queue it again)."""
-    since = order["paid_at"] or order["created_at"]
-    if time.time() - since >= shop.settings.hold_s:
-        return False
-    shop.metrics.held.inc()
-    if order["order_no"] not in shop.held:  # one timer per order, however it was queued
-        shop.held.add(order["order_no"])
-        delay = shop.settings.hold_retry_s * random.uniform(0.5, 1.5)
-        shop.spawn(_queue_later(shop, order["order_no"], order["priority"], delay))
-    return True
+    def _hold(self, order: OrderRow) -> bool:
+        """A dependency failed after its retries (or its breaker is open): keep the order in
+        its stage and queue it again in about ``hold_retry_s``, as long as it was paid less
+        than ``hold_s`` ago; False when it should be parked for a person instead. A brief
+        outage then delays orders instead of stranding them; a crash meanwhile loses nothing
+        (the order is still in flight, so start-up and the sweep queue it again)."""
+        since = order.paid_at or order.created_at
+        if self.clock() - since >= self.settings.hold_s:
+            return False
+        self.metrics.held.inc()
+        if order.order_no not in self.held:  # one timer per order, however it was queued
+            self.held.add(order.order_no)
+            delay = self.settings.hold_retry_s * self.rng.uniform(0.5, 1.5)
+            self.spawn(self._queue_later(order.order_no, order.priority, delay))
+        return True
 
+    async def _queue_later(self, order_no: str, priority: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.held.discard(order_no)
+        self.enqueue(order_no, priority)
 
-async def _queue_later(shop: Shop, order_no: str, priority: int, delay: float) -> None:
-    await asyncio.sleep(delay)
-    shop.held.discard(order_no)
-    enqueue(shop, order_no, priority)
+    def _timed(self, stage: OrderState, started: float) -> None:
+        took = self.clock() - started
+        self.stage_clock.observe(stage, took)
+        self.metrics.stage_seconds.labels(stage.value).observe(took)
 
-
-async def _timed(shop: Shop, stage: OrderState, started: float) -> None:
-    took = time.time() - started
-    shop.clock.observe(stage, took)
-    shop.metrics.stage_seconds.labels(stage.value).observe(took)
-
-
-async def _risk_stage(shop: Shop, order: dict[str, Any]) -> OrderState:
-    started = time.time()
-    body = {"order_no": order["order_no"], "email": order["email"],
-            "amount": f"{order['amount_cents'] / 100:.2f}", "product_id": order["product_id"]}
-    try:
-        _, response = await call_with_failover([shop.upstreams["risk"]], "POST", "/api/check",
-                                               body)
-        decision = response.json().get("decision", "review")
-    except (UpstreamError, ValueError) as exc:
-        await _timed(shop, S.RISK_CHECK, started)
-        if isinstance(exc, UpstreamError) and exc.transient and _hold(shop, order):
-            return S.RISK_CHECK
-        await _step(shop, order["order_no"], S.NEEDS_ATTENTION, S.RISK_CHECK,
-                    last_error=f"risk check: {exc}"[:500])
+    async def _failed(self, order: OrderRow, stage: OrderState, exc: Exception, what: str
+                      ) -> OrderState:
+        """A stage's dependency failed: held when that may pass, else parked for a person."""
+        if isinstance(exc, UpstreamError) and exc.transient and self._hold(order):
+            return stage
+        await self._step(order.order_no, S.NEEDS_ATTENTION, stage,
+                         last_error=f"{what}: {exc}"[:500])
         return S.NEEDS_ATTENTION
-    await _timed(shop, S.RISK_CHECK, started)
-    target = S.ALLOCATING if decision == "pass" else S.NEEDS_REVIEW
-    done = await _step(shop, order["order_no"], target, S.RISK_CHECK)
-    return target if done is not None else S.NEEDS_ATTENTION
 
-
-def _supplier_chain(shop: Shop) -> list[Any]:
-    chain = [shop.upstreams["supplier-a"]]
-    if shop.settings.failover:
-        chain.append(shop.upstreams["supplier-b"])
-        if not chain[0].breaker.allow(time.time()):
-            chain.reverse()
-    return chain
-
-
-async def _allocation_stage(shop: Shop, order: dict[str, Any]) -> OrderState:
-    started = time.time()
-    order_no = order["order_no"]
-    if order["kind"] == "supplier":
-        body = {"order_no": order_no, "sku": order["product_id"], "quantity": order["quantity"]}
+    async def _risk_stage(self, order: OrderRow) -> OrderState:
+        started = self.clock()
+        body = {"order_no": order.order_no, "email": order.email,
+                "amount": f"{order.amount_cents / 100:.2f}", "product_id": order.product_id}
         try:
-            _, response = await call_with_failover(_supplier_chain(shop), "POST", "/api/keys",
+            _, response = await call_with_failover([self.upstreams.risk], "POST", "/api/check",
                                                    body)
-            keys = [str(k) for k in response.json()["keys"]][: order["quantity"]]
-            if len(keys) != order["quantity"]:
-                raise ValueError(f"supplier sent {len(keys)} keys for {order['quantity']}")
+            decision = response.json().get("decision", "review")
+        except (UpstreamError, ValueError) as exc:
+            self._timed(S.RISK_CHECK, started)
+            return await self._failed(order, S.RISK_CHECK, exc, "risk check")
+        self._timed(S.RISK_CHECK, started)
+        target = S.ALLOCATING if decision == "pass" else S.NEEDS_REVIEW
+        done = await self._step(order.order_no, target, S.RISK_CHECK)
+        return target if done is not None else S.NEEDS_ATTENTION
+
+    def _supplier_chain(self) -> list[UpstreamClient]:
+        chain = [self.upstreams.supplier_a]
+        if self.settings.failover:
+            chain.append(self.upstreams.supplier_b)
+            if not chain[0].breaker.allow(time.time()):
+                chain.reverse()
+        return chain
+
+    async def _allocation_stage(self, order: OrderRow) -> OrderState:
+        started = self.clock()
+        if order.kind != "supplier":  # the keys were reserved with the order
+            self._timed(S.ALLOCATING, started)
+            done = await self._step(order.order_no, S.DELIVERING, S.ALLOCATING)
+            return S.DELIVERING if done is not None else S.NEEDS_ATTENTION
+        body = {"order_no": order.order_no, "sku": order.product_id,
+                "quantity": order.quantity}
+        try:
+            _, response = await call_with_failover(self._supplier_chain(), "POST", "/api/keys",
+                                                   body)
+            keys = [str(k) for k in response.json()["keys"]][: order.quantity]
+            if len(keys) != order.quantity:
+                raise ValueError(f"supplier sent {len(keys)} keys for {order.quantity}")
         except (UpstreamError, ValueError, KeyError) as exc:
-            await _timed(shop, S.ALLOCATING, started)
-            if isinstance(exc, UpstreamError) and exc.transient and _hold(shop, order):
-                return S.ALLOCATING
-            await _step(shop, order_no, S.NEEDS_ATTENTION, S.ALLOCATING,
-                        last_error=f"allocation: {exc}"[:500])
-            return S.NEEDS_ATTENTION
-        await _timed(shop, S.ALLOCATING, started)
-        return await _store_supplier_keys(shop, order_no, order["product_id"], keys)
-    await _timed(shop, S.ALLOCATING, started)
-    done = await _step(shop, order_no, S.DELIVERING, S.ALLOCATING)
-    return S.DELIVERING if done is not None else S.NEEDS_ATTENTION
+            self._timed(S.ALLOCATING, started)
+            return await self._failed(order, S.ALLOCATING, exc, "allocation")
+        self._timed(S.ALLOCATING, started)
+        return await self._store_supplier_keys(order.order_no, keys)
 
+    async def _store_supplier_keys(self, order_no: str, keys: list[str]) -> OrderState:
+        now = self.clock()
+        async with self.db.write() as conn:
+            order = await orders.load(conn, order_no, lock=True)
+            if order.state != S.ALLOCATING:
+                return S.NEEDS_ATTENTION
+            await stock.add_keys(conn, order.product_id, keys, status="reserved",
+                                 order_no=order_no, source="supplier")
+            moved = await self.recorder.move(conn, order, S.DELIVERING, now)
+        await self.recorder.publish(moved)
+        return S.DELIVERING
 
-async def _store_supplier_keys(shop: Shop, order_no: str, product_id: str,
-                               keys: list[str]) -> OrderState:
-    now = time.time()
-    async with shop.db.write() as conn:
-        order = await store.load_order(conn, order_no, lock=True)
-        if order["state"] != S.ALLOCATING:
-            return S.NEEDS_ATTENTION
-        await conn.execute(insert(db.card_keys), [
-            {"product_id": product_id, "secret": k, "status": "reserved", "order_no": order_no,
-             "source": "supplier"} for k in keys])
-        event = await shop.record(conn, order, S.DELIVERING, now)
-    await shop.committed(order, event, S.ALLOCATING.value)
-    return S.DELIVERING
-
-
-async def _delivery_stage(shop: Shop, order: dict[str, Any]) -> None:
-    """Reserved keys become sold and the order delivered, in one transaction: exactly once."""
-    started = now = time.time()
-    order_no = order["order_no"]
-    async with shop.db.write() as conn:
-        row = await store.load_order(conn, order_no, lock=True)
-        if row["state"] != S.DELIVERING:
+    async def _delivery_stage(self, order: OrderRow) -> None:
+        """Reserved keys become sold and the order delivered, in one transaction: exactly
+        once."""
+        started = now = self.clock()
+        async with self.db.write() as conn:
+            current = await orders.load(conn, order.order_no, lock=True)
+            if current.state != S.DELIVERING:
+                return
+            reserved = await stock.reserved_count(conn, order.order_no)
+            if reserved != current.quantity:
+                moved = await self.recorder.move(
+                    conn, current, S.NEEDS_ATTENTION, now,
+                    last_error=f"{reserved} keys reserved for {current.quantity} ordered")
+            else:
+                await stock.sell_reserved(conn, order.order_no, now)
+                moved = await self.recorder.move(conn, current, S.DELIVERED, now,
+                                                 delivered_at=now)
+        await self.recorder.publish(moved)
+        self._timed(S.DELIVERING, started)
+        if moved.event.state != S.DELIVERED:
             return
-        reserved = (await conn.execute(
-            select(func.count()).select_from(db.card_keys)
-            .where(and_(db.card_keys.c.order_no == order_no,
-                        db.card_keys.c.status == "reserved")))).scalar_one()
-        if reserved != row["quantity"]:
-            event = await shop.record(
-                conn, row, S.NEEDS_ATTENTION, now,
-                last_error=f"{reserved} keys reserved for {row['quantity']} ordered")
-        else:
-            await conn.execute(
-                update(db.card_keys)
-                .where(and_(db.card_keys.c.order_no == order_no,
-                            db.card_keys.c.status == "reserved"))
-                .values(status="sold", sold_at=now))
-            event = await shop.record(conn, row, S.DELIVERED, now, delivered_at=now)
-    await shop.committed(row, event, S.DELIVERING.value)
-    await _timed(shop, S.DELIVERING, started)
-    if event.state != S.DELIVERED:
-        return
-    if row["paid_at"]:
-        shop.metrics.paid_to_delivered.observe(now - row["paid_at"])
-    shop.spawn(_notify(shop, row))
+        if current.paid_at:
+            self.metrics.paid_to_delivered.observe(now - current.paid_at)
+        self.spawn(self._notify(current.order_no, current.email))
 
-
-async def _notify(shop: Shop, order: dict[str, Any]) -> None:
-    """Tell the buyer by e-mail; a failure is recorded and never blocks delivery."""
-    body = {"order_no": order["order_no"], "email": order["email"],
-            "message": f"Your order {order['order_no']} was delivered."}
-    status = "sent"
-    try:
-        await call_with_failover([shop.upstreams["notify"]], "POST", "/api/notify", body)
-    except UpstreamError:
-        status = "failed"
-    async with shop.db.write() as conn:  # an order is delivered once, so notified once
-        await conn.execute(insert(db.notifications).values(
-            order_no=order["order_no"], status=status, at=time.time()))
+    async def _notify(self, order_no: str, email: str) -> None:
+        """Tell the buyer by e-mail; a failure is recorded and never blocks delivery."""
+        body = {"order_no": order_no, "email": email,
+                "message": f"Your order {order_no} was delivered."}
+        status = "sent"
+        try:
+            await call_with_failover([self.upstreams.notify], "POST", "/api/notify", body)
+        except UpstreamError:
+            status = "failed"
+        async with self.db.write() as conn:  # an order is delivered once, so notified once
+            await notifications.record_notification(conn, order_no, status, self.clock())

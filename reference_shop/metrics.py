@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["ShopMetrics"]
+__all__ = ["OrderCounts", "ShopMetrics"]
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -48,3 +48,25 @@ class ShopMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class OrderCounts:
+    """Orders per state, kept in step with the ``fakalab_orders`` gauge."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self.by_state: dict[str, int] = {}
+
+    def load(self, counts: dict[str, int]) -> None:
+        """The counts stored at start-up."""
+        self.by_state = dict(counts)
+        for state, n in counts.items():
+            self._gauge.labels(state).set(n)
+
+    def moved(self, previous: str | None, state: str) -> None:
+        """One order left ``previous`` (None: a new order) and entered ``state``."""
+        if previous is not None:
+            self.by_state[previous] = self.by_state.get(previous, 1) - 1
+            self._gauge.labels(previous).set(self.by_state[previous])
+        self.by_state[state] = self.by_state.get(state, 0) + 1
+        self._gauge.labels(state).set(self.by_state[state])

@@ -1,9 +1,9 @@
 """Payments: creating a payment at a channel, the signed callback, active reconciliation, expiry.
 
-:func:`apply_payment` is the one place a payment is applied, whether it came by callback or by
-querying the provider: signature (constant time), trade number, channel, payment id and exact
-amount are checked; it runs under the order's row lock and is idempotent; every attempt is
-recorded. The caller answers ``success`` only when it returns an accepting outcome.
+:meth:`Payments.apply_payment` is the one place a payment is applied, whether it came by
+callback or by querying the provider: signature (constant time), trade number, channel, payment
+id and exact amount are checked; it runs under the order's row lock and is idempotent; every
+attempt is recorded. The caller answers ``success`` only when it returns an accepting outcome.
 """
 
 from __future__ import annotations
@@ -11,209 +11,212 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
-
-from fakalab.reference_shop import db, signing, store
-from fakalab.reference_shop.fulfilment import enqueue
+from fakalab.contract.shop_settings import ShopSettings
+from fakalab.reference_shop import signing
+from fakalab.reference_shop.interfaces import (
+    Clock,
+    Connection,
+    Enqueue,
+    Recorder,
+    Spawn,
+    Storage,
+    UpstreamClient,
+)
+from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.states import OrderState
-from fakalab.reference_shop.upstream import Upstream, UpstreamError, call_with_failover
+from fakalab.reference_shop.storage import callbacks, orders, stock
+from fakalab.reference_shop.storage.rows import Moved, OrderRow
+from fakalab.reference_shop.upstream import UpstreamError, call_with_failover
 
-if TYPE_CHECKING:
-    from fakalab.reference_shop.shop import Shop
-
-__all__ = ["ACCEPTING", "apply_payment", "create_payment", "expiry_loop", "reconcile_loop"]
+__all__ = ["ACCEPTING", "CHANNELS", "Payments"]
 
 log = logging.getLogger("fakalab.payments")
 S = OrderState
 # Outcomes after which the provider must stop retrying.
 ACCEPTING = frozenset({"accepted", "duplicate", "late_accepted", "late_refund", "not_paid"})
 CHANNELS = ("payment-a", "payment-b")
+Applied = tuple[str, str, Moved | None]  # outcome, detail, the transition it made
 
 
-def channel_chain(shop: Shop) -> list[Upstream]:
-    """Channel A first; with failover, B as backup — and first while A's breaker is open or
-    A is slow."""
-    a, b = shop.upstreams["payment-a"], shop.upstreams["payment-b"]
-    if not shop.settings.failover:
-        return [a]
-    now = time.time()
-    if not a.breaker.allow(now) or a.health.mean_latency_ms(now) > shop.settings.slow_upstream_ms:
-        return [b, a]
-    return [a, b]
+class Payments:
+    def __init__(self, db: Storage, recorder: Recorder, channels: Mapping[str, UpstreamClient],
+                 settings: ShopSettings, metrics: ShopMetrics, enqueue: Enqueue, spawn: Spawn,
+                 clock: Clock = time.time) -> None:
+        self.db = db
+        self.recorder = recorder
+        self.channels = channels
+        self.settings = settings
+        self.metrics = metrics
+        self.enqueue = enqueue
+        self.spawn = spawn
+        self.clock = clock
+        self._queries = asyncio.Semaphore(10)  # reconciliation queries in flight, all rounds
 
+    def loops(self) -> list[Coroutine[Any, Any, None]]:
+        """Expiry and reconciliation, to run as tasks."""
+        return [self.expiry_loop(), self.reconcile_loop()]
 
-async def create_payment(shop: Shop, order_no: str, amount: str) -> tuple[str, str, str]:
-    """Create the payment at a channel; returns (channel, payment_id, pay_url)."""
-    last: UpstreamError | None = None
-    for upstream in channel_chain(shop):
-        body = {"trade_no": order_no, "amount": amount,
-                "notify_url": f"{shop.settings.callback_base()}/api/payments/callback/"
-                              f"{upstream.name}"}
-        try:
-            _, response = await call_with_failover([upstream], "POST", "/api/payments", body,
-                                                   accept=(200, 201))
-            data = response.json()
-            return upstream.name, str(data["payment_id"]), str(data["pay_url"])
-        except (UpstreamError, ValueError, KeyError) as exc:
-            last = exc if isinstance(exc, UpstreamError) else UpstreamError(
-                upstream.name, f"bad answer: {exc}")
-    assert last is not None
-    raise last
+    # -- creating a payment ----------------------------------------------------------------
+    def channel_chain(self) -> list[UpstreamClient]:
+        """Channel A first; with failover, B as backup — and first while A's breaker is open
+        or A is slow."""
+        a, b = self.channels["payment-a"], self.channels["payment-b"]
+        if not self.settings.failover:
+            return [a]
+        now = time.time()
+        slow = a.health.mean_latency_ms(now) > self.settings.slow_upstream_ms
+        if not a.breaker.allow(now) or slow:
+            return [b, a]
+        return [a, b]
 
+    async def create_payment(self, order_no: str, amount: str) -> tuple[str, str, str]:
+        """Create the payment at a channel; returns (channel, payment_id, pay_url)."""
+        last: UpstreamError | None = None
+        for upstream in self.channel_chain():
+            body = {"trade_no": order_no, "amount": amount,
+                    "notify_url": f"{self.settings.callback_base()}/api/payments/callback/"
+                                  f"{upstream.name}"}
+            try:
+                _, response = await call_with_failover([upstream], "POST", "/api/payments",
+                                                       body, accept=(200, 201))
+                data = response.json()
+                return upstream.name, str(data["payment_id"]), str(data["pay_url"])
+            except (UpstreamError, ValueError, KeyError) as exc:
+                last = exc if isinstance(exc, UpstreamError) else UpstreamError(
+                    upstream.name, f"bad answer: {exc}")
+        assert last is not None
+        raise last
 
-async def _attempt(conn: Any, source: str, channel: str, fields: dict[str, Any], outcome: str,
-                   detail: str = "") -> None:
-    """Record one attempt. Every stored value is cut to its column's size: the channel comes
-    from the URL path, which no body limit bounds, and forged attempts are recorded too."""
-    await conn.execute(insert(db.callback_attempts).values(
-        at=time.time(), source=source, channel=channel[:32],
-        trade_no=str(fields.get("trade_no"))[:64],
-        payment_id=str(fields.get("payment_id"))[:64], amount=str(fields.get("amount"))[:32],
-        outcome=outcome, detail=detail[:500]))
+    # -- applying one ----------------------------------------------------------------------
+    async def apply_payment(self, channel: str, fields: dict[str, Any], source: str) -> str:
+        """Apply a signed payment notice; returns the outcome recorded."""
+        secret = self.settings.payment_secrets.get(channel)
+        outcome, detail, moved, order = "accepted", "", None, None
+        async with self.db.write() as conn:
+            if secret is None or not signing.verify(fields, secret):
+                outcome = "bad_signature" if secret else "unknown_channel"
+            elif fields.get("status") != "paid":
+                outcome = "not_paid"
+            else:
+                try:
+                    order = await orders.load(conn, str(fields.get("trade_no")), lock=True)
+                except orders.UnknownOrder:
+                    outcome = "unknown_order"
+            if order is not None and outcome == "accepted":
+                outcome, detail, moved = await self._apply_to_order(conn, order, channel, fields)
+            await callbacks.record_attempt(conn, at=self.clock(), source=source,
+                                           channel=channel, fields=fields, outcome=outcome,
+                                           detail=detail)
+        self.metrics.callbacks.labels(source, outcome).inc()
+        if moved is not None:
+            await self.recorder.publish(moved)
+            if moved.event.state == S.PAID:
+                self.enqueue(moved.order.order_no, moved.order.priority)
+        return outcome
 
+    async def _apply_to_order(self, conn: Connection, order: OrderRow, channel: str,
+                              fields: dict[str, Any]) -> Applied:
+        expected = order.amount
+        if order.channel != channel:
+            return "wrong_channel", f"order paid via {order.channel}", None
+        if order.payment_id and str(fields.get("payment_id")) != order.payment_id:
+            return "wrong_payment_id", "", None
+        if str(fields.get("amount")) != expected:
+            return "amount_mismatch", f"got {fields.get('amount')}, expected {expected}", None
+        now = self.clock()
+        state = S(order.state)
+        if state is S.PENDING_PAYMENT:
+            return "accepted", "", await self.recorder.move(conn, order, S.PAID, now,
+                                                            paid_at=now)
+        if state is not S.EXPIRED:
+            return "duplicate", f"order already {state.value}", None
+        return await self._late_payment(conn, order, now)
 
-async def apply_payment(shop: Shop, channel: str, fields: dict[str, Any], source: str) -> str:
-    """Apply a signed payment notice; returns the outcome recorded."""
-    secret = shop.settings.payment_secrets.get(channel)
-    outcome, detail, event, order, previous = "accepted", "", None, None, None
-    async with shop.db.write() as conn:
-        if secret is None or not signing.verify(fields, secret):
-            outcome = "bad_signature" if secret else "unknown_channel"
-        elif fields.get("status") != "paid":
-            outcome = "not_paid"
+    async def _late_payment(self, conn: Connection, order: OrderRow, now: float) -> Applied:
+        """A callback after expiry: accepted inside the window if stock allows, else
+        needs_refund."""
+        if now - order.expires_at <= self.settings.late_window_s:
+            try:
+                # reserve takes nothing unless it can take everything.
+                await stock.reserve(conn, order.product_id, order.kind, order.order_no,
+                                    order.quantity)
+                moved = await self.recorder.move(conn, order, S.PAID, now, paid_at=now)
+                return "late_accepted", "", moved
+            except stock.OutOfStock:
+                reason = "out of stock"
         else:
+            reason = "outside the late-payment window"
+        moved = await self.recorder.move(conn, order, S.NEEDS_REFUND, now, paid_at=now,
+                                         last_error=reason)
+        return "late_refund", reason, moved
+
+    # -- expiry ----------------------------------------------------------------------------
+    async def expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
             try:
-                order = await store.load_order(conn, str(fields.get("trade_no")), lock=True)
-            except store.UnknownOrder:
-                outcome = "unknown_order"
-        if order is not None and outcome == "accepted":
-            previous = order["state"]
-            outcome, detail, event = await _apply_to_order(shop, conn, order, channel, fields)
-        await _attempt(conn, source, channel, fields, outcome, detail)
-    shop.metrics.callbacks.labels(source, outcome).inc()
-    if event is not None and order is not None:
-        await shop.committed(order, event, previous)
-        if event.state == S.PAID:
-            enqueue(shop, order["order_no"], order["priority"])
-    return outcome
+                await self.expire_due(self.clock())
+            except Exception:
+                log.exception("expiry sweep failed")
 
+    async def expire_due(self, now: float) -> int:
+        """Expire unpaid orders past their time and give their keys back."""
+        async with self.db.read() as conn:
+            due = await orders.due_to_expire(conn, now)
+        for order_no in due:
+            async with self.db.write() as conn:
+                order = await orders.load(conn, order_no, lock=True)
+                if order.state != S.PENDING_PAYMENT:
+                    continue
+                await stock.release(conn, order_no, order.product_id, order.kind,
+                                    order.quantity)
+                moved = await self.recorder.move(conn, order, S.EXPIRED, now)
+            await self.recorder.publish(moved)
+        return len(due)
 
-async def _apply_to_order(shop: Shop, conn: Any, order: dict[str, Any], channel: str,
-                          fields: dict[str, Any]) -> tuple[str, str, store.EventRow | None]:
-    expected = f"{order['amount_cents'] // 100}.{order['amount_cents'] % 100:02d}"
-    if order["channel"] != channel:
-        return "wrong_channel", f"order paid via {order['channel']}", None
-    if order["payment_id"] and str(fields.get("payment_id")) != order["payment_id"]:
-        return "wrong_payment_id", "", None
-    if str(fields.get("amount")) != expected:
-        return "amount_mismatch", f"got {fields.get('amount')}, expected {expected}", None
-    now = time.time()
-    state = S(order["state"])
-    if state is S.PENDING_PAYMENT:
-        return "accepted", "", await shop.record(conn, order, S.PAID, now, paid_at=now)
-    if state is not S.EXPIRED:
-        return "duplicate", f"order already {state.value}", None
-    return await _late_payment(shop, conn, order, now)
-
-
-async def _late_payment(shop: Shop, conn: Any, order: dict[str, Any], now: float
-                        ) -> tuple[str, str, store.EventRow | None]:
-    """A callback after expiry: accepted inside the window if stock allows, else needs_refund."""
-    product = dict((await conn.execute(
-        select(db.products).where(db.products.c.id == order["product_id"]))).mappings().one())
-    if now - order["expires_at"] <= shop.settings.late_window_s:
-        try:
-            # reserve_keys takes nothing unless it can take everything.
-            await store.reserve_keys(conn, product, order["order_no"], order["quantity"])
-            event = await shop.record(conn, order, S.PAID, now, paid_at=now)
-            return "late_accepted", "", event
-        except store.OutOfStock:
-            reason = "out of stock"
-    else:
-        reason = "outside the late-payment window"
-    event = await shop.record(conn, order, S.NEEDS_REFUND, now, paid_at=now, last_error=reason)
-    return "late_refund", reason, event
-
-
-async def expiry_loop(shop: Shop) -> None:
-    while True:
-        await asyncio.sleep(1.0)
-        try:
-            await expire_due(shop, time.time())
-        except Exception:
-            log.exception("expiry sweep failed")
-
-
-async def expire_due(shop: Shop, now: float) -> int:
-    """Expire unpaid orders past their time and give their keys back."""
-    async with shop.db.read() as conn:
-        due = [r[0] for r in await conn.execute(
-            select(db.orders.c.order_no).where(and_(
-                db.orders.c.state == S.PENDING_PAYMENT, db.orders.c.expires_at < now)).limit(500))]
-    for order_no in due:
-        async with shop.db.write() as conn:
-            order = await store.load_order(conn, order_no, lock=True)
-            if order["state"] != S.PENDING_PAYMENT:
+    # -- reconciliation --------------------------------------------------------------------
+    async def reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_interval_s)
+            if not self.settings.reconciliation:
                 continue
-            product = dict((await conn.execute(
-                select(db.products).where(db.products.c.id == order["product_id"])
-            )).mappings().one())
-            await store.release_keys(conn, order_no, product, order["quantity"])
-            event = await shop.record(conn, order, S.EXPIRED, now)
-        await shop.committed(order, event, S.PENDING_PAYMENT.value)
-    return len(due)
-
-
-async def reconcile_loop(shop: Shop) -> None:
-    limit = asyncio.Semaphore(10)  # queries in flight at once, across rounds
-    while True:
-        await asyncio.sleep(shop.settings.reconcile_interval_s)
-        if not shop.settings.reconciliation:
-            continue
-        try:
-            await reconcile_due(shop, time.time(), limit)
-        except Exception:
-            log.exception("reconciliation failed")
-
-
-async def reconcile_due(shop: Shop, now: float, limit: asyncio.Semaphore) -> int:
-    """Query the provider about orders whose callback is overdue. The queries run as side
-    tasks: a channel that answers slowly must not hold up the next round (an order is queried
-    again only after ``max(2 s, reconcile_after_paid_s)``, so rounds never query it twice)."""
-    s = shop.settings
-    o = db.orders.c
-    said_paid = and_(o.buyer_paid_at.is_not(None),
-                     o.buyer_paid_at < now - s.reconcile_after_paid_s)
-    overdue = or_(said_paid, o.created_at < now - s.reconcile_after_created_s)
-    waiting = or_(o.state == S.PENDING_PAYMENT,
-                  and_(o.state == S.EXPIRED, o.buyer_paid_at.is_not(None),
-                       o.expires_at > now - s.late_window_s))
-    not_recent = or_(o.last_query_at.is_(None),
-                     o.last_query_at < now - max(2.0, s.reconcile_after_paid_s))
-    async with shop.db.read() as conn:
-        rows = (await conn.execute(select(o.order_no, o.channel).where(
-            and_(waiting, overdue, not_recent, o.channel.is_not(None))).limit(200))).all()
-    if not rows:
-        return 0
-    async with shop.db.write() as conn:
-        await conn.execute(update(db.orders).where(o.order_no.in_([r[0] for r in rows]))
-                           .values(last_query_at=now))
-
-    async def query(order_no: str, channel: str) -> None:
-        async with limit:
             try:
-                response = await shop.upstreams[channel].call("GET", f"/api/payments/{order_no}")
+                await self.reconcile_due(self.clock())
+            except Exception:
+                log.exception("reconciliation failed")
+
+    async def reconcile_due(self, now: float) -> int:
+        """Query the provider about orders whose callback is overdue. The queries run as side
+        tasks: a channel that answers slowly must not hold up the next round (an order is
+        queried again only after ``max(2 s, reconcile_after_paid_s)``, so rounds never query
+        it twice)."""
+        s = self.settings
+        async with self.db.read() as conn:
+            rows = await orders.awaiting_payment_news(
+                conn, said_paid_before=now - s.reconcile_after_paid_s,
+                created_before=now - s.reconcile_after_created_s,
+                expired_after=now - s.late_window_s,
+                not_queried_since=now - max(2.0, s.reconcile_after_paid_s))
+        if not rows:
+            return 0
+        async with self.db.write() as conn:
+            await orders.mark_queried(conn, [order_no for order_no, _ in rows], now)
+        for order_no, channel in rows:
+            self.spawn(self._query(order_no, channel))
+        return len(rows)
+
+    async def _query(self, order_no: str, channel: str) -> None:
+        async with self._queries:
+            try:
+                response = await self.channels[channel].call("GET", f"/api/payments/{order_no}")
             except UpstreamError:
                 return
             if response.status_code != 200:
                 return
             try:
-                await apply_payment(shop, channel, response.json(), "query")
+                await self.apply_payment(channel, response.json(), "query")
             except Exception:  # a side task: log here, or nobody would hear of it
                 log.exception("reconciliation of %s failed", order_no)
-
-    for order_no, channel in rows:
-        shop.spawn(query(order_no, channel))
-    return len(rows)

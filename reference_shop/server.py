@@ -19,8 +19,8 @@ from fastapi import FastAPI
 
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.app import create_app
+from fakalab.reference_shop.composition import Shop
 from fakalab.reference_shop.demo import DEMO_PRODUCTS, Product, load_catalog
-from fakalab.reference_shop.shop import Shop
 
 __all__ = ["RunningShop", "serve_shop"]
 
@@ -47,9 +47,10 @@ async def serve_shop(settings: ShopSettings, catalog: tuple[Product, ...] | None
     sock.listen(1024)
     settings.port = sock.getsockname()[1]
     app = create_app(settings)
+    shop: Shop = app.state.shop
+    await shop.open()
     if catalog:
-        await app.state.shop.db.create_all()
-        await load_catalog(app.state.shop.db, catalog)
+        await load_catalog(shop.db, catalog)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=2,
                                            proxy_headers=False))  # as in cli._serve

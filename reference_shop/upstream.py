@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from fakalab.reference_shop.breaker import Breaker
+from fakalab.reference_shop.interfaces import UpstreamClient
 from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.statuspage import ComponentHealth
 
@@ -52,7 +53,7 @@ class Upstream:
     retries: int = 3
     backoff_base_s: float = 0.1
     backoff_max_s: float = 2.0
-    rng: random.Random = random.Random(0)  # noqa: RUF009 - replaced per instance by the shop
+    rng: random.Random = random.Random(0)  # noqa: RUF009 - replaced per instance (composition)
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                    retry_statuses: Sequence[int] = (500, 502, 503, 504)) -> httpx.Response:
@@ -98,10 +99,10 @@ class Upstream:
         self.metrics.breaker.labels(self.name).set(self.breaker.code())
 
 
-async def call_with_failover(upstreams: Sequence[Upstream], method: str, path: str,
+async def call_with_failover(upstreams: Sequence[UpstreamClient], method: str, path: str,
                              body: dict[str, Any] | None = None, *,
                              accept: Sequence[int] = (200, 201, 202)
-                             ) -> tuple[Upstream, httpx.Response]:
+                             ) -> tuple[UpstreamClient, httpx.Response]:
     """Try each upstream in turn; the first answer with an accepted status wins."""
     errors: list[str] = []
     answered = False

@@ -18,7 +18,7 @@ from typing import Any
 from fakalab.contract.stages import Transparency
 from fakalab.reference_shop.messages import opaque_label
 from fakalab.reference_shop.states import OrderState
-from fakalab.reference_shop.store import EventRow
+from fakalab.reference_shop.storage.rows import EventRow, OrderRow
 
 __all__ = ["OrderView", "ViewCache", "token_hash"]
 
@@ -47,6 +47,15 @@ class OrderView:
     priority: int = 1
     queue_ahead: int | None = None  # orders ahead in the delivery queue, while queued
     _encoded: dict[Transparency, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, order: OrderRow, events: list[EventRow]) -> OrderView:
+        return cls(order_no=order.order_no, token_hash=order.token_hash,
+                   product_id=order.product_id, kind=order.kind, quantity=order.quantity,
+                   amount=order.amount, channel=order.channel, pay_url=order.pay_url,
+                   created_at=order.created_at, expires_at=order.expires_at,
+                   paid_at=order.paid_at, delivered_at=order.delivered_at, events=events,
+                   priority=order.priority)
 
     @property
     def state(self) -> OrderState:

@@ -1,14 +1,16 @@
 """Everything the drill observed, into the run directory's CSV files (docs/run-dir.md).
 
-Reads the shop's SQLite database after the shop has stopped (nothing else writes it then), the
-Locust records, and the chaos journal.
+Reads the shop's database after the shop has stopped (nothing else writes it then; the shop's
+snapshot reader, so any database URL the shop accepts), the Locust records, and the chaos
+journal.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +24,20 @@ from fakalab.contract.rundir import (
     delays,
     money,
 )
+from fakalab.reference_shop.storage.rows import OrderRow
+from fakalab.reference_shop.storage.snapshot import read_snapshot
 from fakalab.scenarios.locust.records import merge_records
 
 __all__ = ["export_run", "order_rows"]
 
 
-def order_rows(db: sqlite3.Connection, sla_s: float, ended_at: float) -> list[dict[str, Any]]:
-    query = ("select order_no, product_id, priority, quantity, amount_cents, channel, persona, "
-             "created_at, paid_at, delivered_at, state, buyer_paid_at from orders "
-             "order by created_at")
-    rows = [{"order_no": r[0], "product_id": r[1], "priority": r[2], "quantity": r[3],
-             "amount": money(r[4]), "channel": r[5], "persona": r[6], "created_at": r[7],
-             "paid_at": r[8], "buyer_paid_at": r[11], "delivered_at": r[9], "final_state": r[10]}
-            for r in db.execute(query)]
+def order_rows(orders: Sequence[OrderRow], sla_s: float, ended_at: float
+               ) -> list[dict[str, Any]]:
+    rows = [{"order_no": o.order_no, "product_id": o.product_id, "priority": o.priority,
+             "quantity": o.quantity, "amount": money(o.amount_cents), "channel": o.channel,
+             "persona": o.persona, "created_at": o.created_at, "paid_at": o.paid_at,
+             "buyer_paid_at": o.buyer_paid_at, "delivered_at": o.delivered_at,
+             "final_state": o.state} for o in orders]
     clock = buyer_paid_at([r["paid_at"] for r in rows], [r["buyer_paid_at"] for r in rows])
     late = delays(clock, [r["delivered_at"] for r in rows], sla_s, ended_at).delayed
     for row, delayed in zip(rows, late, strict=True):
@@ -51,29 +54,19 @@ def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> 
     return len(rows)
 
 
-def _query(db: sqlite3.Connection, sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [dict(zip(columns, r, strict=True)) for r in db.execute(sql)]
-
-
-def export_run(run_dir: Path, db_path: Path, sla_s: float, ended_at: float,
+def export_run(run_dir: Path, db: Path | str, sla_s: float, ended_at: float,
                journal: dict[str, Any] | None) -> dict[str, int]:
-    """Write orders, events, incidents, polls, tickets, faults and the journal; returns counts."""
+    """Write orders, events, incidents, polls, tickets, faults and the journal; returns counts.
+    ``db`` is the shop's database: a SQLite path or a URL (a DatabaseProblem, a ValueError,
+    when it cannot be read)."""
     counts: dict[str, int] = {}
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        counts["orders"] = _write(run_dir / "orders.csv", ORDER_COLUMNS,
-                                  order_rows(db, sla_s, ended_at))
-        events = _query(db, "select order_no, seq, at, state, message, eta_at, visible, "
-                            "prev_hash, hash from order_events order by order_no, seq",
-                        EVENT_COLUMNS)
-        for e in events:
-            e["visible"] = bool(e["visible"])
-        counts["events"] = _write(run_dir / "events.csv", EVENT_COLUMNS, events)
-        incidents = _query(db, "select incident_id, component, state, at, message "
-                               "from incident_updates order by id", INCIDENT_COLUMNS)
-        counts["incidents"] = _write(run_dir / "incidents.csv", INCIDENT_COLUMNS, incidents)
-    finally:
-        db.close()
+    shop = read_snapshot(db)
+    counts["orders"] = _write(run_dir / "orders.csv", ORDER_COLUMNS,
+                              order_rows(shop.orders, sla_s, ended_at))
+    counts["events"] = _write(run_dir / "events.csv", EVENT_COLUMNS,
+                              [e.as_dict() for e in shop.events])
+    counts["incidents"] = _write(run_dir / "incidents.csv", INCIDENT_COLUMNS,
+                                 [asdict(i) for i in shop.incidents])
     counts.update(merge_records(run_dir / "locust" / "records", run_dir))
     if journal is not None:
         (run_dir / "chaos.json").write_text(json.dumps(journal, indent=1))

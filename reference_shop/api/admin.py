@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import hmac
-import io
-import time
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import and_, insert, or_, select, update
 
-from fakalab.reference_shop import db, store
 from fakalab.reference_shop.api.deps import error, get_shop, single_valued
 from fakalab.reference_shop.api.models import (
     Restocked,
@@ -23,12 +19,8 @@ from fakalab.reference_shop.api.models import (
     Transitioned,
     errors,
 )
-from fakalab.reference_shop.fulfilment import enqueue
-from fakalab.reference_shop.shop import Shop
-from fakalab.reference_shop.states import IN_FLIGHT, OrderState
-
-S = OrderState
-
+from fakalab.reference_shop.backoffice import EXPORT_TABLES, Refused
+from fakalab.reference_shop.composition import Shop
 
 bearer = HTTPBearer(auto_error=False, description="The shop's admin_token.")
 
@@ -61,28 +53,15 @@ class CSV(Response):
 router = APIRouter(prefix="/api/admin", route_class=AdminRoute, dependencies=[Depends(bearer)],
                    responses=errors(401))
 AdminShop = Annotated[Shop, Depends(get_shop)]
-EXPORTS = {"orders": db.orders, "events": db.order_events, "incidents": db.incident_updates,
-           "tickets": db.tickets, "callbacks": db.callback_attempts, "keys": db.card_keys,
-           "notifications": db.notifications, "products": db.products}
 
 
 @router.post("/restock", response_model=Restocked, responses=errors(400, 404, 413))
 async def restock(body: RestockIn, shop: AdminShop) -> Any:
-    async with shop.db.write() as conn:
-        product = (await conn.execute(select(db.products).where(
-            db.products.c.id == body.product_id))).mappings().first()
-        if product is None:
-            return error(404, f"unknown product {body.product_id!r}")
-        if body.keys:
-            await conn.execute(insert(db.card_keys), [
-                {"product_id": body.product_id, "secret": k, "status": "available"}
-                for k in body.keys])
-        if body.supplier_stock:
-            await conn.execute(update(db.products).where(db.products.c.id == body.product_id)
-                               .values(supplier_stock=db.products.c.supplier_stock
-                                       + body.supplier_stock))
-    return {"product_id": body.product_id, "added_keys": len(body.keys),
-            "added_supplier_stock": body.supplier_stock}
+    try:
+        done = await shop.backoffice.restock(body.product_id, body.keys, body.supplier_stock)
+    except Refused as exc:
+        return error(exc.status, exc.message)
+    return asdict(done)
 
 
 @router.get("/orders/stuck", response_model=StuckOrders,
@@ -90,77 +69,31 @@ async def restock(body: RestockIn, shop: AdminShop) -> Any:
 async def stuck_orders(shop: AdminShop, older_than_s: Annotated[
         float, Query(ge=0, le=10 * 365 * 86_400, allow_inf_nan=False)] = 0.0) -> Any:
     """Orders needing a person, and in-flight orders not moving for ``older_than_s``."""
-    o = db.orders.c
-    needs = [S.NEEDS_REVIEW, S.NEEDS_ATTENTION, S.NEEDS_REFUND]
-    cutoff = time.time() - older_than_s
-    async with shop.db.read() as conn:
-        rows = await conn.execute(select(o.order_no, o.state, o.paid_at, o.updated_at,
-                                         o.last_error).where(or_(
-            o.state.in_(needs),
-            and_(o.state.in_(list(IN_FLIGHT)), o.updated_at < cutoff))).limit(1000))
-        return {"orders": [dict(r) for r in rows.mappings()]}
+    return {"orders": [asdict(r) for r in await shop.backoffice.stuck(older_than_s)]}
 
 
 @router.post("/orders/{order_no}/redeliver", response_model=Transitioned,
              responses=errors(404, 409))
 async def redeliver(order_no: str, shop: AdminShop) -> Any:
     """needs_attention → paid (the pipeline runs again); needs_review → allocating (approved)."""
-    targets = {S.NEEDS_ATTENTION: S.PAID, S.NEEDS_REVIEW: S.ALLOCATING}
-    return await _admin_transition(shop, order_no, targets, requeue=True)
+    try:
+        return {"order_no": order_no, "state": await shop.backoffice.redeliver(order_no)}
+    except Refused as exc:
+        return error(exc.status, exc.message)
 
 
 @router.post("/orders/{order_no}/refund", response_model=Transitioned,
              responses=errors(404, 409))
 async def refund(order_no: str, shop: AdminShop) -> Any:
-    targets = {s: S.REFUNDED for s in (S.NEEDS_ATTENTION, S.NEEDS_REVIEW, S.NEEDS_REFUND)}
-    return await _admin_transition(shop, order_no, targets, requeue=False)
-
-
-async def _admin_transition(shop: Shop, order_no: str, targets: dict[OrderState, OrderState],
-                            requeue: bool) -> Any:
-    now = time.time()
-    async with shop.db.write() as conn:
-        try:
-            order = await store.load_order(conn, order_no, lock=True)
-        except store.UnknownOrder:
-            return error(404, "order not found")
-        current = S(order["state"])
-        if current not in targets:
-            allowed = ", ".join(s.value for s in targets)
-            return error(409, f"order is {current.value}; only {allowed} can be changed here")
-        if targets[current] is S.REFUNDED and current is not S.NEEDS_REFUND:
-            # needs_refund comes from an expired order, whose keys went back at expiry.
-            product = dict((await conn.execute(select(db.products).where(
-                db.products.c.id == order["product_id"]))).mappings().one())
-            await store.release_keys(conn, order_no, product, order["quantity"])
-        event = await shop.record(conn, order, targets[current], now)
-    await shop.committed(order, event, current.value)
-    if requeue:
-        enqueue(shop, order_no, order["priority"])
-    return {"order_no": order_no, "state": event.state}
+    try:
+        return {"order_no": order_no, "state": await shop.backoffice.refund(order_no)}
+    except Refused as exc:
+        return error(exc.status, exc.message)
 
 
 @router.get("/export/{table}.csv", response_class=CSV, responses=errors(404))
 async def export(table: str, shop: AdminShop) -> Response:
-    source = EXPORTS.get(table)
-    if source is None:
-        return error(404, f"unknown table {table!r}; one of {', '.join(sorted(EXPORTS))}")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([c.name for c in source.columns])
-    async with shop.db.read() as conn:
-        result = await conn.stream(select(source))
-        async for row in result:
-            writer.writerow([spreadsheet_safe(value) for value in row])
-    return CSV(out.getvalue())
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula (buyers' e-mails, ticket text,
-    fields of forged callbacks) gets a leading apostrophe; numbers are left alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    document = await shop.backoffice.export_csv(table)
+    if document is None:
+        return error(404, f"unknown table {table!r}; one of {', '.join(EXPORT_TABLES)}")
+    return CSV(document)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import select
 
-from fakalab.reference_shop import db
 from fakalab.reference_shop.api.deps import client_key, error, get_shop, single_valued
 from fakalab.reference_shop.api.models import (
     LookupIn,
@@ -26,14 +25,8 @@ from fakalab.reference_shop.api.models import (
     TicketOut,
     errors,
 )
-from fakalab.reference_shop.ordering import (
-    OrderRefused,
-    buyer_paid,
-    file_ticket,
-    lookup,
-    place_order,
-)
-from fakalab.reference_shop.shop import Shop
+from fakalab.reference_shop.composition import Shop
+from fakalab.reference_shop.ordering import OrderRefused
 from fakalab.reference_shop.views import OrderView
 
 router = APIRouter(prefix="/api")
@@ -54,7 +47,7 @@ STATUS_EVENT = {  # one Server-Sent Event (OpenAPI 3.1: the schema of a stream i
 
 @router.get("/products", response_model=list[Product])
 async def products(shop: ShopDep) -> Any:
-    return await shop.catalog()
+    return await shop.catalog.listing()
 
 
 @router.post("/orders", status_code=201, response_model=OrderCreated,
@@ -63,26 +56,28 @@ async def create_order(body: OrderIn, shop: ShopDep,
                        x_fakalab_persona: Annotated[str | None, Header(max_length=32)] = None
                        ) -> Any:
     try:
-        return await place_order(shop, body.product_id, body.quantity, body.email,
-                                 body.query_password, x_fakalab_persona)
+        placed = await shop.ordering.place_order(body.product_id, body.quantity, body.email,
+                                                 body.query_password, x_fakalab_persona)
     except OrderRefused as exc:
         return error(exc.status, exc.message)
+    return asdict(placed)
 
 
 # Before the /orders/{order_no} routes, so that OPTIONS /api/orders/lookup answers
 # "Allow: POST" rather than the status route's "Allow: GET".
 @router.post("/orders/lookup", response_model=LookupOut, responses=errors(*BODY_ERRORS, 429))
 async def order_lookup(body: LookupIn, request: Request, shop: ShopDep) -> Any:
-    if not shop.lookup_limiter.allow(client_key(request), time.time()):
+    if not shop.state.lookup_limiter.allow(client_key(request), time.time()):
         return error(429, "too many lookups; try again in a minute")
-    return {"orders": await lookup(shop, body.email, body.query_password)}
+    found = await shop.ordering.lookup(body.email, body.query_password)
+    return {"orders": [asdict(o) for o in found]}
 
 
 async def _authorised(shop: Shop, request: Request, order_no: str, token: str | None
                       ) -> OrderView | JSONResponse:
-    view = await shop.load_view(order_no) if len(order_no) <= 32 else None
+    view = await shop.transitions.view(order_no) if len(order_no) <= 32 else None
     if view is None or not view.token_ok(token):
-        if not shop.token_limiter.allow(client_key(request), time.time()):
+        if not shop.state.token_limiter.allow(client_key(request), time.time()):
             return error(429, "too many failed lookups; slow down")
         return error(404, "order not found")  # the same answer whether or not it exists
     return view
@@ -94,7 +89,7 @@ async def order_status(order_no: str, request: Request, shop: ShopDep,
     view = await _authorised(shop, request, order_no, x_order_token)
     if isinstance(view, JSONResponse):
         return view
-    return Response(shop.status_body(view), media_type="application/json")
+    return Response(shop.buyer_status.body(view), media_type="application/json")
 
 
 @router.get("/orders/{order_no}/events", response_class=EventStream, responses={
@@ -112,9 +107,10 @@ async def order_events(order_no: str, request: Request, shop: ShopDep,
 
 
 async def _stream(shop: Shop, view: OrderView, request: Request) -> AsyncIterator[bytes]:
-    queue = shop.views.subscribe(view.order_no)
+    views, body = shop.state.views, shop.buyer_status.body
+    queue = views.subscribe(view.order_no)
     try:
-        yield b"event: status\ndata: " + shop.status_body(view) + b"\n\n"
+        yield b"event: status\ndata: " + body(view) + b"\n\n"
         while view.state.value not in ("delivered", "refunded", "expired"):
             try:
                 view = await asyncio.wait_for(queue.get(), shop.settings.sse_keepalive_s)
@@ -123,9 +119,9 @@ async def _stream(shop: Shop, view: OrderView, request: Request) -> AsyncIterato
                     return
                 yield b": keep-alive\n\n"
                 continue
-            yield b"event: status\ndata: " + shop.status_body(view) + b"\n\n"
+            yield b"event: status\ndata: " + body(view) + b"\n\n"
     finally:
-        shop.views.unsubscribe(view.order_no, queue)
+        views.unsubscribe(view.order_no, queue)
 
 
 @router.post("/orders/{order_no}/paid", status_code=202, response_model=PaidNoted,
@@ -135,30 +131,18 @@ async def i_have_paid(order_no: str, request: Request, shop: ShopDep,
     view = await _authorised(shop, request, order_no, x_order_token)
     if isinstance(view, JSONResponse):
         return view
-    await buyer_paid(shop, order_no)
+    await shop.ordering.buyer_paid(order_no)
     return {"order_no": order_no, "noted": True}
 
 
 @router.post("/support/tickets", status_code=201, response_model=TicketOut,
              responses=errors(*BODY_ERRORS))
 async def support_ticket(body: TicketIn, shop: ShopDep) -> Any:
-    ticket_id = await file_ticket(shop, body.order_no, body.reason, body.message, body.waited_s)
+    ticket_id = await shop.ordering.file_ticket(body.order_no, body.reason, body.message,
+                                                body.waited_s)
     return {"ticket_id": ticket_id}
 
 
 @router.get("/status", response_model=StatusPage)
 async def status_page(shop: ShopDep) -> Any:
-    now = time.time()
-    async with shop.db.read() as conn:
-        rows = await conn.execute(select(db.incident_updates)
-                                  .order_by(db.incident_updates.c.id.desc()).limit(50))
-        history = [dict(r) for r in rows.mappings()]
-    return {
-        "components": {k: v.value for k, v in shop.status.states(now).items()},
-        "incidents": [{"incident_id": i.incident_id, "component": i.component,
-                       "state": i.state, "message": i.message, "opened_at": i.opened_at,
-                       "updated_at": i.updated_at} for i in shop.status.open_incidents()],
-        "history": history,
-        "queue_depth": len(shop.queue),
-    }
-
+    return await shop.monitor.status_page()

@@ -16,8 +16,8 @@ from fastapi.responses import PlainTextResponse
 
 from fakalab.reference_shop.api.deps import get_shop
 from fakalab.reference_shop.api.models import PaymentNotice, errors
-from fakalab.reference_shop.payments import ACCEPTING, apply_payment
-from fakalab.reference_shop.shop import Shop
+from fakalab.reference_shop.composition import Shop
+from fakalab.reference_shop.payments import ACCEPTING
 
 router = APIRouter(prefix="/api/payments")
 log = logging.getLogger("fakalab.callbacks")
@@ -60,7 +60,7 @@ async def payment_callback(channel: str, request: Request,
     if fields is None:
         return PlainTextResponse("fail: malformed body", status_code=400)
     try:
-        outcome = await apply_payment(shop, channel, fields, "callback")
+        outcome = await shop.payments.apply_payment(channel, fields, "callback")
     except Exception:  # the provider must retry rather than lose the payment
         log.exception("callback for %s failed", fields.get("trade_no"))
         return PlainTextResponse("fail: internal error", status_code=500)

@@ -1,4 +1,5 @@
-"""Shared request helpers: the shop instance and error bodies."""
+"""Shared request helpers: the shop (its services, wired in ``composition.py``) and error
+bodies."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from fakalab.reference_shop.shop import Shop
+from fakalab.reference_shop.composition import Shop
 
 __all__ = ["client_key", "error", "get_shop", "single_valued"]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fakalab.reference_shop.shop import Shop
+from fakalab.reference_shop.buyer_status import BuyerStatus
+from fakalab.reference_shop.views import ViewCache
 
 __all__ = ["StatusFastPath"]
 
@@ -19,9 +20,10 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class StatusFastPath:
-    def __init__(self, app: ASGIApp, shop: Shop) -> None:
+    def __init__(self, app: ASGIApp, views: ViewCache, status: BuyerStatus) -> None:
         self.app = app
-        self.shop = shop
+        self.views = views
+        self.status = status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -38,12 +40,12 @@ class StatusFastPath:
         path: str = scope["path"]
         if not path.startswith(PREFIX) or "/" in path[len(PREFIX):]:
             return None
-        view = self.shop.views.get(path[len(PREFIX):])
+        view = self.views.get(path[len(PREFIX):])
         if view is None:
             return None
         for name, value in scope["headers"]:
             if name == b"x-order-token":
                 # latin-1, as Starlette decodes headers: any byte is a (wrong) token, never an error
                 token = value.decode("latin-1")
-                return self.shop.status_body(view) if view.token_ok(token) else None
+                return self.status.body(view) if view.token_ok(token) else None
         return None

@@ -7,8 +7,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from fakalab.reference_shop import db, store
+from fakalab.reference_shop import db
 from fakalab.reference_shop.server import RunningShop
+from fakalab.reference_shop.storage import stock
 from tests.reference_shop.conftest import Buyer
 
 
@@ -125,13 +126,13 @@ async def test_a_delivered_order_is_never_seen_without_its_keys(
     """Buyers polling in a tight loop during delivery: every 'delivered' answer has the keys
     (the view is updated only once the keys have been read). Reading keys is slowed down to
     widen the window in which a careless update would show 'delivered' with no keys."""
-    real = store.order_keys
+    real = stock.sold_keys
 
-    async def slow_order_keys(conn: object, order_no: str) -> list[str]:
+    async def slow_sold_keys(conn: object, order_no: str) -> list[str]:
         await asyncio.sleep(0.2)
         return await real(conn, order_no)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "order_keys", slow_order_keys)
+    monkeypatch.setattr(stock, "sold_keys", slow_sold_keys)
     orders = [await buyer.order(p) for p in ["steam-50", "vip-month"] * 6]
     await asyncio.gather(*(buyer.pay(o) for o in orders))
 

@@ -1,0 +1,122 @@
+"""The one place the shop is wired together.
+
+:func:`build_shop` makes the in-memory state, the database handle, one HTTP client per
+upstream and every service, handing each service exactly what it depends on (``interfaces.py``
+names those edges). :class:`Shop` is the result: what the HTTP routes call, and the lifecycle —
+:meth:`Shop.start` (tables, counts, resuming the orders in flight, the status page, the loops)
+and :meth:`Shop.stop`. No other module knows every service.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from fakalab.contract.shop_settings import ShopSettings
+from fakalab.reference_shop.backoffice import Backoffice
+from fakalab.reference_shop.breaker import Breaker
+from fakalab.reference_shop.buyer_status import BuyerStatus
+from fakalab.reference_shop.catalog import Catalog
+from fakalab.reference_shop.db import Database
+from fakalab.reference_shop.eta import Promises
+from fakalab.reference_shop.fulfilment import Fulfilment, FulfilmentUpstreams
+from fakalab.reference_shop.metrics import ShopMetrics
+from fakalab.reference_shop.monitor import Monitor
+from fakalab.reference_shop.ordering import Ordering
+from fakalab.reference_shop.payments import CHANNELS, Payments
+from fakalab.reference_shop.state import ShopState
+from fakalab.reference_shop.statuspage import ComponentHealth, StatusPage
+from fakalab.reference_shop.tasks import Tasks
+from fakalab.reference_shop.transitions import Transitions
+from fakalab.reference_shop.upstream import Upstream
+
+__all__ = ["Shop", "build_shop", "fulfilment_upstreams", "upstream_clients"]
+
+
+@dataclass
+class Shop:
+    settings: ShopSettings
+    db: Database
+    state: ShopState
+    http: httpx.AsyncClient
+    upstreams: dict[str, Upstream]
+    tasks: Tasks
+    transitions: Transitions
+    buyer_status: BuyerStatus
+    catalog: Catalog
+    ordering: Ordering
+    payments: Payments
+    fulfilment: Fulfilment
+    monitor: Monitor
+    backoffice: Backoffice
+
+    async def open(self) -> None:
+        """Connect and create the tables: DatabaseUnavailable (one line) if the database
+        cannot be used."""
+        await self.db.open()
+
+    async def start(self) -> None:
+        await self.db.create_all()
+        await self.transitions.load_counts()
+        resumed = await self.fulfilment.resume_in_flight()
+        await self.monitor.restore_status(resumed)
+        self.tasks.start([*self.fulfilment.loops(), *self.payments.loops(),
+                          self.monitor.loop()])
+
+    async def stop(self) -> None:
+        await self.tasks.stop()
+        await self.http.aclose()
+        await self.db.close()
+
+
+def upstream_clients(settings: ShopSettings, http: httpx.AsyncClient, status: StatusPage,
+                     metrics: ShopMetrics, rng: random.Random) -> dict[str, Upstream]:
+    """One client per upstream of ``settings.upstreams``: its breaker, and its health on the
+    status page."""
+    s = settings
+    clients = {}
+    for name, url in s.upstreams.items():
+        health = status.health.setdefault(name, ComponentHealth())
+        health.slow_ms = s.slow_upstream_ms
+        breaker = Breaker(s.breaker_threshold, s.breaker_cooldown_s, enabled=s.circuit_breaker)
+        clients[name] = Upstream(name, url.rstrip("/"), http, breaker, health, metrics,
+                                 s.upstream_timeout_s, s.retries, s.backoff_base_s,
+                                 s.backoff_max_s, random.Random(rng.random()))
+    return clients
+
+
+def fulfilment_upstreams(upstreams: Mapping[str, Upstream]) -> FulfilmentUpstreams:
+    return FulfilmentUpstreams(risk=upstreams["risk"], supplier_a=upstreams["supplier-a"],
+                               supplier_b=upstreams["supplier-b"], notify=upstreams["notify"])
+
+
+def build_shop(settings: ShopSettings, http: httpx.AsyncClient | None = None) -> Shop:
+    """The shop for ``settings``; ``http`` replaces the upstreams' client (e.g. one over
+    ``httpx.MockTransport``)."""
+    s = settings
+    state = ShopState.fresh(s)
+    database = Database(s.db_url)
+    http = http or httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+    upstreams = upstream_clients(s, http, state.status, state.metrics, random.Random())
+    tasks = Tasks()
+    promises = Promises(state.queue, state.stage_clock, state.throughput, state.status.health,
+                        s.workers, s.eta_floor_s)
+    transitions = Transitions(database, state.views, promises, state.counts, state.metrics,
+                              state.throughput, state.mode)
+    fulfilment = Fulfilment(database, transitions, fulfilment_upstreams(upstreams), state.queue,
+                            state.active, state.stage_clock, state.metrics, s, tasks.spawn)
+    payments = Payments(database, transitions, {c: upstreams[c] for c in CHANNELS}, s,
+                        state.metrics, fulfilment.enqueue, tasks.spawn)
+    return Shop(
+        settings=s, db=database, state=state, http=http, upstreams=upstreams, tasks=tasks,
+        transitions=transitions, buyer_status=BuyerStatus(state.mode, state.status),
+        catalog=Catalog(database),
+        ordering=Ordering(database, transitions, payments, s, state.metrics),
+        payments=payments, fulfilment=fulfilment,
+        monitor=Monitor(database, state.status, upstreams.values(), state.queue, state.views,
+                        promises, state.active, s, state.metrics, state.mode),
+        backoffice=Backoffice(database, transitions, fulfilment.enqueue))

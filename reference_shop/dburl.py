@@ -1,0 +1,139 @@
+"""Database URLs: the forms a person types, normalised to the async drivers the shop runs on,
+and connection failures told in one line.
+
+=============================================  ==========================================
+given                                          used
+=============================================  ==========================================
+``shop.db``, ``./runs/x/shop.db`` (a path)     ``sqlite+aiosqlite:///shop.db``
+``sqlite:///shop.db``, ``sqlite:////abs.db``   ``sqlite+aiosqlite:///shop.db``, ``…:////abs.db``
+``sqlite:///:memory:``, ``sqlite://``          ``sqlite+aiosqlite:///:memory:``
+``postgresql://…``, ``postgres://…``           ``postgresql+asyncpg://…`` (``sslmode`` → ``ssl``)
+``sqlite+aiosqlite://…``, ``postgresql+asyncpg://…``  as given
+=============================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = [
+    "FORMS",
+    "POSTGRES",
+    "SQLITE",
+    "BadDatabaseUrl",
+    "DatabaseProblem",
+    "DatabaseUnavailable",
+    "database_url",
+    "is_memory",
+    "shown",
+    "sqlite_path",
+    "unreachable",
+]
+
+FORMS = ("PATH", "sqlite:///PATH", "sqlite:///:memory:",
+         "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or postgres://…)")
+SQLITE = "sqlite+aiosqlite"
+POSTGRES = "postgresql+asyncpg"
+_SQLITE_NAMES = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
+_POSTGRES_NAMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgres+asyncpg",
+                   "postgresql+psycopg2", "postgresql+psycopg", "postgresql+pg8000"}
+
+
+class DatabaseProblem(ValueError):
+    """The database cannot be used; the message is one line naming the problem."""
+
+
+class BadDatabaseUrl(DatabaseProblem):
+    """A URL of a form the shop cannot use (or whose driver is not installed)."""
+
+
+class DatabaseUnavailable(DatabaseProblem):
+    """The database does not answer, or is not there."""
+
+
+def database_url(text: str) -> str:
+    """The async SQLAlchemy URL for ``text`` (a URL or a SQLite path); BadDatabaseUrl if none."""
+    text = text.strip()
+    if not text:
+        raise _unusable("an empty database URL")
+    if "://" not in text:
+        return URL.create(SQLITE, database=str(Path(text).expanduser())).render_as_string(
+            hide_password=False)
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise _unusable(f"the database URL {text!r}") from None
+    name = url.drivername.lower()
+    if name in _SQLITE_NAMES:
+        if url.database in (None, "", ":memory:"):
+            return f"{SQLITE}:///:memory:"
+        return url.set(drivername=SQLITE).render_as_string(hide_password=False)
+    if name in _POSTGRES_NAMES:
+        _need_asyncpg()
+        query = dict(url.query)
+        if "sslmode" in query:  # libpq's name; asyncpg calls it ssl
+            query.setdefault("ssl", query.pop("sslmode"))
+        return url.set(drivername=POSTGRES, query=query).render_as_string(hide_password=False)
+    raise _unusable(f"the database URL {shown(text)}")
+
+
+def _unusable(what: str) -> BadDatabaseUrl:
+    return BadDatabaseUrl(f"cannot use {what}; the forms that work: {', '.join(FORMS)}")
+
+
+def _need_asyncpg() -> None:
+    try:
+        importlib.import_module("asyncpg")
+    except ImportError:
+        raise BadDatabaseUrl("PostgreSQL needs the asyncpg driver, which is not installed: "
+                             "pip install 'fakalab[postgres]'") from None
+
+
+def shown(url: str) -> str:
+    """The URL as it may be printed: the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def is_memory(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for an in-memory or a non-SQLite database."""
+    if is_memory(url):
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database is None:
+        return None
+    return Path(parsed.database)
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnavailable:
+    """A connection failure as one line: where, and why."""
+    path = sqlite_path(url)
+    where = f"open the database {path}" if path else f"connect to the database at {shown(url)}"
+    return DatabaseUnavailable(f"cannot {where}: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
