@@ -26,8 +26,8 @@ __all__ = ["CATALOG", "BuyerBehaviour", "Load", "PersonaMix", "Scenario", "Scena
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
 # Shop settings a scenario may not set: the drill owns addresses, database and secrets.
-_DRILL_OWNED = {"db_url", "host", "port", "public_url", "upstreams", "payment_secrets",
-                "admin_token"}
+# (`db_url` may be set: a PostgreSQL server, on which the drill makes the run's own database.)
+_DRILL_OWNED = {"host", "port", "public_url", "upstreams", "payment_secrets", "admin_token"}
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Weight = Annotated[float, Field(ge=0.0)]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -69,8 +70,9 @@ class _Run:
         self.settings = {"sla_s": scenario.sla_s, **scenario.shop}
         killed = {f.service for f in scenario.drill.faults if f.fault.kind == "kill"} \
             if scenario.drill is not None else set()
+        db_url = scenario.shop.get("db_url") or os.environ.get("FAKALAB_SHOP_DB_URL")
         self.stack = Stack(self.dir, self.settings, options.toxiproxy_url, scenario.seed,
-                           isolate=sorted(killed - {"shop"}))
+                           isolate=sorted(killed - {"shop"}), db_url=db_url)
         self.locust: LocustRun | None = None
         self.runner: PlanRunner | None = None
         self.journal: dict[str, Any] | None = None
@@ -227,7 +229,7 @@ def finish_run(run: _Run) -> RunResult:
             shop=settings, slos=[v.as_dict() for v in verdicts], valid=not reasons,
             invalid_reasons=reasons, exit_status=status, error=run.error,
             load={"summaries": run.locust.summaries() if run.locust else [], "counts": counts},
-            audit=audit)
+            audit=audit, database=run.stack.database or {"kind": "sqlite", "file": "shop.db"})
         (run.dir / "run.json").write_text(json.dumps(info, indent=1))
 
     describe(_status(run, verdicts, reasons), {"ran": False, "failed": []})

@@ -45,7 +45,8 @@ def run_json(*, run_id: str, scenario: str, variant: str | None, seed: int, star
              ended_at: float, sla_s: float, toxiproxy: dict[str, str], shop: dict[str, Any],
              slos: list[dict[str, Any]], valid: bool, invalid_reasons: list[str],
              exit_status: int, load: dict[str, Any], error: str | None = None,
-             audit: dict[str, Any] | None = None) -> dict[str, Any]:
+             audit: dict[str, Any] | None = None,
+             database: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION, "run_id": run_id, "scenario": scenario,
         "variant": variant, "seed": seed, "started_at": started_at, "ended_at": ended_at,
@@ -53,4 +54,5 @@ def run_json(*, run_id: str, scenario: str, variant: str | None, seed: int, star
         "shop": shop, "versions": versions(), "slos": slos, "valid": valid,
         "invalid_reasons": invalid_reasons, "exit_status": exit_status, "load": load,
         "error": error, "audit": audit or {"ran": False, "failed": []},
+        "database": database or {"kind": "sqlite", "file": "shop.db"},
     }

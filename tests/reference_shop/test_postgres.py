@@ -8,14 +8,13 @@ callback was then not recorded at all.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from fakalab.reference_shop.process import ShopProcess
-from tests.reference_shop.conftest import _postgres_bindir
+from tests.conftest import create_database
 
 ADMIN = {"Authorization": "Bearer pg"}
 
@@ -24,12 +23,8 @@ ADMIN = {"Authorization": "Bearer pg"}
 def shops(tmp_path_factory: pytest.TempPathFactory, postgres: str,
           upstream_urls: dict[str, str]) -> Iterator[dict[str, ShopProcess]]:
     tmp = tmp_path_factory.mktemp("backends")
-    bindir = _postgres_bindir()
-    assert bindir is not None
-    port = postgres.rpartition(":")[2]
-    subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", port, "-U", "fakalab",
-                    "nul"], check=True, capture_output=True, timeout=60)
-    urls = {"sqlite": f"sqlite+aiosqlite:///{tmp / 'shop.db'}", "postgres": f"{postgres}/nul"}
+    urls = {"sqlite": f"sqlite+aiosqlite:///{tmp / 'shop.db'}",
+            "postgres": create_database(postgres, "nul")}
     started = {name: ShopProcess(url, upstream_urls, admin_token="pg",
                                  log_path=tmp / f"{name}.log") for name, url in urls.items()}
     try:
