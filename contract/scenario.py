@@ -116,6 +116,10 @@ class Scenario(_Model):
             problem = shop_setting_problem(key)
             if problem:
                 raise ValueError(problem)
+        url = str(value.get("db_url", "postgresql://"))
+        if not url.startswith(("postgresql", "postgres")):
+            raise ValueError("a drill keeps a SQLite database in its run directory; db_url is "
+                             "for a PostgreSQL server (postgresql://USER@HOST:PORT/DATABASE)")
         checked = ShopSettings(**value).model_dump(mode="json", include=set(value))
         return checked
 
