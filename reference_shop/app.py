@@ -107,7 +107,8 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         metrics = shop.state.metrics
-        metrics.database(shop.db.writes, shop.db.write_wait_s, shop.db.write_hold_s)
+        metrics.database(shop.db.writes, shop.db.write_wait_s, shop.db.write_hold_s,
+                         shop.db.writer.stats.groups)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from fakalab.reference_shop.interfaces import Clock, Enqueue, Recorder, Storage
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.storage import exports, orders, products, stock
-from fakalab.reference_shop.storage.rows import StuckRow
+from fakalab.reference_shop.storage.rows import Moved, StuckRow
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["EXPORT_TABLES", "FORMULA_START", "Backoffice", "Refused", "Restocked",
            "spreadsheet_safe"]
@@ -59,19 +60,22 @@ class Backoffice:
 
     async def restock(self, product_id: str, keys: Sequence[str], supplier_stock: int
                       ) -> Restocked:
-        async with self.db.write() as conn:
-            if await products.product(conn, product_id) is None:
-                raise Refused(404, f"unknown product {product_id!r}")
-            await stock.add_keys(conn, product_id, keys)
+        def add(c: Cursor) -> bool:
+            if products.product(c, product_id) is None:
+                return False
+            stock.add_keys(c, product_id, keys)
             if supplier_stock:
-                await stock.add_supplier_stock(conn, product_id, supplier_stock)
+                stock.add_supplier_stock(c, product_id, supplier_stock)
+            return True
+
+        if not await self.db.run(add):
+            raise Refused(404, f"unknown product {product_id!r}")
         return Restocked(product_id, len(keys), supplier_stock)
 
     async def stuck(self, older_than_s: float) -> list[StuckRow]:
         """Orders needing a person, and in-flight orders not moving for ``older_than_s``."""
-        async with self.db.read() as conn:
-            return await orders.needing_a_person(conn, NEEDS_A_PERSON,
-                                                 self.clock() - older_than_s)
+        before = self.clock() - older_than_s
+        return await self.db.run(lambda c: orders.needing_a_person(c, NEEDS_A_PERSON, before))
 
     async def redeliver(self, order_no: str) -> str:
         """needs_attention → paid (the pipeline runs again); needs_review → allocating
@@ -84,24 +88,27 @@ class Backoffice:
     async def _transition(self, order_no: str, targets: dict[OrderState, OrderState],
                           requeue: bool) -> str:
         now = self.clock()
-        async with self.db.write() as conn:
-            try:
-                order = await orders.load(conn, order_no, lock=True)
-            except orders.UnknownOrder:
-                raise Refused(404, "order not found") from None
+
+        def change(c: Cursor) -> Moved | Refused:
+            order = orders.load(c, order_no)
+            if order is None:
+                return Refused(404, "order not found")
             current = S(order.state)
             if current not in targets:
                 allowed = ", ".join(s.value for s in targets)
-                raise Refused(409, f"order is {current.value}; only {allowed} can be changed "
-                                   f"here")
+                return Refused(409, f"order is {current.value}; only {allowed} can be changed "
+                                    f"here")
             if targets[current] is S.REFUNDED and current is not S.NEEDS_REFUND:
                 # needs_refund comes from an expired order, whose keys went back at expiry.
-                await stock.release(conn, order_no, order.product_id, order.kind,
-                                    order.quantity)
-            moved = await self.recorder.move(conn, order, targets[current], now)
+                stock.release(c, order_no, order.product_id, order.kind, order.quantity)
+            return self.recorder.move(c, order, targets[current], now)
+
+        moved = await self.db.run(change)
+        if isinstance(moved, Refused):
+            raise moved
         await self.recorder.publish(moved)
         if requeue:
-            self.enqueue(order_no, order.priority)
+            self.enqueue(order_no, moved.order.priority)
         return moved.event.state
 
     async def export_csv(self, table: str) -> str | None:
@@ -111,7 +118,6 @@ class Backoffice:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(exports.columns(table))
-        async with self.db.read() as conn:
-            async for row in exports.stream_rows(conn, table):
-                writer.writerow([spreadsheet_safe(value) for value in row])
+        async for row in exports.stream_rows(self.db, table):
+            writer.writerow([spreadsheet_safe(value) for value in row])
         return out.getvalue()

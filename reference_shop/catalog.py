@@ -24,9 +24,8 @@ class Catalog:
         now = self.clock()
         if now - self._cached[0] < max_age_s:
             return self._cached[1]
-        async with self.db.read() as conn:
-            available = await stock.available_counts(conn)
-            rows = await products.all_products(conn)
+        available, rows = await self.db.run(
+            lambda c: (stock.available_counts(c), products.all_products(c)))
         items = [{"id": p.id, "name": p.name, "price": money(p.price_cents),
                   "priority": p.priority, "kind": p.kind,
                   "stock": p.supplier_stock if p.kind == "supplier"

@@ -1,13 +1,14 @@
-"""Tables and the database handle (SQLAlchemy 2, asyncio; SQLite in WAL mode by default).
+"""Tables (SQLAlchemy Core metadata: the schema, compiled to DDL) and the database handle.
 
-The statements over these tables live in ``storage/``, one module per concept."""
+The statements over these tables live in ``storage/``, one module per concept, and run on the
+shop's one writer (``storage/writer.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -21,9 +22,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    event,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from fakalab.reference_shop.dburl import (
     DatabaseUnavailable,
@@ -32,8 +34,12 @@ from fakalab.reference_shop.dburl import (
     sqlite_path,
     unreachable,
 )
+from fakalab.reference_shop.storage.connect import connector, dialect_of
+from fakalab.reference_shop.storage.writer import Cursor, Dialect, Writer
 
-__all__ = ["Database", "metadata"]
+__all__ = ["Database", "metadata", "schema"]
+
+T = TypeVar("T")
 
 metadata = MetaData()
 
@@ -146,31 +152,33 @@ notifications = Table(
 
 
 class Database:
-    """The engine plus a write lock: SQLite has one writer, so writes are serialised here
-    instead of failing with "database is locked". An in-memory SQLite database is one
-    connection, so its reads take the lock too.
+    """The shop's database: its one writer (``storage/writer.py``), through which every unit of
+    work — reads of the hot path included — runs and commits in groups; the schema is created
+    through it too. A second, read-only connection in a thread serves whole-table exports, so
+    they never hold up the writer.
 
-    ``url`` may be any form :func:`~fakalab.reference_shop.dburl.database_url` accepts."""
+    ``url`` may be any form :func:`~fakalab.reference_shop.dburl.database_url` accepts; an
+    in-memory SQLite database is shared by both connections and lives as long as the writer."""
 
     def __init__(self, url: str) -> None:
         self.url = url = database_url(url)
         self.is_sqlite = url.startswith("sqlite")
         self.in_memory = is_memory(url)
-        kwargs: dict[str, object] = {}
-        if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._write_lock = asyncio.Lock()
-        # Seconds spent waiting for, and holding, the write lock (for metrics and benchmarks).
-        self.write_wait_s = 0.0
-        self.write_hold_s = 0.0
-        self.writes = 0
+        self._memory_name = f"fakalab_{uuid.uuid4().hex}" if self.in_memory else None
+        self.dialect = dialect_of(url)
+        self.writer = Writer(connector(url, memory_name=self._memory_name), self.dialect)
 
-    async def create_all(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+    @property
+    def writes(self) -> int:
+        return self.writer.stats.units
+
+    @property
+    def write_wait_s(self) -> float:
+        return self.writer.stats.wait_s
+
+    @property
+    def write_hold_s(self) -> float:
+        return self.writer.stats.busy_s
 
     async def open(self) -> None:
         """Connect and create the missing tables; DatabaseUnavailable (one line) if it can't."""
@@ -179,52 +187,52 @@ class Database:
             raise DatabaseUnavailable(f"cannot open the database {path}: the directory "
                                       f"{path.parent} does not exist")
         try:
+            self.writer.start()
             await self.create_all()
+        except DatabaseUnavailable:
+            raise
         except Exception as exc:  # whatever the driver raises, the person gets one line
             raise unreachable(self.url, exc) from None
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction; serialised for SQLite, row-locked (FOR UPDATE) elsewhere."""
-        if self.is_sqlite:
-            asked = time.perf_counter()
-            async with self._write_lock:
-                got = time.perf_counter()
-                try:
-                    async with self.engine.begin() as conn:
-                        yield conn
-                finally:
-                    self.writes += 1
-                    self.write_wait_s += got - asked
-                    self.write_hold_s += time.perf_counter() - got
-        else:  # PostgreSQL: no lock of ours; "wait" is the wait for a pooled connection
-            asked = time.perf_counter()
-            async with self.engine.begin() as conn:
-                got = time.perf_counter()
-                try:
-                    yield conn
-                finally:
-                    self.writes += 1
-                    self.write_wait_s += got - asked
-                    self.write_hold_s += time.perf_counter() - got
+    async def create_all(self) -> None:
+        """The tables and indexes that are missing (CREATE … IF NOT EXISTS)."""
+        statements = schema(self.dialect)
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        if self.in_memory:
-            async with self._write_lock, self.engine.connect() as conn:
-                yield conn
-        else:
-            async with self.engine.connect() as conn:
-                yield conn
+        def create(c: Cursor) -> None:
+            for sql in statements:
+                c.run(sql)
+
+        await self.run(create)
+
+    async def run(self, unit: Callable[[Cursor], T]) -> T:
+        """Run a unit of work (``storage/writer.py``); its result once committed."""
+        return await self.writer.run(unit)
+
+    async def rows(self, select_sql: str, batch: int = 2000
+                   ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The rows of a whole-table query, in batches, read on a connection of their own."""
+        conn = await asyncio.to_thread(self._reader)
+        try:
+            cursor = conn.cursor()
+            await asyncio.to_thread(cursor.execute, select_sql)
+            while chunk := await asyncio.to_thread(cursor.fetchmany, batch):
+                yield list(chunk)
+        finally:
+            await asyncio.to_thread(conn.close)
+
+    def _reader(self) -> Any:
+        return connector(self.url, memory_name=self._memory_name)()
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.writer.close()
 
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def schema(dialect: Dialect) -> list[str]:
+    """CREATE TABLE / INDEX IF NOT EXISTS for every table, in dependency order."""
+    compiled = sqlite_dialect.dialect() if dialect == "sqlite" else postgresql_dialect.dialect()
+    out = []
+    for table in metadata.sorted_tables:
+        out.append(str(CreateTable(table, if_not_exists=True).compile(dialect=compiled)))
+        out += [str(CreateIndex(index, if_not_exists=True).compile(dialect=compiled))
+                for index in sorted(table.indexes, key=lambda i: str(i.name))]
+    return out

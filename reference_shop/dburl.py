@@ -7,8 +7,8 @@ given                                          used
 ``shop.db``, ``./runs/x/shop.db`` (a path)     ``sqlite+aiosqlite:///shop.db``
 ``sqlite:///shop.db``, ``sqlite:////abs.db``   ``sqlite+aiosqlite:///shop.db``, ``…:////abs.db``
 ``sqlite:///:memory:``, ``sqlite://``          ``sqlite+aiosqlite:///:memory:``
-``postgresql://…``, ``postgres://…``           ``postgresql+asyncpg://…`` (``sslmode`` → ``ssl``)
-``sqlite+aiosqlite://…``, ``postgresql+asyncpg://…``  as given
+``postgresql://…``, ``postgres://…``           ``postgresql+psycopg://…`` (psycopg 3)
+``sqlite+aiosqlite://…``, ``postgresql+psycopg://…``  as given
 =============================================  ==========================================
 """
 
@@ -38,7 +38,7 @@ __all__ = [
 FORMS = ("PATH", "sqlite:///PATH", "sqlite:///:memory:",
          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or postgres://…)")
 SQLITE = "sqlite+aiosqlite"
-POSTGRES = "postgresql+asyncpg"
+POSTGRES = "postgresql+psycopg"
 _SQLITE_NAMES = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
 _POSTGRES_NAMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgres+asyncpg",
                    "postgresql+psycopg2", "postgresql+psycopg", "postgresql+pg8000"}
@@ -74,10 +74,10 @@ def database_url(text: str) -> str:
             return f"{SQLITE}:///:memory:"
         return url.set(drivername=SQLITE).render_as_string(hide_password=False)
     if name in _POSTGRES_NAMES:
-        _need_asyncpg()
+        _need_psycopg()
         query = dict(url.query)
-        if "sslmode" in query:  # libpq's name; asyncpg calls it ssl
-            query.setdefault("ssl", query.pop("sslmode"))
+        if "ssl" in query:  # asyncpg's name; libpq (psycopg) calls it sslmode
+            query.setdefault("sslmode", query.pop("ssl"))
         return url.set(drivername=POSTGRES, query=query).render_as_string(hide_password=False)
     raise _unusable(f"the database URL {shown(text)}")
 
@@ -86,11 +86,11 @@ def _unusable(what: str) -> BadDatabaseUrl:
     return BadDatabaseUrl(f"cannot use {what}; the forms that work: {', '.join(FORMS)}")
 
 
-def _need_asyncpg() -> None:
+def _need_psycopg() -> None:
     try:
-        importlib.import_module("asyncpg")
+        importlib.import_module("psycopg")
     except ImportError:
-        raise BadDatabaseUrl("PostgreSQL needs the asyncpg driver, which is not installed: "
+        raise BadDatabaseUrl("PostgreSQL needs the psycopg driver, which is not installed: "
                              "pip install 'fakalab[postgres]'") from None
 
 
@@ -136,4 +136,10 @@ def _reason(exc: BaseException) -> str:
         return exc.strerror[:1].lower() + exc.strerror[1:]
     orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
     lines = str(orig if orig is not None else exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    # libpq (psycopg) says 'connection failed: connection to server at "h", port 5432
+    # failed: Connection refused': the reason is what comes after the last "failed: "
+    reason = lines[0].rsplit("failed: ", 1)[-1].strip()
+    reason = reason.removeprefix("FATAL:").strip()  # the server's severity, not the reason
+    return reason[:1].lower() + reason[1:]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fakalab.reference_shop import db
 from fakalab.reference_shop.storage import products, stock
 from fakalab.reference_shop.storage.rows import ProductRow
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["DEMO_PRODUCTS", "Product", "load_catalog"]
 
@@ -42,17 +43,19 @@ async def load_catalog(database: db.Database, catalog: tuple[Product, ...] = DEM
                        seed: int = 7) -> int:
     """Insert the products that are missing and their keys; returns keys added."""
     rng = random.Random(seed)
-    added = 0
-    async with database.write() as conn:
-        have = {p.id for p in await products.all_products(conn)}
+
+    def load(c: Cursor) -> int:
+        added = 0
+        have = {p.id for p in products.all_products(c)}
         for p in catalog:
             if p.id in have:
                 continue
-            await products.add_product(conn, ProductRow(
-                p.id, p.name, p.price_cents, p.priority, p.kind, sku=p.id,
-                supplier_stock=p.supplier_stock))
+            products.add_product(c, ProductRow(p.id, p.name, p.price_cents, p.priority, p.kind,
+                                               sku=p.id, supplier_stock=p.supplier_stock))
             if p.keys:
                 prefix = p.id.split("-")[0].upper()[:4]
-                await stock.add_keys(conn, p.id, [card_key(rng, prefix) for _ in range(p.keys)])
+                stock.add_keys(c, p.id, [card_key(rng, prefix) for _ in range(p.keys)])
                 added += p.keys
-    return added
+        return added
+
+    return await database.run(load)

@@ -5,6 +5,7 @@ an order interrupted by a crash is picked up again where it was (on start-up and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -19,7 +20,8 @@ from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.states import IN_FLIGHT, IllegalTransition, OrderState
 from fakalab.reference_shop.storage import notifications, orders, stock
-from fakalab.reference_shop.storage.rows import OrderRow
+from fakalab.reference_shop.storage.rows import Moved, OrderRow
+from fakalab.reference_shop.storage.writer import Cursor
 from fakalab.reference_shop.upstream import UpstreamError, call_with_failover
 
 __all__ = ["Fulfilment", "FulfilmentUpstreams"]
@@ -69,13 +71,12 @@ class Fulfilment:
         delivery commit, so a crash can leave an order delivered with no notification
         recorded; it is sent now (at least once: a crash after the send and before the record
         means a second e-mail, never none)."""
-        async with self.db.read() as conn:
-            in_flight = await orders.in_flight(conn)
+        in_flight, unnotified = await self.db.run(
+            lambda c: (orders.in_flight(c), notifications.unnotified_deliveries(c)))
         for order_no, priority in in_flight:
             self.enqueue(order_no, priority)
-        async with self.db.read() as conn:
-            for order_no, email in await notifications.unnotified_deliveries(conn):
-                self.spawn(self._notify(order_no, email))
+        for order_no, email in unnotified:
+            self.spawn(self._notify(order_no, email))
         return len(in_flight)
 
     async def sweep_loop(self) -> None:
@@ -88,8 +89,8 @@ class Fulfilment:
 
     async def sweep(self) -> None:
         """Queue again the in-flight orders that have not moved for ``stall_after_s``."""
-        async with self.db.read() as conn:
-            stalled = await orders.stalled(conn, self.clock() - self.settings.stall_after_s)
+        before = self.clock() - self.settings.stall_after_s
+        stalled = await self.db.run(lambda c: orders.stalled(c, before))
         for order_no, priority in stalled:
             if order_no not in self.active:
                 self.enqueue(order_no, priority)
@@ -111,13 +112,14 @@ class Fulfilment:
 
     async def process(self, order_no: str) -> None:
         """Run the order through the remaining stages, from the state stored in the database."""
-        async with self.db.read() as conn:
-            order = await orders.load(conn, order_no)
+        order = await self.db.run(lambda c: orders.load(c, order_no))
+        if order is None:
+            return
         state = S(order.state)
         if state not in IN_FLIGHT:
             return
         if state is S.PAID:
-            if await self._step(order_no, S.RISK_CHECK, S.PAID) is None:
+            if await self._step(order, S.RISK_CHECK, S.PAID) is None:
                 return
             state = S.RISK_CHECK
         if state is S.RISK_CHECK:
@@ -127,16 +129,23 @@ class Fulfilment:
         if state is S.DELIVERING:
             await self._delivery_stage(order)
 
-    async def _step(self, order_no: str, target: OrderState, expect: OrderState, *,
+    async def _step(self, order: OrderRow, target: OrderState, expect: OrderState, *,
                     last_error: str | None = None) -> OrderRow | None:
-        """One transition in its own transaction; None if the order is no longer in
+        """One transition in a unit of its own; None if the order is no longer in
         ``expect``."""
         now = self.clock()
-        async with self.db.write() as conn:
-            order = await orders.load(conn, order_no, lock=True)
-            if order.state != expect:
+        eta = self.recorder.eta(order.order_no, target, now, order.priority)
+
+        def step(c: Cursor) -> Moved | None:
+            current = orders.load(c, order.order_no)
+            if current is None or current.state != expect:
                 return None
-            moved = await self.recorder.move(conn, order, target, now, last_error=last_error)
+            return self.recorder.move(c, current, target, now, eta_at=eta,
+                                      last_error=last_error)
+
+        moved = await self.db.run(step)
+        if moved is None:
+            return None
         await self.recorder.publish(moved)
         return moved.order
 
@@ -171,8 +180,7 @@ class Fulfilment:
         """A stage's dependency failed: held when that may pass, else parked for a person."""
         if isinstance(exc, UpstreamError) and exc.transient and self._hold(order):
             return stage
-        await self._step(order.order_no, S.NEEDS_ATTENTION, stage,
-                         last_error=f"{what}: {exc}"[:500])
+        await self._step(order, S.NEEDS_ATTENTION, stage, last_error=f"{what}: {exc}"[:500])
         return S.NEEDS_ATTENTION
 
     async def _risk_stage(self, order: OrderRow) -> OrderState:
@@ -188,7 +196,7 @@ class Fulfilment:
             return await self._failed(order, S.RISK_CHECK, exc, "risk check")
         self._timed(S.RISK_CHECK, started)
         target = S.ALLOCATING if decision == "pass" else S.NEEDS_REVIEW
-        done = await self._step(order.order_no, target, S.RISK_CHECK)
+        done = await self._step(order, target, S.RISK_CHECK)
         return target if done is not None else S.NEEDS_ATTENTION
 
     def _supplier_chain(self) -> list[UpstreamClient]:
@@ -203,7 +211,7 @@ class Fulfilment:
         started = self.clock()
         if order.kind != "supplier":  # the keys were reserved with the order
             self._timed(S.ALLOCATING, started)
-            done = await self._step(order.order_no, S.DELIVERING, S.ALLOCATING)
+            done = await self._step(order, S.DELIVERING, S.ALLOCATING)
             return S.DELIVERING if done is not None else S.NEEDS_ATTENTION
         body = {"order_no": order.order_no, "sku": order.product_id,
                 "quantity": order.quantity}
@@ -217,17 +225,23 @@ class Fulfilment:
             self._timed(S.ALLOCATING, started)
             return await self._failed(order, S.ALLOCATING, exc, "allocation")
         self._timed(S.ALLOCATING, started)
-        return await self._store_supplier_keys(order.order_no, keys)
+        return await self._store_supplier_keys(order, keys)
 
-    async def _store_supplier_keys(self, order_no: str, keys: list[str]) -> OrderState:
+    async def _store_supplier_keys(self, order: OrderRow, keys: list[str]) -> OrderState:
         now = self.clock()
-        async with self.db.write() as conn:
-            order = await orders.load(conn, order_no, lock=True)
-            if order.state != S.ALLOCATING:
-                return S.NEEDS_ATTENTION
-            await stock.add_keys(conn, order.product_id, keys, status="reserved",
-                                 order_no=order_no, source="supplier")
-            moved = await self.recorder.move(conn, order, S.DELIVERING, now)
+        eta = self.recorder.eta(order.order_no, S.DELIVERING, now, order.priority)
+
+        def store(c: Cursor) -> Moved | None:
+            current = orders.load(c, order.order_no)
+            if current is None or current.state != S.ALLOCATING:
+                return None
+            stock.add_keys(c, current.product_id, keys, status="reserved",
+                           order_no=current.order_no, source="supplier")
+            return self.recorder.move(c, current, S.DELIVERING, now, eta_at=eta)
+
+        moved = await self.db.run(store)
+        if moved is None:
+            return S.NEEDS_ATTENTION
         await self.recorder.publish(moved)
         return S.DELIVERING
 
@@ -235,19 +249,25 @@ class Fulfilment:
         """Reserved keys become sold and the order delivered, in one transaction: exactly
         once."""
         started = now = self.clock()
-        async with self.db.write() as conn:
-            current = await orders.load(conn, order.order_no, lock=True)
-            if current.state != S.DELIVERING:
-                return
-            reserved = await stock.reserved_count(conn, order.order_no)
+
+        def deliver(c: Cursor) -> tuple[OrderRow, Moved] | None:
+            current = orders.load(c, order.order_no)
+            if current is None or current.state != S.DELIVERING:
+                return None
+            reserved = stock.reserved_count(c, order.order_no)
             if reserved != current.quantity:
-                moved = await self.recorder.move(
-                    conn, current, S.NEEDS_ATTENTION, now,
+                return current, self.recorder.move(
+                    c, current, S.NEEDS_ATTENTION, now,
                     last_error=f"{reserved} keys reserved for {current.quantity} ordered")
-            else:
-                await stock.sell_reserved(conn, order.order_no, now)
-                moved = await self.recorder.move(conn, current, S.DELIVERED, now,
-                                                 delivered_at=now)
+            stock.sell_reserved(c, order.order_no, now)
+            moved = self.recorder.move(c, current, S.DELIVERED, now, delivered_at=now)
+            keys = tuple(stock.sold_keys(c, order.order_no))
+            return current, dataclasses.replace(moved, keys=keys)
+
+        done = await self.db.run(deliver)
+        if done is None:
+            return
+        current, moved = done
         await self.recorder.publish(moved)
         self._timed(S.DELIVERING, started)
         if moved.event.state != S.DELIVERED:
@@ -265,5 +285,5 @@ class Fulfilment:
             await call_with_failover([self.upstreams.notify], "POST", "/api/notify", body)
         except UpstreamError:
             status = "failed"
-        async with self.db.write() as conn:  # an order is delivered once, so notified once
-            await notifications.record_notification(conn, order_no, status, self.clock())
+        at = self.clock()  # an order is delivered once, so notified once
+        await self.db.run(lambda c: notifications.record_notification(c, order_no, status, at))

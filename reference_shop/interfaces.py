@@ -7,31 +7,32 @@ clients, the clock, side tasks, the fulfilment queue and the recorder of transit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any, Protocol, TypeVar
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fakalab.reference_shop.breaker import Breaker
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.statuspage import ComponentHealth
 from fakalab.reference_shop.storage.rows import EventRow, Moved, OrderRow
+from fakalab.reference_shop.storage.writer import Cursor
 from fakalab.reference_shop.views import OrderView
 
-__all__ = ["Clock", "Connection", "Enqueue", "Recorder", "Spawn", "Storage", "UpstreamClient"]
+__all__ = ["Clock", "Enqueue", "Recorder", "Spawn", "Storage", "UpstreamClient"]
 
-Connection = AsyncConnection
 Clock = Callable[[], float]  # epoch seconds, e.g. time.time
+T = TypeVar("T")
 
 
 class Storage(Protocol):
-    """Transactions on the shop's database (``db.Database``)."""
+    """Units of work on the shop's database (``db.Database``, ``storage/writer.py``)."""
 
-    def read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    async def run(self, unit: Callable[[Cursor], T]) -> T: ...
 
-    def write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def rows(self, select_sql: str, batch: int = ...) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """A whole-table query, read on a connection of its own (exports)."""
+        ...
 
 
 class UpstreamClient(Protocol):
@@ -58,13 +59,17 @@ class Enqueue(Protocol):
 
 
 class Recorder(Protocol):
-    """Every state change: written inside the caller's transaction, shown after its commit
+    """Every state change: written inside the caller's unit of work, shown after its commit
     (``transitions.Transitions``)."""
 
-    async def move(self, conn: AsyncConnection, order: OrderRow, target: OrderState,
-                   now: float, *, paid_at: float | None = None,
-                   delivered_at: float | None = None,
-                   last_error: str | None = None) -> Moved: ...
+    def eta(self, order_no: str, target: OrderState, now: float, priority: int
+            ) -> float | None: ...
+
+    def eta_of(self, order_no: str, target: OrderState, now: float) -> float | None: ...
+
+    def move(self, c: Cursor, order: OrderRow, target: OrderState, now: float, *,
+             eta_at: float | None = None, paid_at: float | None = None,
+             delivered_at: float | None = None, last_error: str | None = None) -> Moved: ...
 
     async def publish(self, moved: Moved) -> None: ...
 

@@ -30,11 +30,15 @@ class ShopMetrics:
                              ["upstream"], registry=r)
         self.callbacks = Counter("fakalab_payment_callbacks_total", "Callback attempts",
                                  ["source", "outcome"], registry=r)
-        self.db_writes = Gauge("fakalab_db_writes", "Write transactions so far", registry=r)
+        self.db_writes = Gauge("fakalab_db_writes", "Units of work the writer ran so far",
+                               registry=r)
         self.db_write_wait = Gauge("fakalab_db_write_wait_seconds",
-                                   "Total time writers waited for the write lock", registry=r)
+                                   "Total time units waited in the writer's queue", registry=r)
         self.db_write_hold = Gauge("fakalab_db_write_hold_seconds",
-                                   "Total time the write lock was held", registry=r)
+                                   "Total time the writer spent running units and commits",
+                                   registry=r)
+        self.db_groups = Gauge("fakalab_db_groups", "Commits of the writer (groups of units)",
+                               registry=r)
         self.tickets = Counter("fakalab_support_tickets_total", "Support tickets", ["reason"],
                                registry=r)
         self.refused = Counter("fakalab_connections_refused_total",
@@ -44,7 +48,8 @@ class ShopMetrics:
                             "Times an order was kept in its stage to retry a failing dependency",
                             registry=r)
 
-    def database(self, writes: int, wait_s: float, hold_s: float) -> None:
+    def database(self, writes: int, wait_s: float, hold_s: float, groups: int = 0) -> None:
+        self.db_groups.set(groups)
         self.db_writes.set(writes)
         self.db_write_wait.set(wait_s)
         self.db_write_hold.set(hold_s)

@@ -57,16 +57,14 @@ class Monitor:
         """On start-up: the status page carries on from the stored incident updates, and when
         ``resumed`` orders were left in progress (a crash, or a stop mid-work) buyers get a
         note saying so."""
-        async with self.db.read() as conn:
-            stored = await incidents.all_updates(conn)
+        stored = await self.db.run(incidents.all_updates)
         self.status.restore([IncidentUpdate(r.incident_id, r.component, r.state, r.at,
                                             r.message) for r in stored])
         if resumed:
             await self._store([self.status.restarted(self.clock(), resumed)])
 
     async def _store(self, updates: list[IncidentUpdate]) -> None:
-        async with self.db.write() as conn:
-            await incidents.add_updates(conn, updates)
+        await self.db.run(lambda c: incidents.add_updates(c, updates))
 
     async def monitor_once(self, now: float) -> list[IncidentUpdate]:
         """Update component health, open/advance incidents, refresh what waiting buyers see."""
@@ -116,8 +114,7 @@ class Monitor:
     async def status_page(self) -> dict[str, Any]:
         """``GET /api/status``: components, open incidents, the latest updates, queue depth."""
         now = self.clock()
-        async with self.db.read() as conn:
-            history = await incidents.recent_updates(conn, limit=50)
+        history = await self.db.run(lambda c: incidents.recent_updates(c, limit=50))
         return {
             "components": {k: v.value for k, v in self.status.states(now).items()},
             "incidents": [{"incident_id": i.incident_id, "component": i.component,

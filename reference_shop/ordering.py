@@ -15,7 +15,8 @@ from fakalab.reference_shop.messages import stage_message
 from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.storage import events, orders, products, stock, tickets
-from fakalab.reference_shop.storage.rows import OrderRow
+from fakalab.reference_shop.storage.rows import EventRow, Moved, OrderRow
+from fakalab.reference_shop.storage.writer import Cursor
 from fakalab.reference_shop.upstream import UpstreamError
 
 __all__ = ["FoundOrder", "OrderRefused", "Ordering", "PaymentCreator", "PlacedOrder",
@@ -87,28 +88,36 @@ class Ordering:
         """Reserve the keys and create the payment; returns what the buyer needs to pay."""
         now = self.clock()
         order_no, token = new_order_no(), secrets.token_urlsafe(24)
-        async with self.db.write() as conn:
-            product = await products.product(conn, product_id)
+        hashed = password_hash(email, query_password) if query_password else None
+        ttl = self.settings.order_ttl_s
+
+        def reserve(c: Cursor) -> tuple[OrderRow, EventRow] | str:
+            product = products.product(c, product_id)
             if product is None:
-                raise OrderRefused(404, f"unknown product {product_id!r}")
-            try:
-                await stock.reserve(conn, product.id, product.kind, order_no, quantity)
-            except stock.OutOfStock:
-                raise OrderRefused(409, f"out of stock: fewer than {quantity} keys left"
-                                   ) from None
+                return "unknown"
+            if not stock.reserve(c, product.id, product.kind, order_no, quantity):
+                return "out_of_stock"
             order = OrderRow(
                 order_no=order_no, product_id=product_id, quantity=quantity,
                 amount_cents=product.price_cents * quantity, priority=product.priority,
-                kind=product.kind, email=email,
-                query_password_hash=password_hash(email, query_password) if query_password
-                else None, token_hash=_sha(token), persona=persona, channel=None,
-                payment_id=None, pay_url=None, state=S.PENDING_PAYMENT.value, created_at=now,
-                expires_at=now + self.settings.order_ttl_s, buyer_paid_at=None, paid_at=None,
-                delivered_at=None, last_query_at=None, updated_at=now, last_error=None)
-            await orders.insert_order(conn, order)
-            first = await events.append(conn, order_no, at=now, state=S.PENDING_PAYMENT.value,
-                                        message=stage_message(S.PENDING_PAYMENT), eta_at=None,
-                                        visible=True)
+                kind=product.kind, email=email, query_password_hash=hashed,
+                token_hash=_sha(token), persona=persona, channel=None, payment_id=None,
+                pay_url=None, state=S.PENDING_PAYMENT.value, created_at=now,
+                expires_at=now + ttl, buyer_paid_at=None, paid_at=None, delivered_at=None,
+                last_query_at=None, updated_at=now, last_error=None)
+            orders.insert_order(c, order)
+            first = events.append(c, order_no, at=now, state=S.PENDING_PAYMENT.value,
+                                  message=stage_message(S.PENDING_PAYMENT), eta_at=None,
+                                  visible=True)
+            return order, first
+
+        placed = await self.db.run(reserve)
+        if placed == "unknown":
+            raise OrderRefused(404, f"unknown product {product_id!r}")
+        if placed == "out_of_stock":
+            raise OrderRefused(409, f"out of stock: fewer than {quantity} keys left")
+        assert not isinstance(placed, str)
+        order, first = placed
         view = self.recorder.opened(order, first)
         try:
             channel, payment_id, pay_url = await self.payments.create_payment(order_no,
@@ -116,8 +125,8 @@ class Ordering:
         except UpstreamError as exc:
             await self._abandon(order_no)
             raise OrderRefused(503, f"payment channels unavailable: {exc.reason}") from None
-        async with self.db.write() as conn:
-            await orders.set_payment(conn, order_no, channel, payment_id, pay_url)
+        await self.db.run(lambda c: orders.set_payment(c, order_no, channel, payment_id,
+                                                       pay_url))
         view.channel, view.pay_url = channel, pay_url
         view.changed()
         return PlacedOrder(order_no, token, order.amount, pay_url, channel, order.expires_at,
@@ -127,32 +136,36 @@ class Ordering:
         """No channel could create the payment: expire the order at once, keys back in
         stock."""
         now = self.clock()
-        async with self.db.write() as conn:
-            order = await orders.load(conn, order_no, lock=True)
-            await stock.release(conn, order_no, order.product_id, order.kind, order.quantity)
-            moved = await self.recorder.move(conn, order, S.EXPIRED, now,
-                                             last_error="no payment channel available")
-        await self.recorder.publish(moved)
+
+        def expire(c: Cursor) -> Moved | None:
+            order = orders.load(c, order_no)
+            if order is None or order.state != S.PENDING_PAYMENT:
+                return None
+            stock.release(c, order_no, order.product_id, order.kind, order.quantity)
+            return self.recorder.move(c, order, S.EXPIRED, now,
+                                      last_error="no payment channel available")
+
+        moved = await self.db.run(expire)
+        if moved is not None:
+            await self.recorder.publish(moved)
 
     async def buyer_paid(self, order_no: str) -> None:
         """The buyer says "I have paid": starts the reconciliation clock for this order."""
-        async with self.db.write() as conn:
-            await orders.note_buyer_paid(conn, order_no, self.clock())
+        now = self.clock()
+        await self.db.run(lambda c: orders.note_buyer_paid(c, order_no, now))
 
     async def lookup(self, email: str, password: str) -> list[FoundOrder]:
         """The buyer's last five orders, if the query password matches."""
         digest = password_hash(email, password)
-        async with self.db.read() as conn:
-            rows = await orders.recent_by_email(conn, email, limit=5)
+        rows = await self.db.run(lambda c: orders.recent_by_email(c, email, limit=5))
         return [FoundOrder(r.order_no, r.state, r.created_at) for r in rows
                 if r.query_password_hash and secrets.compare_digest(r.query_password_hash,
                                                                     digest)]
 
     async def file_ticket(self, order_no: str | None, reason: str, message: str,
                           waited_s: float | None) -> int:
-        async with self.db.write() as conn:
-            ticket_id = await tickets.add_ticket(conn, order_no=order_no, at=self.clock(),
-                                                 reason=reason, message=message,
-                                                 waited_s=waited_s)
+        now = self.clock()
+        ticket_id = await self.db.run(lambda c: tickets.add_ticket(
+            c, order_no=order_no, at=now, reason=reason, message=message, waited_s=waited_s))
         self.metrics.tickets.labels(reason).inc()
         return ticket_id

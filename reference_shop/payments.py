@@ -18,7 +18,6 @@ from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop import signing
 from fakalab.reference_shop.interfaces import (
     Clock,
-    Connection,
     Enqueue,
     Recorder,
     Spawn,
@@ -29,6 +28,7 @@ from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.storage import callbacks, orders, stock
 from fakalab.reference_shop.storage.rows import Moved, OrderRow
+from fakalab.reference_shop.storage.writer import Cursor
 from fakalab.reference_shop.upstream import UpstreamError, call_with_failover
 
 __all__ = ["ACCEPTING", "CHANNELS", "Payments"]
@@ -94,22 +94,29 @@ class Payments:
     async def apply_payment(self, channel: str, fields: dict[str, Any], source: str) -> str:
         """Apply a signed payment notice; returns the outcome recorded."""
         secret = self.settings.payment_secrets.get(channel)
-        outcome, detail, moved, order = "accepted", "", None, None
-        async with self.db.write() as conn:
-            if secret is None or not signing.verify(fields, secret):
-                outcome = "bad_signature" if secret else "unknown_channel"
-            elif fields.get("status") != "paid":
-                outcome = "not_paid"
-            else:
-                try:
-                    order = await orders.load(conn, str(fields.get("trade_no")), lock=True)
-                except orders.UnknownOrder:
+        checked = "accepted"  # the signature and status, checked here, not on the writer
+        if secret is None or not signing.verify(fields, secret):
+            checked = "bad_signature" if secret else "unknown_channel"
+        elif fields.get("status") != "paid":
+            checked = "not_paid"
+        now = self.clock()
+        trade_no = str(fields.get("trade_no"))
+        eta = self.recorder.eta_of(trade_no, S.PAID, now)
+
+        def apply(c: Cursor) -> Applied:
+            outcome, detail, moved = checked, "", None
+            if outcome == "accepted":
+                order = orders.load(c, trade_no)
+                if order is None:
                     outcome = "unknown_order"
-            if order is not None and outcome == "accepted":
-                outcome, detail, moved = await self._apply_to_order(conn, order, channel, fields)
-            await callbacks.record_attempt(conn, at=self.clock(), source=source,
-                                           channel=channel, fields=fields, outcome=outcome,
-                                           detail=detail)
+                else:
+                    outcome, detail, moved = self._apply_to_order(c, order, channel, fields,
+                                                                  now, eta)
+            callbacks.record_attempt(c, at=now, source=source, channel=channel, fields=fields,
+                                     outcome=outcome, detail=detail)
+            return outcome, detail, moved
+
+        outcome, _, moved = await self.db.run(apply)
         self.metrics.callbacks.labels(source, outcome).inc()
         if moved is not None:
             await self.recorder.publish(moved)
@@ -117,8 +124,8 @@ class Payments:
                 self.enqueue(moved.order.order_no, moved.order.priority)
         return outcome
 
-    async def _apply_to_order(self, conn: Connection, order: OrderRow, channel: str,
-                              fields: dict[str, Any]) -> Applied:
+    def _apply_to_order(self, c: Cursor, order: OrderRow, channel: str,
+                        fields: dict[str, Any], now: float, eta: float | None) -> Applied:
         expected = order.amount
         if order.channel != channel:
             return "wrong_channel", f"order paid via {order.channel}", None
@@ -126,31 +133,28 @@ class Payments:
             return "wrong_payment_id", "", None
         if str(fields.get("amount")) != expected:
             return "amount_mismatch", f"got {fields.get('amount')}, expected {expected}", None
-        now = self.clock()
         state = S(order.state)
         if state is S.PENDING_PAYMENT:
-            return "accepted", "", await self.recorder.move(conn, order, S.PAID, now,
-                                                            paid_at=now)
+            return "accepted", "", self.recorder.move(c, order, S.PAID, now, eta_at=eta,
+                                                      paid_at=now)
         if state is not S.EXPIRED:
             return "duplicate", f"order already {state.value}", None
-        return await self._late_payment(conn, order, now)
+        return self._late_payment(c, order, now, eta)
 
-    async def _late_payment(self, conn: Connection, order: OrderRow, now: float) -> Applied:
+    def _late_payment(self, c: Cursor, order: OrderRow, now: float, eta: float | None
+                      ) -> Applied:
         """A callback after expiry: accepted inside the window if stock allows, else
         needs_refund."""
         if now - order.expires_at <= self.settings.late_window_s:
-            try:
-                # reserve takes nothing unless it can take everything.
-                await stock.reserve(conn, order.product_id, order.kind, order.order_no,
-                                    order.quantity)
-                moved = await self.recorder.move(conn, order, S.PAID, now, paid_at=now)
+            # reserve takes nothing unless it can take everything
+            if stock.reserve(c, order.product_id, order.kind, order.order_no, order.quantity):
+                moved = self.recorder.move(c, order, S.PAID, now, eta_at=eta, paid_at=now)
                 return "late_accepted", "", moved
-            except stock.OutOfStock:
-                reason = "out of stock"
+            reason = "out of stock"
         else:
             reason = "outside the late-payment window"
-        moved = await self.recorder.move(conn, order, S.NEEDS_REFUND, now, paid_at=now,
-                                         last_error=reason)
+        moved = self.recorder.move(c, order, S.NEEDS_REFUND, now, paid_at=now,
+                                   last_error=reason)
         return "late_refund", reason, moved
 
     # -- expiry ----------------------------------------------------------------------------
@@ -163,19 +167,22 @@ class Payments:
                 log.exception("expiry sweep failed")
 
     async def expire_due(self, now: float) -> int:
-        """Expire unpaid orders past their time and give their keys back."""
-        async with self.db.read() as conn:
-            due = await orders.due_to_expire(conn, now)
-        for order_no in due:
-            async with self.db.write() as conn:
-                order = await orders.load(conn, order_no, lock=True)
-                if order.state != S.PENDING_PAYMENT:
+        """Expire unpaid orders past their time and give their keys back (one unit)."""
+
+        def expire(c: Cursor) -> list[Moved]:
+            moved = []
+            for order_no in orders.due_to_expire(c, now):
+                order = orders.load(c, order_no)
+                if order is None or order.state != S.PENDING_PAYMENT:
                     continue
-                await stock.release(conn, order_no, order.product_id, order.kind,
-                                    order.quantity)
-                moved = await self.recorder.move(conn, order, S.EXPIRED, now)
+                stock.release(c, order_no, order.product_id, order.kind, order.quantity)
+                moved.append(self.recorder.move(c, order, S.EXPIRED, now))
+            return moved
+
+        expired = await self.db.run(expire)
+        for moved in expired:
             await self.recorder.publish(moved)
-        return len(due)
+        return len(expired)
 
     # -- reconciliation --------------------------------------------------------------------
     async def reconcile_loop(self) -> None:
@@ -194,16 +201,19 @@ class Payments:
         queried again only after ``max(2 s, reconcile_after_paid_s)``, so rounds never query
         it twice)."""
         s = self.settings
-        async with self.db.read() as conn:
-            rows = await orders.awaiting_payment_news(
-                conn, said_paid_before=now - s.reconcile_after_paid_s,
+
+        def due(c: Cursor) -> list[tuple[str, str]]:
+            rows = orders.awaiting_payment_news(
+                c, said_paid_before=now - s.reconcile_after_paid_s,
                 created_before=now - s.reconcile_after_created_s,
                 expired_after=now - s.late_window_s,
                 not_queried_since=now - max(2.0, s.reconcile_after_paid_s))
+            orders.mark_queried(c, [order_no for order_no, _ in rows], now)
+            return rows
+
+        rows = await self.db.run(due)
         if not rows:
             return 0
-        async with self.db.write() as conn:
-            await orders.mark_queried(conn, [order_no for order_no, _ in rows], now)
         for order_no, channel in rows:
             self.spawn(self._query(order_no, channel))
         return len(rows)

@@ -5,22 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fakalab.reference_shop import db
 from fakalab.reference_shop.storage.rows import storable
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["record_attempt"]
 
 
-async def record_attempt(conn: AsyncConnection, *, at: float, source: str, channel: str,
-                         fields: Mapping[str, Any], outcome: str, detail: str = "") -> None:
+def record_attempt(c: Cursor, *, at: float, source: str, channel: str,
+                   fields: Mapping[str, Any], outcome: str, detail: str = "") -> None:
     """Record one attempt. Every stored value is cut to its column's size: the channel comes
     from the URL path, which no body limit bounds, and forged attempts are recorded too."""
-    await conn.execute(insert(db.callback_attempts).values(
-        at=at, source=source, channel=storable(channel)[:32],
-        trade_no=storable(str(fields.get("trade_no")))[:64],
-        payment_id=storable(str(fields.get("payment_id")))[:64],
-        amount=storable(str(fields.get("amount")))[:32],
-        outcome=outcome, detail=storable(detail)[:500]))
+    c.run("INSERT INTO callback_attempts (at, source, channel, trade_no, payment_id, amount, "
+          "outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+          at, source, storable(channel)[:32], storable(str(fields.get("trade_no")))[:64],
+          storable(str(fields.get("payment_id")))[:64],
+          storable(str(fields.get("amount")))[:32], outcome, storable(detail)[:500])

@@ -2,46 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fakalab.reference_shop import db
 from fakalab.reference_shop.ledger import GENESIS, event_hash
-from fakalab.reference_shop.storage.rows import EventRow
+from fakalab.reference_shop.storage.rows import EventRow, columns
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["all_events", "append", "for_order"]
 
-e = db.order_events.c
+_COLS = columns(EventRow)
 
 
-def _event(r: Mapping[Any, Any]) -> EventRow:
-    return EventRow(r["order_no"], r["seq"], r["at"], r["state"], r["message"], r["eta_at"],
-                    bool(r["visible"]), r["prev_hash"], r["hash"])
+def _event(r: tuple[Any, ...]) -> EventRow:
+    return EventRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8])
 
 
-async def append(conn: AsyncConnection, order_no: str, *, at: float, state: str, message: str,
-                 eta_at: float | None, visible: bool) -> EventRow:
-    """Append one event to the order's chain (inside the caller's transaction)."""
-    last = (await conn.execute(select(e.seq, e.hash).where(e.order_no == order_no)
-                               .order_by(e.seq.desc()).limit(1))).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+def append(c: Cursor, order_no: str, *, at: float, state: str, message: str,
+           eta_at: float | None, visible: bool) -> EventRow:
+    """Append one event to the order's chain (inside the unit's transaction)."""
+    last = c.one("SELECT seq, hash FROM order_events WHERE order_no = ? "
+                 "ORDER BY seq DESC LIMIT 1", order_no)
+    seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
     fields = {"order_no": order_no, "seq": seq, "at": at, "state": state, "message": message,
               "eta_at": eta_at, "visible": visible}
     digest = event_hash(prev, fields)
-    await conn.execute(insert(db.order_events).values(**fields, prev_hash=prev, hash=digest))
+    c.run("INSERT INTO order_events (order_no, seq, at, state, message, eta_at, visible, "
+          "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          order_no, seq, at, state, message, eta_at, visible, prev, digest)
     return EventRow(order_no, seq, at, state, message, eta_at, visible, prev, digest)
 
 
-async def for_order(conn: AsyncConnection, order_no: str) -> list[EventRow]:
-    rows = await conn.execute(select(db.order_events).where(e.order_no == order_no)
-                              .order_by(e.seq))
-    return [_event(r) for r in rows.mappings()]
+def for_order(c: Cursor, order_no: str) -> list[EventRow]:
+    return [_event(r) for r in c.all(
+        f"SELECT {_COLS} FROM order_events WHERE order_no = ? ORDER BY seq", order_no)]
 
 
-async def all_events(conn: AsyncConnection) -> list[EventRow]:
+def all_events(c: Cursor) -> list[EventRow]:
     """Every order's chain, by order number and sequence."""
-    rows = await conn.execute(select(db.order_events).order_by(e.order_no, e.seq))
-    return [_event(r) for r in rows.mappings()]
+    return [_event(r) for r in c.all(
+        f"SELECT {_COLS} FROM order_events ORDER BY order_no, seq")]

@@ -4,32 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fakalab.reference_shop import db
 from fakalab.reference_shop.statuspage import IncidentUpdate
-from fakalab.reference_shop.storage.rows import IncidentRow, row
+from fakalab.reference_shop.storage.rows import IncidentRow, columns
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["add_updates", "all_updates", "recent_updates"]
 
-u = db.incident_updates.c
+_COLS = columns(IncidentRow)
 
 
-async def add_updates(conn: AsyncConnection, updates: Sequence[IncidentUpdate]) -> None:
-    for update in updates:
-        await conn.execute(insert(db.incident_updates).values(
-            incident_id=update.incident_id, component=update.component, state=update.state,
-            at=update.at, message=update.message))
+def add_updates(c: Cursor, updates: Sequence[IncidentUpdate]) -> None:
+    c.many("INSERT INTO incident_updates (incident_id, component, state, at, message) "
+           "VALUES (?, ?, ?, ?, ?)",
+           [(u.incident_id, u.component, u.state, u.at, u.message) for u in updates])
 
 
-async def all_updates(conn: AsyncConnection) -> list[IncidentRow]:
+def all_updates(c: Cursor) -> list[IncidentRow]:
     """Every update, in the order stored."""
-    rows = await conn.execute(select(db.incident_updates).order_by(u.id))
-    return [row(IncidentRow, r) for r in rows.mappings()]
+    return [IncidentRow(*r) for r in c.all(f"SELECT {_COLS} FROM incident_updates ORDER BY id")]
 
 
-async def recent_updates(conn: AsyncConnection, limit: int = 50) -> list[IncidentRow]:
+def recent_updates(c: Cursor, limit: int = 50) -> list[IncidentRow]:
     """The latest updates, newest first."""
-    rows = await conn.execute(select(db.incident_updates).order_by(u.id.desc()).limit(limit))
-    return [row(IncidentRow, r) for r in rows.mappings()]
+    return [IncidentRow(*r) for r in c.all(
+        f"SELECT {_COLS} FROM incident_updates ORDER BY id DESC LIMIT ?", limit)]

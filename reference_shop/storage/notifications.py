@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fakalab.reference_shop import db
 from fakalab.reference_shop.states import OrderState
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["record_notification", "unnotified_deliveries"]
 
 
-async def record_notification(conn: AsyncConnection, order_no: str, status: str, at: float
-                              ) -> None:
-    await conn.execute(insert(db.notifications).values(order_no=order_no, status=status, at=at))
+def record_notification(c: Cursor, order_no: str, status: str, at: float) -> None:
+    c.run("INSERT INTO notifications (order_no, status, at) VALUES (?, ?, ?)", order_no,
+          status, at)
 
 
-async def unnotified_deliveries(conn: AsyncConnection) -> list[tuple[str, str]]:
+def unnotified_deliveries(c: Cursor) -> list[tuple[str, str]]:
     """(order_no, email) of delivered orders with no notification recorded."""
-    o, n = db.orders.c, db.notifications.c
-    rows = await conn.execute(select(o.order_no, o.email).where(and_(
-        o.state == OrderState.DELIVERED, ~exists().where(n.order_no == o.order_no))))
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1]) for r in c.all(
+        "SELECT o.order_no, o.email FROM orders o WHERE o.state = ? AND NOT EXISTS "
+        "(SELECT 1 FROM notifications n WHERE n.order_no = o.order_no)",
+        OrderState.DELIVERED.value)]

@@ -1,5 +1,5 @@
-"""Orders: insert, load (row-locked for a write), transition (with its ledger event), and the
-queries the services' loops run over them."""
+"""Orders: insert, load, transition (with its ledger event), and the queries the services'
+loops run over them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import dataclasses
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fakalab.reference_shop import db
 from fakalab.reference_shop.states import IN_FLIGHT, OrderState, check_transition
 from fakalab.reference_shop.storage import events
 from fakalab.reference_shop.storage.rows import (
@@ -19,12 +15,12 @@ from fakalab.reference_shop.storage.rows import (
     OrderRow,
     StuckRow,
     WorkItem,
+    columns,
     has_nul,
-    row,
 )
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = [
-    "UnknownOrder",
     "all_orders",
     "awaiting_payment_news",
     "count_by_state",
@@ -41,129 +37,118 @@ __all__ = [
     "transition",
 ]
 
-o = db.orders.c
-_IN_FLIGHT = [s.value for s in IN_FLIGHT]
+_COLS = columns(OrderRow)
+_FIELDS = tuple(f.name for f in dataclasses.fields(OrderRow))
+_IN_FLIGHT = tuple(s.value for s in IN_FLIGHT)
+_IN_FLIGHT_SQL = "(" + ", ".join("?" for _ in _IN_FLIGHT) + ")"
 
 
-class UnknownOrder(LookupError):
-    pass
+def insert_order(c: Cursor, order: OrderRow) -> None:
+    c.run(f"INSERT INTO orders ({_COLS}) VALUES ({', '.join('?' for _ in _FIELDS)})",
+          *dataclasses.astuple(order))
 
 
-async def insert_order(conn: AsyncConnection, order: OrderRow) -> None:
-    await conn.execute(insert(db.orders).values(**order.values()))
-
-
-async def load(conn: AsyncConnection, order_no: str, *, lock: bool = False) -> OrderRow:
-    """The order (``lock``: with its row lock, inside a write transaction); UnknownOrder."""
+def load(c: Cursor, order_no: str) -> OrderRow | None:
+    """The order, or None when there is none (a unit is the writer's: no lock needed)."""
     if has_nul(order_no):
-        raise UnknownOrder(order_no)
-    query = select(db.orders).where(o.order_no == order_no)
-    if lock:
-        query = query.with_for_update()
-    found = (await conn.execute(query)).mappings().first()
-    if found is None:
-        raise UnknownOrder(order_no)
-    return row(OrderRow, found)
+        return None
+    found = c.one(f"SELECT {_COLS} FROM orders WHERE order_no = ?", order_no)
+    return None if found is None else OrderRow(*found)
 
 
-async def all_orders(conn: AsyncConnection) -> list[OrderRow]:
+def all_orders(c: Cursor) -> list[OrderRow]:
     """Every order, oldest first."""
-    result = await conn.execute(select(db.orders).order_by(o.created_at))
-    return [row(OrderRow, r) for r in result.mappings()]
+    return [OrderRow(*r) for r in c.all(f"SELECT {_COLS} FROM orders ORDER BY created_at")]
 
 
-async def transition(conn: AsyncConnection, order: OrderRow, target: OrderState, *, at: float,
-                     message: str, eta_at: float | None, visible: bool,
-                     paid_at: float | None = None, delivered_at: float | None = None,
-                     last_error: str | None = None) -> Moved:
-    """Move a locked order to ``target`` (checked by the state machine) and append its event;
+def transition(c: Cursor, order: OrderRow, target: OrderState, *, at: float, message: str,
+               eta_at: float | None, visible: bool, paid_at: float | None = None,
+               delivered_at: float | None = None, last_error: str | None = None) -> Moved:
+    """Move the order to ``target`` (checked by the state machine) and append its event;
     the optional columns are set when given."""
     check_transition(order.state, target)
-    changes = {k: v for k, v in (("paid_at", paid_at), ("delivered_at", delivered_at),
-                                 ("last_error", last_error)) if v is not None}
-    values: dict[str, Any] = {"state": target.value, "updated_at": at, **changes}
-    await conn.execute(update(db.orders).where(o.order_no == order.order_no).values(**values))
-    event = await events.append(conn, order.order_no, at=at, state=target.value,
-                                message=message, eta_at=eta_at, visible=visible)
+    values: dict[str, Any] = {"state": target.value, "updated_at": at}
+    values.update((k, v) for k, v in (("paid_at", paid_at), ("delivered_at", delivered_at),
+                                      ("last_error", last_error)) if v is not None)
+    assignments = ", ".join(f"{k} = ?" for k in values)
+    c.run(f"UPDATE orders SET {assignments} WHERE order_no = ?", *values.values(),
+          order.order_no)
+    event = events.append(c, order.order_no, at=at, state=target.value, message=message,
+                          eta_at=eta_at, visible=visible)
     return Moved(dataclasses.replace(order, **values), event, order.state)
 
 
-async def set_payment(conn: AsyncConnection, order_no: str, channel: str, payment_id: str,
-                      pay_url: str) -> None:
-    await conn.execute(update(db.orders).where(o.order_no == order_no)
-                       .values(channel=channel, payment_id=payment_id, pay_url=pay_url))
+def set_payment(c: Cursor, order_no: str, channel: str, payment_id: str, pay_url: str) -> None:
+    c.run("UPDATE orders SET channel = ?, payment_id = ?, pay_url = ? WHERE order_no = ?",
+          channel, payment_id, pay_url, order_no)
 
 
-async def note_buyer_paid(conn: AsyncConnection, order_no: str, at: float) -> None:
+def note_buyer_paid(c: Cursor, order_no: str, at: float) -> None:
     """The first "I have paid" of an order (later ones change nothing)."""
-    await conn.execute(update(db.orders).where(and_(
-        o.order_no == order_no, o.buyer_paid_at.is_(None))).values(buyer_paid_at=at))
+    c.run("UPDATE orders SET buyer_paid_at = ? WHERE order_no = ? AND buyer_paid_at IS NULL",
+          at, order_no)
 
 
-async def count_by_state(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(select(o.state, func.count()).group_by(o.state))
-    return {r[0]: int(r[1]) for r in rows}
+def count_by_state(c: Cursor) -> dict[str, int]:
+    return {r[0]: int(r[1]) for r in c.all("SELECT state, COUNT(*) FROM orders GROUP BY state")}
 
 
-async def in_flight(conn: AsyncConnection) -> list[WorkItem]:
+def in_flight(c: Cursor) -> list[WorkItem]:
     """Orders a worker owns, in the order they were paid."""
-    rows = await conn.execute(select(o.order_no, o.priority)
-                              .where(o.state.in_(_IN_FLIGHT)).order_by(o.paid_at))
-    return [WorkItem(r[0], r[1]) for r in rows]
+    return [WorkItem(r[0], r[1]) for r in c.all(
+        f"SELECT order_no, priority FROM orders WHERE state IN {_IN_FLIGHT_SQL} "
+        "ORDER BY paid_at", *_IN_FLIGHT)]
 
 
-async def stalled(conn: AsyncConnection, before: float) -> list[WorkItem]:
+def stalled(c: Cursor, before: float) -> list[WorkItem]:
     """In-flight orders that have not changed since ``before``."""
-    rows = await conn.execute(select(o.order_no, o.priority).where(and_(
-        o.state.in_(_IN_FLIGHT), o.updated_at < before)))
-    return [WorkItem(r[0], r[1]) for r in rows]
+    return [WorkItem(r[0], r[1]) for r in c.all(
+        f"SELECT order_no, priority FROM orders WHERE state IN {_IN_FLIGHT_SQL} "
+        "AND updated_at < ?", *_IN_FLIGHT, before)]
 
 
-async def due_to_expire(conn: AsyncConnection, now: float, limit: int = 500) -> list[str]:
-    rows = await conn.execute(select(o.order_no).where(and_(
-        o.state == OrderState.PENDING_PAYMENT, o.expires_at < now)).limit(limit))
-    return [r[0] for r in rows]
+def due_to_expire(c: Cursor, now: float, limit: int = 500) -> list[str]:
+    return [r[0] for r in c.all(
+        "SELECT order_no FROM orders WHERE state = ? AND expires_at < ? LIMIT ?",
+        OrderState.PENDING_PAYMENT.value, now, limit)]
 
 
-async def awaiting_payment_news(conn: AsyncConnection, *, said_paid_before: float,
-                                created_before: float, expired_after: float,
-                                not_queried_since: float, limit: int = 200
-                                ) -> list[tuple[str, str]]:
+def awaiting_payment_news(c: Cursor, *, said_paid_before: float, created_before: float,
+                          expired_after: float, not_queried_since: float, limit: int = 200
+                          ) -> list[tuple[str, str]]:
     """(order_no, channel) of orders whose payment callback is overdue: unpaid (or expired
     within the late window after the buyer said "I have paid"), and either said paid before
     ``said_paid_before`` or created before ``created_before``; not queried since
     ``not_queried_since``."""
-    said_paid = and_(o.buyer_paid_at.is_not(None), o.buyer_paid_at < said_paid_before)
-    overdue = or_(said_paid, o.created_at < created_before)
-    waiting = or_(o.state == OrderState.PENDING_PAYMENT,
-                  and_(o.state == OrderState.EXPIRED, o.buyer_paid_at.is_not(None),
-                       o.expires_at > expired_after))
-    not_recent = or_(o.last_query_at.is_(None), o.last_query_at < not_queried_since)
-    rows = await conn.execute(select(o.order_no, o.channel).where(
-        and_(waiting, overdue, not_recent, o.channel.is_not(None))).limit(limit))
+    rows = c.all(
+        "SELECT order_no, channel FROM orders WHERE channel IS NOT NULL "
+        "AND (state = ? OR (state = ? AND buyer_paid_at IS NOT NULL AND expires_at > ?)) "
+        "AND ((buyer_paid_at IS NOT NULL AND buyer_paid_at < ?) OR created_at < ?) "
+        "AND (last_query_at IS NULL OR last_query_at < ?) LIMIT ?",
+        OrderState.PENDING_PAYMENT.value, OrderState.EXPIRED.value, expired_after,
+        said_paid_before, created_before, not_queried_since, limit)
     return [(r[0], r[1]) for r in rows]
 
 
-async def mark_queried(conn: AsyncConnection, order_nos: Sequence[str], at: float) -> None:
-    await conn.execute(update(db.orders).where(o.order_no.in_(list(order_nos)))
-                       .values(last_query_at=at))
+def mark_queried(c: Cursor, order_nos: Sequence[str], at: float) -> None:
+    c.many("UPDATE orders SET last_query_at = ? WHERE order_no = ?",
+           [(at, n) for n in order_nos])
 
 
-async def recent_by_email(conn: AsyncConnection, email: str, limit: int = 5
-                          ) -> list[LookupRow]:
+def recent_by_email(c: Cursor, email: str, limit: int = 5) -> list[LookupRow]:
     if has_nul(email):
         return []
-    rows = await conn.execute(
-        select(o.order_no, o.state, o.created_at, o.query_password_hash)
-        .where(o.email == email).order_by(o.created_at.desc()).limit(limit))
-    return [row(LookupRow, r) for r in rows.mappings()]
+    return [LookupRow(*r) for r in c.all(
+        "SELECT order_no, state, created_at, query_password_hash FROM orders WHERE email = ? "
+        "ORDER BY created_at DESC LIMIT ?", email, limit)]
 
 
-async def needing_a_person(conn: AsyncConnection, states: Collection[OrderState],
-                           stalled_before: float, limit: int = 1000) -> list[StuckRow]:
+def needing_a_person(c: Cursor, states: Collection[OrderState], stalled_before: float,
+                     limit: int = 1000) -> list[StuckRow]:
     """Orders in ``states``, and in-flight orders unchanged since ``stalled_before``."""
-    rows = await conn.execute(
-        select(o.order_no, o.state, o.paid_at, o.updated_at, o.last_error).where(or_(
-            o.state.in_([s.value for s in states]),
-            and_(o.state.in_(_IN_FLIGHT), o.updated_at < stalled_before))).limit(limit))
-    return [row(StuckRow, r) for r in rows.mappings()]
+    named = tuple(s.value for s in states)
+    placeholders = "(" + ", ".join("?" for _ in named) + ")"
+    return [StuckRow(*r) for r in c.all(
+        f"SELECT order_no, state, paid_at, updated_at, last_error FROM orders "
+        f"WHERE state IN {placeholders} OR (state IN {_IN_FLIGHT_SQL} AND updated_at < ?) "
+        f"LIMIT ?", *named, *_IN_FLIGHT, stalled_before, limit)]

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fakalab.reference_shop import db
-from fakalab.reference_shop.storage.rows import ProductRow, has_nul, row
+from fakalab.reference_shop.storage.rows import ProductRow, columns, has_nul
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["add_product", "all_products", "product"]
 
-p = db.products.c
+_COLS = columns(ProductRow)
 
 
-async def product(conn: AsyncConnection, product_id: str) -> ProductRow | None:
+def product(c: Cursor, product_id: str) -> ProductRow | None:
     if has_nul(product_id):
         return None
-    found = (await conn.execute(select(db.products).where(p.id == product_id))).mappings().first()
-    return None if found is None else row(ProductRow, found)
+    found = c.one(f"SELECT {_COLS} FROM products WHERE id = ?", product_id)
+    return None if found is None else ProductRow(*found)
 
 
-async def all_products(conn: AsyncConnection) -> list[ProductRow]:
-    rows = await conn.execute(select(db.products).order_by(p.id))
-    return [row(ProductRow, r) for r in rows.mappings()]
+def all_products(c: Cursor) -> list[ProductRow]:
+    return [ProductRow(*r) for r in c.all(f"SELECT {_COLS} FROM products ORDER BY id")]
 
 
-async def add_product(conn: AsyncConnection, product: ProductRow) -> None:
-    await conn.execute(insert(db.products).values(
-        id=product.id, name=product.name, price_cents=product.price_cents,
-        priority=product.priority, kind=product.kind, sku=product.sku,
-        supplier_stock=product.supplier_stock))
+def add_product(c: Cursor, p: ProductRow) -> None:
+    c.run(f"INSERT INTO products ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)", p.id, p.name,
+          p.price_cents, p.priority, p.kind, p.sku, p.supplier_stock)

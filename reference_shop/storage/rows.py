@@ -18,7 +18,10 @@ __all__ = [
     "ProductRow",
     "StuckRow",
     "WorkItem",
+    "columns",
+    "has_nul",
     "row",
+    "storable",
 ]
 
 T = TypeVar("T")
@@ -33,6 +36,17 @@ def has_nul(text: str) -> bool:
 def storable(text: str) -> str:
     """Text as it can be stored on every backend: a NUL character written as ``\\x00``."""
     return text.replace("\x00", "\\x00")
+
+
+def columns(cls: type) -> str:
+    """The comma-separated column list of a row class, in field order (for a SELECT)."""
+    found = _COLUMNS.get(cls)
+    if found is None:
+        found = _COLUMNS[cls] = ", ".join(f.name for f in fields(cls))
+    return found
+
+
+_COLUMNS: dict[type, str] = {}
 
 
 def row(cls: type[T], mapping: Mapping[Any, Any]) -> T:
@@ -109,11 +123,13 @@ class EventRow:
 
 @dataclass(frozen=True)
 class Moved:
-    """One transition, as written: the order after it, its ledger event, the state before."""
+    """One transition, as written: the order after it, its ledger event, the state before —
+    and, for a delivery, the keys it delivered (read in the same transaction)."""
 
     order: OrderRow
     event: EventRow
     previous: str
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,116 +1,80 @@
-"""Stock: card keys (available → reserved → sold) and the supplier products' virtual stock.
-
-Reservation is atomic: all the keys an order needs, or none (OutOfStock). On SQLite the write
-lock serialises it; elsewhere ``FOR UPDATE SKIP LOCKED`` keeps concurrent orders apart.
-"""
+"""Card-key stock: reserving keys for an order (atomically), releasing them, selling them, and
+the counts the catalog shows. Supplier products keep a count instead of keys."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fakalab.reference_shop.storage.rows import KeyRow, columns
+from fakalab.reference_shop.storage.writer import Cursor
 
-from fakalab.reference_shop import db
-from fakalab.reference_shop.storage.rows import KeyRow, row
+__all__ = ["add_keys", "add_supplier_stock", "all_keys", "available_counts", "release",
+           "reserve", "reserved_count", "sell_reserved", "sold_keys"]
 
-__all__ = [
-    "OutOfStock",
-    "add_keys",
-    "add_supplier_stock",
-    "all_keys",
-    "available_counts",
-    "release",
-    "reserve",
-    "reserved_count",
-    "sell_reserved",
-    "sold_keys",
-]
-
-k = db.card_keys.c
-p = db.products.c
+_COLS = columns(KeyRow)
 
 
-class OutOfStock(Exception):
-    """Fewer keys available than ordered."""
-
-
-async def reserve(conn: AsyncConnection, product_id: str, kind: str, order_no: str,
-                  quantity: int) -> None:
-    """Reserve ``quantity`` keys for the order atomically, or raise OutOfStock (nothing taken)."""
+def reserve(c: Cursor, product_id: str, kind: str, order_no: str, quantity: int) -> bool:
+    """Reserve ``quantity`` keys for the order, all or none; False when too few are left."""
     if kind == "supplier":
-        done = await conn.execute(
-            update(db.products)
-            .where(and_(p.id == product_id, p.supplier_stock >= quantity))
-            .values(supplier_stock=p.supplier_stock - quantity))
-        if done.rowcount != 1:
-            raise OutOfStock(product_id)
-        return
-    pick = (select(k.id).where(and_(k.product_id == product_id, k.status == "available"))
-            .order_by(k.id).limit(quantity).with_for_update(skip_locked=True))
-    ids = [r[0] for r in await conn.execute(pick)]
+        return c.run("UPDATE products SET supplier_stock = supplier_stock - ? "
+                     "WHERE id = ? AND supplier_stock >= ?", quantity, product_id,
+                     quantity) == 1
+    ids = [r[0] for r in c.all("SELECT id FROM card_keys WHERE product_id = ? AND status = ? "
+                               "ORDER BY id LIMIT ?", product_id, "available", quantity)]
     if len(ids) < quantity:
-        raise OutOfStock(product_id)
-    done = await conn.execute(
-        update(db.card_keys).where(and_(k.id.in_(ids), k.status == "available"))
-        .values(status="reserved", order_no=order_no))
-    if done.rowcount != quantity:
-        raise OutOfStock(product_id)
+        return False
+    c.many("UPDATE card_keys SET status = ?, order_no = ? WHERE id = ?",
+           [("reserved", order_no, key_id) for key_id in ids])
+    return True
 
 
-async def release(conn: AsyncConnection, order_no: str, product_id: str, kind: str,
-                  quantity: int) -> None:
+def release(c: Cursor, order_no: str, product_id: str, kind: str, quantity: int) -> None:
     """Give an order's reserved (unsold) keys back to stock."""
     if kind == "supplier":
-        await add_supplier_stock(conn, product_id, quantity)
+        add_supplier_stock(c, product_id, quantity)
         return
-    await conn.execute(
-        update(db.card_keys).where(and_(k.order_no == order_no, k.status == "reserved"))
-        .values(status="available", order_no=None))
+    c.run("UPDATE card_keys SET status = ?, order_no = NULL WHERE order_no = ? AND status = ?",
+          "available", order_no, "reserved")
 
 
-async def add_supplier_stock(conn: AsyncConnection, product_id: str, quantity: int) -> None:
-    await conn.execute(update(db.products).where(p.id == product_id)
-                       .values(supplier_stock=p.supplier_stock + quantity))
+def add_supplier_stock(c: Cursor, product_id: str, quantity: int) -> None:
+    c.run("UPDATE products SET supplier_stock = supplier_stock + ? WHERE id = ?", quantity,
+          product_id)
 
 
-async def add_keys(conn: AsyncConnection, product_id: str, secrets: Sequence[str], *,
-                   status: str = "available", order_no: str | None = None,
-                   source: str = "local") -> None:
+def add_keys(c: Cursor, product_id: str, secrets: Sequence[str], *, status: str = "available",
+             order_no: str | None = None, source: str = "local") -> None:
     """Add keys to stock (restock, the demo catalog), or reserved for an order (a supplier's)."""
-    if secrets:
-        await conn.execute(insert(db.card_keys), [
-            {"product_id": product_id, "secret": s, "status": status, "order_no": order_no,
-             "source": source} for s in secrets])
+    c.many("INSERT INTO card_keys (product_id, secret, status, order_no, source) "
+           "VALUES (?, ?, ?, ?, ?)",
+           [(product_id, s, status, order_no, source) for s in secrets])
 
 
-async def reserved_count(conn: AsyncConnection, order_no: str) -> int:
-    found = await conn.execute(select(func.count()).select_from(db.card_keys).where(and_(
-        k.order_no == order_no, k.status == "reserved")))
-    return int(found.scalar_one())
+def reserved_count(c: Cursor, order_no: str) -> int:
+    found = c.one("SELECT COUNT(*) FROM card_keys WHERE order_no = ? AND status = ?",
+                  order_no, "reserved")
+    return int(found[0]) if found else 0
 
 
-async def sell_reserved(conn: AsyncConnection, order_no: str, at: float) -> None:
-    """The order's reserved keys become sold (inside the delivery transaction)."""
-    await conn.execute(
-        update(db.card_keys).where(and_(k.order_no == order_no, k.status == "reserved"))
-        .values(status="sold", sold_at=at))
+def sell_reserved(c: Cursor, order_no: str, at: float) -> None:
+    """The order's reserved keys become sold (inside the delivery unit)."""
+    c.run("UPDATE card_keys SET status = ?, sold_at = ? WHERE order_no = ? AND status = ?",
+          "sold", at, order_no, "reserved")
 
 
-async def sold_keys(conn: AsyncConnection, order_no: str) -> list[str]:
+def sold_keys(c: Cursor, order_no: str) -> list[str]:
     """The secrets delivered to the order, in the order they were stocked."""
-    rows = await conn.execute(select(k.secret).where(and_(
-        k.order_no == order_no, k.status == "sold")).order_by(k.id))
-    return [r[0] for r in rows]
+    return [r[0] for r in c.all("SELECT secret FROM card_keys WHERE order_no = ? AND status = ? "
+                                "ORDER BY id", order_no, "sold")]
 
 
-async def available_counts(conn: AsyncConnection) -> dict[str, int]:
+def available_counts(c: Cursor) -> dict[str, int]:
     """Available keys per product."""
-    rows = await conn.execute(select(k.product_id, func.count())
-                              .where(k.status == "available").group_by(k.product_id))
-    return {r[0]: int(r[1]) for r in rows}
+    return {r[0]: int(r[1]) for r in c.all(
+        "SELECT product_id, COUNT(*) FROM card_keys WHERE status = ? GROUP BY product_id",
+        "available")}
 
 
-async def all_keys(conn: AsyncConnection) -> list[KeyRow]:
-    rows = await conn.execute(select(db.card_keys).order_by(k.id))
-    return [row(KeyRow, r) for r in rows.mappings()]
+def all_keys(c: Cursor) -> list[KeyRow]:
+    return [KeyRow(*r) for r in c.all(f"SELECT {_COLS} FROM card_keys ORDER BY id")]

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fakalab.reference_shop import db
+from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["add_ticket"]
 
 
-async def add_ticket(conn: AsyncConnection, *, order_no: str | None, at: float, reason: str,
-                     message: str, waited_s: float | None) -> int:
+def add_ticket(c: Cursor, *, order_no: str | None, at: float, reason: str, message: str,
+               waited_s: float | None) -> int:
     """Store a ticket; returns its id."""
-    result = await conn.execute(insert(db.tickets).values(
-        order_no=order_no, at=at, reason=reason, message=message, waited_s=waited_s))
-    pk = result.inserted_primary_key
-    return int(pk[0]) if pk else 0
+    found = c.one("INSERT INTO tickets (order_no, at, reason, message, waited_s) "
+                  "VALUES (?, ?, ?, ?, ?) RETURNING id", order_no, at, reason, message, waited_s)
+    return int(found[0]) if found else 0

@@ -155,16 +155,15 @@ class Parts:
         return await self.load(order.order_no)
 
     async def load(self, order_no: str) -> OrderRow:
-        async with self.db.read() as conn:
-            return await orders.load(conn, order_no)
+        found = await self.db.run(lambda c: orders.load(c, order_no))
+        assert found is not None
+        return found
 
     async def chain(self, order_no: str) -> list[EventRow]:
-        async with self.db.read() as conn:
-            return await events.for_order(conn, order_no)
+        return await self.db.run(lambda c: events.for_order(c, order_no))
 
     async def keys(self, order_no: str) -> list[str]:
-        async with self.db.read() as conn:
-            return await stock.sold_keys(conn, order_no)
+        return await self.db.run(lambda c: stock.sold_keys(c, order_no))
 
 
 async def build_parts(tmp_path: Path, **overrides: Any) -> Parts:

@@ -32,12 +32,14 @@ ROOT = Path(__file__).resolve().parents[2]
     ("sqlite+aiosqlite:///shop.db", "sqlite+aiosqlite:///shop.db"),
     ("sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
     ("sqlite://", "sqlite+aiosqlite:///:memory:"),
-    ("postgresql://u:pw@db.example:5433/shop", "postgresql+asyncpg://u:pw@db.example:5433/shop"),
-    ("postgres://u@db.example/shop", "postgresql+asyncpg://u@db.example/shop"),
-    ("postgresql+psycopg2://u@db.example/shop", "postgresql+asyncpg://u@db.example/shop"),
-    ("postgresql+asyncpg://u@db.example/shop", "postgresql+asyncpg://u@db.example/shop"),
+    ("postgresql://u:pw@db.example:5433/shop", "postgresql+psycopg://u:pw@db.example:5433/shop"),
+    ("postgres://u@db.example/shop", "postgresql+psycopg://u@db.example/shop"),
+    ("postgresql+psycopg2://u@db.example/shop", "postgresql+psycopg://u@db.example/shop"),
+    ("postgresql+asyncpg://u@db.example/shop", "postgresql+psycopg://u@db.example/shop"),
     ("postgres://u@db.example/shop?sslmode=require",
-     "postgresql+asyncpg://u@db.example/shop?ssl=require"),
+     "postgresql+psycopg://u@db.example/shop?sslmode=require"),
+    ("postgresql+asyncpg://u@db.example/shop?ssl=require",
+     "postgresql+psycopg://u@db.example/shop?sslmode=require"),
 ])
 def test_url_forms_are_normalised_to_the_async_drivers(given: str, used: str) -> None:
     assert database_url(given) == used
@@ -124,7 +126,7 @@ def test_sqlite_forms_are_a_working_shop(db: str, tmp_path: Path,
     assert (tmp_path / "shop.db").is_file() == (db != "sqlite:///:memory:")
 
 
-@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+asyncpg"])
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
 def test_postgresql_forms_are_a_working_shop(scheme: str, postgres: str, tmp_path: Path,
                                               upstreams: dict[str, str]) -> None:
     serves(postgres.replace("postgresql", scheme, 1) + "/shop", tmp_path, upstreams)
@@ -149,7 +151,7 @@ def test_a_dead_postgresql_port_is_one_line(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     line = refused(shop_command(f"postgresql://127.0.0.1:{port}/shop"), tmp_path)
     assert line == (f"error: cannot connect to the database at "
-                    f"postgresql+asyncpg://127.0.0.1:{port}/shop: connection refused")
+                    f"postgresql+psycopg://127.0.0.1:{port}/shop: connection refused")
 
 
 def test_a_missing_postgresql_database_is_one_line(postgres: str, tmp_path: Path) -> None:
@@ -157,10 +159,10 @@ def test_a_missing_postgresql_database_is_one_line(postgres: str, tmp_path: Path
     assert line.endswith('/nope: database "nope" does not exist'), line
 
 
-def test_postgresql_without_asyncpg_says_what_to_install(tmp_path: Path) -> None:
-    no_asyncpg = ("import sys; sys.modules['asyncpg'] = None; "
-                  "from fakalab.cli import main; main()")
-    line = refused([sys.executable, "-c", no_asyncpg, "shop", "--db", "postgres://h/shop",
+def test_postgresql_without_psycopg_says_what_to_install(tmp_path: Path) -> None:
+    no_driver = ("import sys; sys.modules['psycopg'] = None; "
+                 "from fakalab.cli import main; main()")
+    line = refused([sys.executable, "-c", no_driver, "shop", "--db", "postgres://h/shop",
                     "--port", "0"], tmp_path)
     assert line.endswith("pip install 'fakalab[postgres]'"), line
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
-from fakalab.reference_shop import db
 from fakalab.reference_shop.server import RunningShop, serve_shop
 from tests.reference_shop.conftest import ADMIN, Buyer, reset_faults, set_faults, shop_settings
 
@@ -80,8 +78,8 @@ async def test_incident_opens_and_held_orders_show_it_then_recover(
         reset_faults(upstream_urls)  # the risk service recovers: every held order goes through
         for o in orders:
             await b.wait_state(o, "delivered")
-    async with running.shop.db.read() as conn:
-        rows = (await conn.exec_driver_sql("select component, state from incident_updates")).all()
+    rows = await running.shop.db.run(lambda c: c.all(
+        "select component, state from incident_updates"))
     assert ("risk", "investigating") in rows
 
 
@@ -104,8 +102,11 @@ async def test_an_order_held_past_hold_s_is_parked_for_a_person(
 
 async def test_restart_with_orders_in_flight_delivers_each_exactly_once(
         tmp_path: Path, upstream_urls: dict[str, str]) -> None:
-    set_faults(upstream_urls, "risk", latency_ms=400)
-    # risk at 400 ms counts as slow here, so the first shop stores an incident before it stops
+    # risk at 1.5 s (under the 2 s call timeout) counts as slow here, so the first shop stores
+    # an incident before it stops; 10 orders on 2 workers then take longer than the shutdown,
+    # so work is still in flight when the first shop stops (at 400 ms a fast shop could finish
+    # everything during its graceful shutdown, and nothing was left to resume)
+    set_faults(upstream_urls, "risk", latency_ms=1500)
     settings = shop_settings(tmp_path, upstream_urls, workers=2, slow_upstream_ms=100)
     orders = []
     async with serve_shop(settings) as first:
@@ -128,13 +129,10 @@ async def test_restart_with_orders_in_flight_delivers_each_exactly_once(
             note = next(i for i in status["incidents"] if i["component"] == "fulfilment")
             assert "restarted after an interruption" in note["message"]
             views = [await b.wait_state(o, "delivered", timeout=30) for o in orders]
-        async with second.shop.db.read() as conn:
-            delivered = (await conn.execute(select(func.count()).select_from(db.order_events)
-                         .where(db.order_events.c.state == "delivered"))).scalar()
-            sold = (await conn.execute(select(func.count()).select_from(db.card_keys)
-                    .where(db.card_keys.c.status == "sold"))).scalar()
-            incidents = (await conn.execute(select(db.incident_updates.c.incident_id,
-                                                   db.incident_updates.c.component))).all()
+        delivered, sold, incidents = await second.shop.db.run(lambda c: (
+            c.one("select count(*) from order_events where state = ?", "delivered")[0],
+            c.one("select count(*) from card_keys where status = ?", "sold")[0],
+            c.all("select incident_id, component from incident_updates")))
     assert delivered == len(orders) and sold == len(orders)
     assert {c for _, c in incidents} >= {"risk", "fulfilment"}  # before and after the restart
     assert len({i for i, _ in incidents}) == len(set(incidents))  # one component per incident id

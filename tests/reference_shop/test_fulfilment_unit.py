@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from fakalab.reference_shop import db
 from fakalab.reference_shop.ledger import verify_chain
 from tests.reference_shop.fakes import Parts, build_parts
 
@@ -26,9 +24,8 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
 
 
 async def notifications(parts: Parts) -> list[tuple[str, str]]:
-    async with parts.db.read() as conn:
-        rows = await conn.execute(select(db.notifications.c.order_no, db.notifications.c.status))
-        return [(r[0], r[1]) for r in rows]
+    rows = await parts.db.run(lambda c: c.all("select order_no, status from notifications"))
+    return [(r[0], r[1]) for r in rows]
 
 
 async def test_a_paid_order_is_delivered_with_its_reserved_key_and_the_buyer_told(

@@ -1,15 +1,16 @@
 """Ordering, stock reservation, delivery, expiry — against the shop served on loopback."""
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
-from fakalab.reference_shop import db
 from fakalab.reference_shop.server import RunningShop
-from fakalab.reference_shop.storage import stock
+from fakalab.reference_shop.storage import products, stock
+from fakalab.reference_shop.storage.rows import ProductRow
+from fakalab.reference_shop.storage.writer import Cursor
 from tests.reference_shop.conftest import Buyer
 
 
@@ -52,13 +53,9 @@ async def test_unknown_product_and_bad_bodies_are_refused(client: httpx.AsyncCli
 async def test_200_concurrent_orders_race_for_the_last_50_keys(
         make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
     shop = await make_shop()
-    async with shop.shop.db.write() as conn:
-        await conn.execute(db.products.insert().values(
-            id="last-50", name="Last fifty", price_cents=100, priority=1, kind="local",
-            supplier_stock=0))
-        await conn.execute(db.card_keys.insert(), [
-            {"product_id": "last-50", "secret": f"K-{i:03d}", "status": "available",
-             "source": "local"} for i in range(50)])
+    await shop.shop.db.run(lambda c: (
+        products.add_product(c, ProductRow("last-50", "Last fifty", 100, 1, "local")),
+        stock.add_keys(c, "last-50", [f"K-{i:03d}" for i in range(50)])))
     limits = httpx.Limits(max_connections=200)
     async with httpx.AsyncClient(base_url=shop.url, timeout=60, limits=limits) as client:
         body = {"product_id": "last-50", "quantity": 1, "email": "race@example.com"}
@@ -72,9 +69,9 @@ async def test_200_concurrent_orders_race_for_the_last_50_keys(
         views = [await b.wait_state(o, "delivered", timeout=60) for o in won]
     keys = [k for v in views for k in v["keys"]]
     assert len(keys) == 50 and len(set(keys)) == 50
-    async with shop.shop.db.read() as conn:
-        sold = (await conn.execute(select(func.count()).select_from(db.card_keys).where(
-            db.card_keys.c.product_id == "last-50", db.card_keys.c.status == "sold"))).scalar()
+    sold = (await shop.shop.db.run(lambda c: c.one(
+        "SELECT COUNT(*) FROM card_keys WHERE product_id = ? AND status = ?", "last-50",
+        "sold")))[0]
     assert sold == 50
 
 
@@ -95,12 +92,9 @@ async def test_unpaid_order_expires_and_releases_its_keys(
 async def test_out_of_stock_is_known_before_payment(
         make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
     shop = await make_shop()
-    async with shop.shop.db.write() as conn:
-        await conn.execute(db.products.insert().values(
-            id="one-left", name="One", price_cents=100, priority=1, kind="local",
-            supplier_stock=0))
-        await conn.execute(db.card_keys.insert().values(
-            product_id="one-left", secret="ONLY", status="available", source="local"))
+    await shop.shop.db.run(lambda c: (
+        products.add_product(c, ProductRow("one-left", "One", 100, 1, "local")),
+        stock.add_keys(c, "one-left", ["ONLY"])))
     async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
         r = await client.post("/api/orders", json={"product_id": "one-left", "quantity": 2,
                                                    "email": "a@b.c"})
@@ -128,9 +122,9 @@ async def test_a_delivered_order_is_never_seen_without_its_keys(
     widen the window in which a careless update would show 'delivered' with no keys."""
     real = stock.sold_keys
 
-    async def slow_sold_keys(conn: object, order_no: str) -> list[str]:
-        await asyncio.sleep(0.2)
-        return await real(conn, order_no)  # type: ignore[arg-type]
+    def slow_sold_keys(c: Cursor, order_no: str) -> list[str]:
+        time.sleep(0.05)  # on the writer's thread: the delivery's unit takes longer
+        return real(c, order_no)
 
     monkeypatch.setattr(stock, "sold_keys", slow_sold_keys)
     orders = [await buyer.order(p) for p in ["steam-50", "vip-month"] * 6]

@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
-from fakalab.reference_shop import db, signing
+from fakalab.reference_shop import signing
 from fakalab.reference_shop.server import RunningShop
+from fakalab.reference_shop.storage import products, stock
+from fakalab.reference_shop.storage.rows import ProductRow
 from tests.reference_shop.conftest import Buyer, set_faults
 
 SECRET_A = "fakalab-secret-a"
@@ -25,23 +26,21 @@ def notice(order: dict[str, Any], payment_id: str, amount: str | None = None,
 
 
 async def payment_id(shop: RunningShop, order_no: str) -> str:
-    async with shop.shop.db.read() as conn:
-        return str((await conn.execute(select(db.orders.c.payment_id).where(
-            db.orders.c.order_no == order_no))).scalar_one())
+    found = await shop.shop.db.run(lambda c: c.one(
+        "select payment_id from orders where order_no = ?", order_no))
+    return str(found[0])
 
 
 async def attempts(shop: RunningShop, order_no: str) -> list[str]:
-    async with shop.shop.db.read() as conn:
-        rows = await conn.execute(select(db.callback_attempts.c.outcome).where(
-            db.callback_attempts.c.trade_no == order_no).order_by(db.callback_attempts.c.id))
-        return [r[0] for r in rows]
+    rows = await shop.shop.db.run(lambda c: c.all(
+        "select outcome from callback_attempts where trade_no = ? order by id", order_no))
+    return [r[0] for r in rows]
 
 
 async def events(shop: RunningShop, order_no: str) -> list[str]:
-    async with shop.shop.db.read() as conn:
-        rows = await conn.execute(select(db.order_events.c.state).where(
-            db.order_events.c.order_no == order_no).order_by(db.order_events.c.seq))
-        return [r[0] for r in rows]
+    rows = await shop.shop.db.run(lambda c: c.all(
+        "select state from order_events where order_no = ? order by seq", order_no))
+    return [r[0] for r in rows]
 
 
 CALLBACK = "/api/payments/callback/payment-a"
@@ -109,9 +108,9 @@ async def test_a_forged_attempt_is_stored_within_the_column_sizes(
     r = await client.post("/api/payments/callback/" + "z" * 8_000,
                           json={"trade_no": "x" * 1000, "amount": "1" * 1000, "sign": "s"})
     assert r.status_code == 400 and r.text == "fail: unknown_channel"
-    async with shop.shop.db.read() as conn:
-        row = (await conn.execute(select(db.callback_attempts))).mappings().one()
-    assert (len(row["channel"]), len(row["trade_no"]), len(row["amount"])) == (32, 64, 32)
+    (row,) = await shop.shop.db.run(lambda c: c.all(
+        "select channel, trade_no, amount from callback_attempts"))
+    assert (len(row[0]), len(row[1]), len(row[2])) == (32, 64, 32)
 
 
 async def test_duplicate_concurrent_and_replayed_callbacks_deliver_once(
@@ -175,11 +174,9 @@ async def test_late_callback_outside_window_goes_to_visible_needs_refund(
 async def test_late_callback_without_stock_goes_to_needs_refund(
         make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
     shop = await make_shop(order_ttl_s=0.3, late_window_s=60)
-    async with shop.shop.db.write() as conn:
-        await conn.execute(db.products.insert().values(
-            id="solo", name="Solo", price_cents=500, priority=1, kind="local", supplier_stock=0))
-        await conn.execute(db.card_keys.insert().values(
-            product_id="solo", secret="SOLO-1", status="available", source="local"))
+    await shop.shop.db.run(lambda c: (
+        products.add_product(c, ProductRow("solo", "Solo", 500, 1, "local")),
+        stock.add_keys(c, "solo", ["SOLO-1"])))
     async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
         b = Buyer(client)
         first = await b.order("solo")
@@ -204,9 +201,8 @@ async def test_dropped_callback_is_recovered_by_reconciliation(
     assert r.status_code == 202
     await buyer.wait_state(order, "delivered", timeout=20)
     assert "accepted" in await attempts(shop, order["order_no"])
-    async with shop.shop.db.read() as conn:
-        sources = {r[0] for r in await conn.execute(select(db.callback_attempts.c.source).where(
-            db.callback_attempts.c.trade_no == order["order_no"]))}
+    sources = {r[0] for r in await shop.shop.db.run(lambda c: c.all(
+        "select source from callback_attempts where trade_no = ?", order["order_no"]))}
     assert sources == {"query"}
 
 

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from fakalab.reference_shop import db, signing
+from fakalab.reference_shop import signing
 from fakalab.reference_shop.breaker import BreakerState
 from fakalab.reference_shop.ordering import OrderRefused
 from fakalab.reference_shop.storage import stock
@@ -27,16 +26,14 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
 
 
 async def attempts(parts: Parts, order_no: str) -> list[tuple[str, str]]:
-    a = db.callback_attempts.c
-    async with parts.db.read() as conn:
-        rows = await conn.execute(select(a.source, a.outcome).where(a.trade_no == order_no)
-                                  .order_by(a.id))
-        return [(r[0], r[1]) for r in rows]
+    rows = await parts.db.run(lambda c: c.all(
+        "select source, outcome from callback_attempts where trade_no = ? order by id",
+        order_no))
+    return [(r[0], r[1]) for r in rows]
 
 
 async def available(parts: Parts, product_id: str = "steam-50") -> int:
-    async with parts.db.read() as conn:
-        return (await stock.available_counts(conn)).get(product_id, 0)
+    return (await parts.db.run(stock.available_counts)).get(product_id, 0)
 
 
 async def test_the_payment_is_created_at_channel_a(parts: Parts) -> None:

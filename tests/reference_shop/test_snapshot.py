@@ -49,12 +49,13 @@ async def populate(parts: Parts) -> float:
     await parts.fulfilment.process(stuck.order_no)  # parked for a person
     await parts.spawned.run()
     unpaid = await parts.order()
-    async with parts.db.write() as conn:
-        await orders.note_buyer_paid(conn, unpaid.order_no, parts.clock.now)
-        await incidents.add_updates(conn, [
-            IncidentUpdate("INC-0001", "risk", "investigating", parts.clock.now,
+    now = parts.clock.now
+    await parts.db.run(lambda c: (
+        orders.note_buyer_paid(c, unpaid.order_no, now),
+        incidents.add_updates(c, [
+            IncidentUpdate("INC-0001", "risk", "investigating", now,
                            'Risk is slow, "very" slow — déjà vu,\nagain'),
-            IncidentUpdate("INC-0001", "risk", "resolved", parts.clock.now + 1.5, "Fine.")])
+            IncidentUpdate("INC-0001", "risk", "resolved", now + 1.5, "Fine.")])))
     return parts.clock.now + 1
 
 
@@ -159,7 +160,7 @@ def test_the_audit_names_a_database_it_cannot_reach(tmp_path: Path) -> None:
     run = audit(tmp_path, f"postgresql://127.0.0.1:{port}/shop")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines() == [
-        f"error: cannot connect to the database at postgresql+asyncpg://127.0.0.1:{port}/shop:"
+        f"error: cannot connect to the database at postgresql+psycopg://127.0.0.1:{port}/shop:"
         f" connection refused"]
     run = audit(tmp_path, "mysql://localhost/shop")
     assert run.returncode == 2 and "the forms that work" in run.stderr

@@ -31,10 +31,9 @@ async def test_opaque_shows_only_processing_and_completed(
         assert view["timeline"] == [] and "incidents" not in view and view["eta_at"] is None
         assert set(view) >= {"order_no", "state", "message", "keys"}
         assert len(view["keys"]) == 1
-    async with shop.shop.db.read() as conn:
-        rows = (await conn.exec_driver_sql(
-            "select state, visible from order_events where order_no = ? order by seq",
-            (order["order_no"],))).all()
+    rows = await shop.shop.db.run(lambda c: c.all(
+        "select state, visible from order_events where order_no = ? order by seq",
+        order["order_no"]))
     assert [s for s, v in rows if v] == ["pending_payment", "paid", "delivered"]
 
 

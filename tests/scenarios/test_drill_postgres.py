@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
+import psycopg
 import pytest
 
 from tests.scenarios.test_drill import write_scenario
@@ -24,17 +24,14 @@ from tests.scenarios.test_drill import write_scenario
 FAKALAB = [sys.executable, "-m", "fakalab"]
 
 
-async def _databases(server: str) -> set[str]:
-    conn = await asyncpg.connect(f"{server}/shop")
-    try:
-        return {r["datname"] for r in await conn.fetch("select datname from pg_database")}
-    finally:
-        await conn.close()
+def _databases(server: str) -> set[str]:
+    with psycopg.connect(f"{server}/shop") as conn:
+        return {r[0] for r in conn.execute("select datname from pg_database").fetchall()}
 
 
 @pytest.mark.parametrize("how", ["set", "environment"])
-async def test_a_drill_on_postgresql_is_self_contained(tmp_path: Path, postgres: str,
-                                                       how: str) -> None:
+def test_a_drill_on_postgresql_is_self_contained(tmp_path: Path, postgres: str,
+                                                 how: str) -> None:
     scenario = write_scenario(tmp_path, duration="8s", fault="3s")
     args = [*FAKALAB, "drill", str(scenario), "--out", str(tmp_path / "runs"), "--no-report"]
     env = dict(os.environ)
@@ -52,7 +49,7 @@ async def test_a_drill_on_postgresql_is_self_contained(tmp_path: Path, postgres:
     assert (run_dir / "shop.db").is_file()  # the copy: audits need no server
     assert info["audit"] == {"ran": True, "failed": []}
     assert len((run_dir / "orders.csv").read_text().splitlines()) > 10
-    assert database["name"] not in await _databases(postgres)  # dropped
+    assert database["name"] not in _databases(postgres)  # dropped
 
 
 def test_a_sqlite_url_is_refused_in_one_line(tmp_path: Path) -> None:
