@@ -79,7 +79,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="fakalab-bench-"))
     bare_port = find_port_base() + 50
     with UpstreamsProcess() as ups:
-        db_url = args.db or f"sqlite+aiosqlite:///{tmp / 'shop.db'}"
+        db_url = args.db or f"sqlite:///{tmp / 'shop.db'}"
         opts = ["--workers", str(args.workers)]
         with ShopProcess(db_url, ups.urls, options=opts, log_path=tmp / "shop.log") as shop:
             bare = start_bare(bare_port)

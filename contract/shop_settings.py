@@ -16,7 +16,7 @@ __all__ = ["ShopSettings"]
 class ShopSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FAKALAB_SHOP_", extra="forbid")
 
-    db_url: str = "sqlite+aiosqlite:///fakalab-shop.db"
+    db_url: str = "sqlite:///fakalab-shop.db"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     public_url: str | None = Field(

@@ -13,8 +13,6 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.backoffice import Backoffice
 from fakalab.reference_shop.breaker import Breaker
@@ -23,6 +21,7 @@ from fakalab.reference_shop.catalog import Catalog
 from fakalab.reference_shop.db import Database
 from fakalab.reference_shop.eta import Promises
 from fakalab.reference_shop.fulfilment import Fulfilment, FulfilmentUpstreams
+from fakalab.reference_shop.http_transport import AiohttpTransport, Transport
 from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.monitor import Monitor
 from fakalab.reference_shop.ordering import Ordering
@@ -41,7 +40,7 @@ class Shop:
     settings: ShopSettings
     db: Database
     state: ShopState
-    http: httpx.AsyncClient
+    http: Transport
     upstreams: dict[str, Upstream]
     tasks: Tasks
     transitions: Transitions
@@ -72,7 +71,7 @@ class Shop:
         await self.db.close()
 
 
-def upstream_clients(settings: ShopSettings, http: httpx.AsyncClient, status: StatusPage,
+def upstream_clients(settings: ShopSettings, http: Transport, status: StatusPage,
                      metrics: ShopMetrics, rng: random.Random) -> dict[str, Upstream]:
     """One client per upstream of ``settings.upstreams``: its breaker, and its health on the
     status page."""
@@ -93,14 +92,13 @@ def fulfilment_upstreams(upstreams: Mapping[str, Upstream]) -> FulfilmentUpstrea
                                supplier_b=upstreams["supplier-b"], notify=upstreams["notify"])
 
 
-def build_shop(settings: ShopSettings, http: httpx.AsyncClient | None = None) -> Shop:
-    """The shop for ``settings``; ``http`` replaces the upstreams' client (e.g. one over
-    ``httpx.MockTransport``)."""
+def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
+    """The shop for ``settings``; ``http`` replaces the upstreams' transport (e.g. an
+    ``HttpxTransport`` over ``httpx.MockTransport``)."""
     s = settings
     state = ShopState.fresh(s)
     database = Database(s.db_url)
-    http = http or httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+    http = http or AiohttpTransport(max_connections=200)
     upstreams = upstream_clients(s, http, state.status, state.metrics, random.Random())
     tasks = Tasks()
     promises = Promises(state.queue, state.stage_clock, state.throughput, state.status.health,

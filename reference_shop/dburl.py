@@ -1,14 +1,14 @@
-"""Database URLs: the forms a person types, normalised to the async drivers the shop runs on,
-and connection failures told in one line.
+"""Database URLs: the forms a person types, normalised to the drivers the shop runs on
+(``sqlite3``, psycopg 3), and connection failures told in one line.
 
 =============================================  ==========================================
 given                                          used
 =============================================  ==========================================
-``shop.db``, ``./runs/x/shop.db`` (a path)     ``sqlite+aiosqlite:///shop.db``
-``sqlite:///shop.db``, ``sqlite:////abs.db``   ``sqlite+aiosqlite:///shop.db``, ``…:////abs.db``
-``sqlite:///:memory:``, ``sqlite://``          ``sqlite+aiosqlite:///:memory:``
+``shop.db``, ``./runs/x/shop.db`` (a path)     ``sqlite:///shop.db``
+``sqlite+aiosqlite:///shop.db``, ``…:////abs.db``  ``sqlite:///shop.db``, ``sqlite:////abs.db``
+``sqlite:///:memory:``, ``sqlite://``          ``sqlite:///:memory:``
 ``postgresql://…``, ``postgres://…``           ``postgresql+psycopg://…`` (psycopg 3)
-``sqlite+aiosqlite://…``, ``postgresql+psycopg://…``  as given
+``postgresql+asyncpg://…`` and other drivers    ``postgresql+psycopg://…``
 =============================================  ==========================================
 """
 
@@ -37,7 +37,7 @@ __all__ = [
 
 FORMS = ("PATH", "sqlite:///PATH", "sqlite:///:memory:",
          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or postgres://…)")
-SQLITE = "sqlite+aiosqlite"
+SQLITE = "sqlite"
 POSTGRES = "postgresql+psycopg"
 _SQLITE_NAMES = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
 _POSTGRES_NAMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgres+asyncpg",
@@ -57,7 +57,7 @@ class DatabaseUnavailable(DatabaseProblem):
 
 
 def database_url(text: str) -> str:
-    """The async SQLAlchemy URL for ``text`` (a URL or a SQLite path); BadDatabaseUrl if none."""
+    """The canonical URL for ``text`` (a URL or a SQLite path); BadDatabaseUrl if none."""
     text = text.strip()
     if not text:
         raise _unusable("an empty database URL")

@@ -1,8 +1,9 @@
 """The edges the shop's services depend on, as Protocols: the database, the upstreams' HTTP
 clients, the clock, side tasks, the fulfilment queue and the recorder of transitions.
 
-``composition.py`` passes the real ones; a test passes its own (an ``Upstream`` over httpx's
-``MockTransport``, a SQLite file in a temporary directory, a clock it moves by hand).
+``composition.py`` passes the real ones; a test passes its own (an ``Upstream`` over an
+``HttpxTransport`` on httpx's ``MockTransport``, a SQLite file in a temporary directory, a
+clock it moves by hand).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
-import httpx
-
 from fakalab.reference_shop.breaker import Breaker
+from fakalab.reference_shop.http_transport import Reply
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.statuspage import ComponentHealth
 from fakalab.reference_shop.storage.rows import EventRow, Moved, OrderRow
@@ -43,7 +43,7 @@ class UpstreamClient(Protocol):
     health: ComponentHealth
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                   retry_statuses: Sequence[int] = ...) -> httpx.Response: ...
+                   retry_statuses: Sequence[int] = ...) -> Reply: ...
 
 
 class Spawn(Protocol):

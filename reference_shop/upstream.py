@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from fakalab.reference_shop.breaker import Breaker
+from fakalab.reference_shop.http_transport import Reply, Transport, TransportError, TransportTimeout
 from fakalab.reference_shop.interfaces import UpstreamClient
 from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.statuspage import ComponentHealth
@@ -27,7 +26,7 @@ class UpstreamError(Exception):
     or open breakers), so trying again later may succeed; False when one answered with a
     refusal such as 409 out of stock."""
 
-    def __init__(self, upstream: str, reason: str, response: httpx.Response | None = None,
+    def __init__(self, upstream: str, reason: str, response: Reply | None = None,
                  *, transient: bool = True) -> None:
         super().__init__(f"{upstream}: {reason}")
         self.upstream = upstream
@@ -45,7 +44,7 @@ def jittered_backoff(attempt: int, base: float, cap: float, rng: random.Random) 
 class Upstream:
     name: str
     base_url: str
-    client: httpx.AsyncClient
+    transport: Transport
     breaker: Breaker
     health: ComponentHealth
     metrics: ShopMetrics
@@ -56,7 +55,7 @@ class Upstream:
     rng: random.Random = random.Random(0)  # noqa: RUF009 - replaced per instance (composition)
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                   retry_statuses: Sequence[int] = (500, 502, 503, 504)) -> httpx.Response:
+                   retry_statuses: Sequence[int] = (500, 502, 503, 504)) -> Reply:
         """Call with retries; a 2xx or a non-retryable 4xx is returned, anything else raises."""
         last = "no attempt"
         for attempt in range(self.retries):
@@ -72,17 +71,17 @@ class Upstream:
         raise UpstreamError(self.name, last)
 
     async def _once(self, method: str, path: str, body: dict[str, Any] | None,
-                    retry_statuses: Sequence[int]) -> tuple[httpx.Response | None, str]:
+                    retry_statuses: Sequence[int]) -> tuple[Reply | None, str]:
         started = time.time()
         try:
-            response = await self.client.request(method, self.base_url + path, json=body,
-                                                 timeout=self.timeout_s)
-        except httpx.TimeoutException:
+            response = await self.transport.request(method, self.base_url + path, body,
+                                                    self.timeout_s)
+        except TransportTimeout:
             self._record(started, False, "timeout")
             return None, f"timed out after {self.timeout_s}s"
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             self._record(started, False, "error")
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, str(exc)
         if response.status_code in retry_statuses:
             self._record(started, False, f"http_{response.status_code}")
             return None, f"HTTP {response.status_code}"
@@ -102,7 +101,7 @@ class Upstream:
 async def call_with_failover(upstreams: Sequence[UpstreamClient], method: str, path: str,
                              body: dict[str, Any] | None = None, *,
                              accept: Sequence[int] = (200, 201, 202)
-                             ) -> tuple[UpstreamClient, httpx.Response]:
+                             ) -> tuple[UpstreamClient, Reply]:
     """Try each upstream in turn; the first answer with an accepted status wins."""
     errors: list[str] = []
     answered = False

@@ -170,7 +170,7 @@ class Stack:
         PostgreSQL server — a fresh database there for this run, copied into the run directory
         (`shop.db`) and dropped once the shop has stopped."""
         if not self.db_url:
-            return f"sqlite+aiosqlite:///{self.db_path}"
+            return f"sqlite:///{self.db_path}"
         name = run_database_name(self.run_dir.name)
         try:
             url = create_run_database(self.db_url, name)

@@ -69,7 +69,7 @@ class _Notifier(CallbackSender):
         reply = ""
         try:
             async with asyncio.timeout(self._timeout_s):
-                response = await self._client.get(target)
+                response = await self._client.request("GET", target, None, self._timeout_s)
             status, reply = response.status_code, response.text
         except Exception as exc:  # no answer: connection error, timeout
             reply = f"{type(exc).__name__}: {exc}"

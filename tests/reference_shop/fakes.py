@@ -22,6 +22,7 @@ from fakalab.reference_shop.db import Database
 from fakalab.reference_shop.demo import Product, load_catalog
 from fakalab.reference_shop.eta import Promises
 from fakalab.reference_shop.fulfilment import Fulfilment
+from fakalab.reference_shop.http_transport import HttpxTransport
 from fakalab.reference_shop.ordering import Ordering
 from fakalab.reference_shop.payments import CHANNELS, Payments
 from fakalab.reference_shop.state import ShopState
@@ -174,7 +175,7 @@ async def build_parts(tmp_path: Path, **overrides: Any) -> Parts:
     await database.open()
     await load_catalog(database, CATALOG)
     state = ShopState.fresh(settings)
-    http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    http = HttpxTransport(httpx.AsyncClient(transport=httpx.MockTransport(fake)))
     upstreams = upstream_clients(settings, http, state.status, state.metrics, random.Random(1))
     promises = Promises(state.queue, state.stage_clock, state.throughput, state.status.health,
                         settings.workers, settings.eta_floor_s)

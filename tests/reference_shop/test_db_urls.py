@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("given", "used"), [
-    ("shop.db", "sqlite+aiosqlite:///shop.db"),
-    ("runs/x/shop.db", "sqlite+aiosqlite:///runs/x/shop.db"),
-    ("/abs/shop.db", "sqlite+aiosqlite:////abs/shop.db"),
-    ("sqlite:///shop.db", "sqlite+aiosqlite:///shop.db"),
-    ("sqlite:////abs/shop.db", "sqlite+aiosqlite:////abs/shop.db"),
-    ("sqlite+aiosqlite:///shop.db", "sqlite+aiosqlite:///shop.db"),
-    ("sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
-    ("sqlite://", "sqlite+aiosqlite:///:memory:"),
+    ("shop.db", "sqlite:///shop.db"),
+    ("runs/x/shop.db", "sqlite:///runs/x/shop.db"),
+    ("/abs/shop.db", "sqlite:////abs/shop.db"),
+    ("sqlite:///shop.db", "sqlite:///shop.db"),
+    ("sqlite:////abs/shop.db", "sqlite:////abs/shop.db"),
+    ("sqlite+aiosqlite:///shop.db", "sqlite:///shop.db"),
+    ("sqlite:///:memory:", "sqlite:///:memory:"),
+    ("sqlite://", "sqlite:///:memory:"),
     ("postgresql://u:pw@db.example:5433/shop", "postgresql+psycopg://u:pw@db.example:5433/shop"),
     ("postgres://u@db.example/shop", "postgresql+psycopg://u@db.example/shop"),
     ("postgresql+psycopg2://u@db.example/shop", "postgresql+psycopg://u@db.example/shop"),
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("postgresql+asyncpg://u@db.example/shop?ssl=require",
      "postgresql+psycopg://u@db.example/shop?sslmode=require"),
 ])
-def test_url_forms_are_normalised_to_the_async_drivers(given: str, used: str) -> None:
+def test_url_forms_are_normalised_to_the_drivers_the_shop_runs_on(given: str, used: str) -> None:
     assert database_url(given) == used
 
 
