@@ -16,6 +16,8 @@ from typing import Any
 
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop import signing
+from fakalab.reference_shop.epay_channel import CHANNEL as EPAY
+from fakalab.reference_shop.epay_channel import EpayChannel
 from fakalab.reference_shop.interfaces import (
     Clock,
     Connection,
@@ -44,7 +46,7 @@ Applied = tuple[str, str, Moved | None]  # outcome, detail, the transition it ma
 class Payments:
     def __init__(self, db: Storage, recorder: Recorder, channels: Mapping[str, UpstreamClient],
                  settings: ShopSettings, metrics: ShopMetrics, enqueue: Enqueue, spawn: Spawn,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, epay: EpayChannel | None = None) -> None:
         self.db = db
         self.recorder = recorder
         self.channels = channels
@@ -53,6 +55,7 @@ class Payments:
         self.enqueue = enqueue
         self.spawn = spawn
         self.clock = clock
+        self.epay = epay  # the 易支付 gateway, when settings.epay_url names one
         self._queries = asyncio.Semaphore(10)  # reconciliation queries in flight, all rounds
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
@@ -74,6 +77,8 @@ class Payments:
 
     async def create_payment(self, order_no: str, amount: str) -> tuple[str, str, str]:
         """Create the payment at a channel; returns (channel, payment_id, pay_url)."""
+        if self.epay is not None and self.settings.payment_channel == EPAY:
+            return await self.epay.create(order_no, amount)
         last: UpstreamError | None = None
         for upstream in self.channel_chain():
             body = {"trade_no": order_no, "amount": amount,
@@ -93,29 +98,38 @@ class Payments:
     # -- applying one ----------------------------------------------------------------------
     async def apply_payment(self, channel: str, fields: dict[str, Any], source: str) -> str:
         """Apply a signed payment notice; returns the outcome recorded."""
-        secret = self.settings.payment_secrets.get(channel)
-        outcome, detail, moved, order = "accepted", "", None, None
+        outcome, notice = self._verified(channel, fields, source)
+        detail, moved, order = "", None, None
         async with self.db.write() as conn:
-            if secret is None or not signing.verify(fields, secret):
-                outcome = "bad_signature" if secret else "unknown_channel"
-            elif fields.get("status") != "paid":
-                outcome = "not_paid"
-            else:
+            if outcome == "accepted":
                 try:
-                    order = await orders.load(conn, str(fields.get("trade_no")), lock=True)
+                    order = await orders.load(conn, str(notice.get("trade_no")), lock=True)
                 except orders.UnknownOrder:
                     outcome = "unknown_order"
             if order is not None and outcome == "accepted":
-                outcome, detail, moved = await self._apply_to_order(conn, order, channel, fields)
+                outcome, detail, moved = await self._apply_to_order(conn, order, channel, notice)
             await callbacks.record_attempt(conn, at=self.clock(), source=source,
-                                           channel=channel, fields=fields, outcome=outcome,
-                                           detail=detail)
+                                           channel=channel, fields=notice or fields,
+                                           outcome=outcome, detail=detail)
         self.metrics.callbacks.labels(source, outcome).inc()
         if moved is not None:
             await self.recorder.publish(moved)
             if moved.event.state == S.PAID:
                 self.enqueue(moved.order.order_no, moved.order.priority)
         return outcome
+
+    def _verified(self, channel: str, fields: dict[str, Any], source: str
+                  ) -> tuple[str, dict[str, Any]]:
+        """("accepted", the notice) when `fields` are a genuine payment notice of `channel`,
+        else (why not, {}): a channel's HMAC-signed JSON, or the epay gateway's fields."""
+        if channel == EPAY:
+            return self.epay.check(fields, source) if self.epay else ("unknown_channel", {})
+        secret = self.settings.payment_secrets.get(channel)
+        if secret is None or not signing.verify(fields, secret):
+            return ("bad_signature" if secret else "unknown_channel"), {}
+        if fields.get("status") != "paid":
+            return "not_paid", {}
+        return "accepted", fields
 
     async def _apply_to_order(self, conn: Connection, order: OrderRow, channel: str,
                               fields: dict[str, Any]) -> Applied:
@@ -210,6 +224,9 @@ class Payments:
 
     async def _query(self, order_no: str, channel: str) -> None:
         async with self._queries:
+            if channel == EPAY:
+                await self._query_epay(order_no)
+                return
             try:
                 response = await self.channels[channel].call("GET", f"/api/payments/{order_no}")
             except UpstreamError:
@@ -220,3 +237,12 @@ class Payments:
                 await self.apply_payment(channel, response.json(), "query")
             except Exception:  # a side task: log here, or nobody would hear of it
                 log.exception("reconciliation of %s failed", order_no)
+
+    async def _query_epay(self, order_no: str) -> None:
+        answer = await self.epay.query(order_no) if self.epay else None
+        if answer is None:
+            return
+        try:
+            await self.apply_payment(EPAY, answer, "query")
+        except Exception:  # a side task: log here, or nobody would hear of it
+            log.exception("reconciliation of %s failed", order_no)
