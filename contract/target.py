@@ -43,8 +43,8 @@ from fakalab.contract.profile import BUILTIN as PROFILES
 from fakalab.contract.profile import Profile, ProfileError, load_profile, parse_profile
 from fakalab.contract.services import SERVICES
 
-__all__ = ["BUILTIN_TARGETS", "PLUGIN_GROUP", "PROBE_KINDS", "REFERENCE", "Command", "Dependency", "Gateway",
-           "Probes", "Ready", "Target", "TargetError", "fill", "links", "load_target",
+__all__ = ["BUILTIN_TARGETS", "PLUGIN_GROUP", "PROBE_KINDS", "REFERENCE", "Command", "Dependency",
+           "Gateway", "Probes", "Ready", "Target", "TargetError", "fill", "links", "load_target",
            "parse_target", "plugin_problem", "processes", "template_env", "template_names"]
 
 BUILTIN_TARGETS = Path(__file__).resolve().parent / "targets"
