@@ -252,7 +252,13 @@ def _with_target(data: dict[str, Any], lines: Lines, source: str, base: Path
             raise ScenarioError(exc.problems) from None
     if target is None or not target.external:
         return {k: v for k, v in data.items() if k != "target"}
-    return {**data, "target": target.model_dump(mode="json")}
+    out = {**data, "target": target.model_dump(mode="json")}
+    load = out.get("load")
+    if target.products is not None and isinstance(load, dict):  # the shop's own product ids
+        raw_buyers = load.get("buyers")
+        buyers: dict[str, Any] = raw_buyers if isinstance(raw_buyers, dict) else {}
+        out["load"] = {**load, "buyers": {**buyers, "products": dict(target.products)}}
+    return out
 
 
 def builtin_names() -> list[str]:

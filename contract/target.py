@@ -81,8 +81,10 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 def template_env(values: dict[str, str]) -> dict[str, str]:
     """The template values as environment variables: `gateway_url` → FAKALAB_GATEWAY_URL,
-    `proxy:database` → FAKALAB_PROXY_DATABASE, `port:shop` → FAKALAB_PORT_SHOP."""
-    return {"FAKALAB_" + key.replace(":", "_").replace("-", "_").upper(): value
+    `proxy:database` → FAKALAB_PROXY_DATABASE, `port:shop` → FAKALAB_PORT_SHOP; `shop_url` →
+    FAKALAB_TARGET_URL (FAKALAB_SHOP_* are the scenario's shop settings)."""
+    renamed = {"shop_url": "target_url"}
+    return {"FAKALAB_" + renamed.get(key, key).replace(":", "_").replace("-", "_").upper(): value
             for key, value in values.items() if key != "python"}
 
 
@@ -132,7 +134,8 @@ class Ready(_Model):
 class Command(_Model):
     """A process of the target, started in order (each in a process group of its own, its
     output in RUN_DIR/logs/NAME.log) and stopped in reverse: SIGTERM to its group, SIGKILL after
-    `stop_timeout`. A drill plan may kill it by `name`."""
+    `stop_timeout` (or the `stop` command, for what runs elsewhere: `docker compose down`). A
+    drill plan may kill it by `name`. `once`: a setup step that runs to its end."""
 
     name: Annotated[str, Field(pattern=f"^{_NAME}$")]
     run: str | list[str]  # a string is split like a shell would (no shell runs it)
@@ -140,10 +143,14 @@ class Command(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     ready: Ready | None = None
     stop_timeout: Duration = 10.0
+    once: bool = False  # a setup step: run to its end (exit 0) before the next command
+    stop: str | list[str] | None = None  # run at the end instead of signalling (e.g. compose)
 
-    @field_validator("run")
+    @field_validator("run", "stop")
     @classmethod
-    def _runs_something(cls, value: str | list[str]) -> str | list[str]:
+    def _runs_something(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is None:
+            return None
         parts = [value] if isinstance(value, str) else value
         if not parts or not all(p.strip() for p in parts):
             raise ValueError("run names a program (and its arguments)")
@@ -157,6 +164,12 @@ class Command(_Model):
         for text in value.values():
             _check_templates(str(text), _IN_COMMANDS)
         return {k: str(v) for k, v in value.items()}
+
+
+    def argv_templates(self) -> list[str]:
+        """Every text of `run` and `stop` (templates not filled in)."""
+        return [text for part in (self.run, self.stop) if part is not None
+                for text in ([part] if isinstance(part, str) else part)]
 
 
 class Dependency(_Model):
@@ -256,8 +269,7 @@ class Target(_Model):
         if len(names) != len(set(names)):
             raise ValueError("two start commands have the same name")
         for command in self.start:
-            for text in [*([command.run] if isinstance(command.run, str) else command.run),
-                         *command.env.values()]:
+            for text in [*command.argv_templates(), *command.env.values()]:
                 for name, arg in template_names(text):
                     if name == "proxy" and arg not in {*self.dependencies, "gateway"}:
                         raise ValueError(f"start {command.name}: {{proxy:{arg}}} names no "
@@ -294,7 +306,7 @@ def processes(target: Target | None) -> list[str]:
     """What a drill plan may kill."""
     if target is None or not target.external:
         return ["shop", *SERVICES]
-    return [c.name for c in target.start]
+    return [c.name for c in target.start if not c.once]
 
 
 class TargetError(Exception):
