@@ -68,8 +68,19 @@ def _money(value: Any) -> Decimal | None:
         return None
 
 
+def _shown_keys(a: OutsideInput) -> pd.DataFrame:
+    """(order_no, key_sha256) of every key shown: the buyers' orders and the probes'."""
+    shown = [a.keys[["order_no", "key_sha256"]]] if not a.keys.empty else []
+    for r in a.probes.itertuples():
+        for column in ("keys_before", "keys_after"):
+            digests = [k for k in str(getattr(r, column, "") or "").split(";") if k]
+            if digests:
+                shown.append(pd.DataFrame({"order_no": r.order_no, "key_sha256": digests}))
+    return pd.concat(shown) if shown else pd.DataFrame(columns=["order_no", "key_sha256"])
+
+
 def key_delivered_once(a: OutsideInput) -> Result:
-    per_key = a.keys.groupby("key_sha256")["order_no"].agg(lambda s: sorted(set(s)))
+    per_key = _shown_keys(a).groupby("key_sha256")["order_no"].agg(lambda s: sorted(set(s)))
     twice = per_key[per_key.map(len) > 1]
     return [{"key_sha256": k, "orders": v} for k, v in twice.items()], ""
 
@@ -183,7 +194,8 @@ def status_matches_keys(a: OutsideInput) -> Result:
 
 
 CHECKS: list[tuple[str, str, Callable[[OutsideInput], Result]]] = [
-    ("key_delivered_once", "No key (its SHA-256) was shown to two orders.", key_delivered_once),
+    ("key_delivered_once", "No key (its SHA-256) was shown to two orders (the probes' "
+     "included).", key_delivered_once),
     ("paid_orders_delivered", "Every order paid at the gateway sla_s before the end was "
      "delivered, or shows a refund or a needs_* state.", paid_orders_delivered),
     ("delivered_only_when_paid", "No order showed a key without a payment at the gateway.",
@@ -253,7 +265,8 @@ def load_outside(run_dir: Path) -> OutsideInput:
                       "acknowledged")
     probes = _csv(run_dir / "probes.csv", ("sent_at", "http_status"), required=False)
     if probes.empty:
-        probes = pd.DataFrame(columns=["probe", "problem"])
+        probes = pd.DataFrame(columns=["probe", "order_no", "problem", "keys_before",
+                                       "keys_after"])
     return OutsideInput(orders, _csv(run_dir / "events.csv", ("at",)),
                         _csv(run_dir / "polls.csv", ("at", "http_status")), notifies,
                         _csv(run_dir / "keys.csv", ("at",)), probes,

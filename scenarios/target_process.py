@@ -68,7 +68,8 @@ def _reason(exc: httpx.HTTPError) -> str:
 def wait_until(check: Check, gone: Callable[[], str | None], abort: Callable[[], bool],
                sleep: Callable[[float], None] = time.sleep) -> str | None:
     """Poll `check` every 0.1 s until it passes (None), the process is `gone()` (its reason),
-    the drill is aborting, or the check's time is up (the last problem seen)."""
+    the drill is aborting, or the check's time is up (the last problem seen, and for how
+    long)."""
     deadline = time.monotonic() + check.timeout_s
     problem = "not checked yet"
     while time.monotonic() < deadline:
@@ -82,7 +83,7 @@ def wait_until(check: Check, gone: Callable[[], str | None], abort: Callable[[],
             return None
         problem = found
         sleep(0.1)
-    return f"not ready after {check.timeout_s:g} s ({check.what}: {problem})"
+    return f"{problem} (for {check.timeout_s:g} s: {check.what})"
 
 
 class TargetProcess:
@@ -112,7 +113,7 @@ class TargetProcess:
         problem = wait_until(self.ready, self.exited, abort)
         if problem is not None:
             self.stop()
-            raise TargetProcessError(f"{self.name}: {problem}{self._tail()}")
+            raise TargetProcessError(f"{self.name}: not ready: {problem}{self._tail()}")
 
     def run_to_end(self, timeout_s: float) -> None:
         """A setup step: run it and wait for its exit (0, or TargetProcessError)."""

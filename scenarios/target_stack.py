@@ -254,7 +254,7 @@ class TargetStack:
             check = Check(self.direct_url + "/", None, 30.0 if self.target.start else 5.0)
         problem = wait_until(check, lambda: self._dead_command(), lambda: self.stopping)
         if problem is not None:
-            started = "" if self.target.start else " (no start command: is it running?)"
+            started = "" if self.target.start else "; no start command: is it running?"
             raise StackError(f"the shop at {self.direct_url} is down: {problem}{started}")
 
     def _dead_command(self) -> str | None:
