@@ -1,5 +1,5 @@
-"""The 易支付 (epay) gateway's notify URL: ``GET /api/payments/epay/notify?…`` (POST with a
-form is accepted too, as some gateways send it).
+"""The 易支付 (epay) gateway's notify URL: ``GET /api/payments/epay/notify?…`` (the protocol's
+GET, its fields in the query).
 
 Answers the plain text ``success`` only when the payment was applied now or before (the gateway
 then stops); anything else — a bad signature, another merchant's pid, a wrong amount, an
@@ -28,26 +28,24 @@ def _text(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
-async def notify_fields(request: Request) -> dict[str, str]:
-    """The query's fields, and a urlencoded form's on a POST, as text (each cut short)."""
-    fields = {k: v[:MAX_FIELD] for k, v in request.query_params.items()}
-    if request.method == "POST" and request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"):
-        form = await request.form()
-        fields.update({k: v[:MAX_FIELD] for k, v in form.items() if isinstance(v, str)})
-    return fields
+def notify_fields(request: Request) -> dict[str, str]:
+    """The query's fields as text (each cut short)."""
+    return {k: v[:MAX_FIELD] for k, v in request.query_params.items()}
 
 
-@router.api_route(NOTIFY_PATH, methods=["GET", "POST"], response_class=PlainTextResponse,
-                  responses={
-                      200: _text("`success`: applied now or before; the gateway stops"),
-                      400: _text("`fail`: forged, another merchant's, or not matching the "
-                                 "order; the gateway retries"),
-                      500: _text("`fail`: the shop could not record it; the gateway retries")})
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: _text("`success`: applied now or before; the gateway stops"),
+    400: _text("`fail`: forged, another merchant's, or not matching the order; the gateway "
+               "retries"),
+    500: _text("`fail`: the shop could not record it; the gateway retries")}
+
+
+@router.get(NOTIFY_PATH, response_class=PlainTextResponse, responses=_RESPONSES)
 async def epay_notify(request: Request,
                       shop: Annotated[Shop, Depends(get_shop)]) -> PlainTextResponse:
+    """The gateway's notification, its fields in the query (how 易支付 sends it)."""
     try:
-        fields = await notify_fields(request)
+        fields = notify_fields(request)
         outcome = await shop.payments.apply_payment(CHANNEL, fields, "callback")
     except Exception:  # the gateway must retry rather than lose the payment
         log.exception("epay notify failed")

@@ -153,9 +153,6 @@ async def test_the_notify_route_says_success_only_when_applied(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
                                  base_url="http://shop") as client:
         answer = await client.get(NOTIFY_PATH, params={"out_trade_no": "X1", "money": "1.00"})
-        posted = await client.post(NOTIFY_PATH, data={"out_trade_no": "X2"})
     assert (answer.status_code, answer.text) == (status, body)
-    assert posted.status_code == status
-    assert received[0] == {"channel": "epay", "source": "callback", "out_trade_no": "X1",
-                           "money": "1.00"}
-    assert received[1]["out_trade_no"] == "X2"
+    assert received == [{"channel": "epay", "source": "callback", "out_trade_no": "X1",
+                         "money": "1.00"}]
