@@ -196,7 +196,7 @@ def status_matches_keys(a: OutsideInput) -> Result:
 CHECKS: list[tuple[str, str, Callable[[OutsideInput], Result]]] = [
     ("key_delivered_once", "No key (its SHA-256) was shown to two orders (the probes' "
      "included).", key_delivered_once),
-    ("paid_orders_delivered", "Every order paid at the gateway sla_s before the end was "
+    ("paid_orders_delivered", "Every order paid at the gateway at least sla_s before the end was "
      "delivered, or shows a refund or a needs_* state.", paid_orders_delivered),
     ("delivered_only_when_paid", "No order showed a key without a payment at the gateway.",
      delivered_only_when_paid),
