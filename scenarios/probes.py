@@ -90,7 +90,7 @@ def _watch(client: ProfileClient, order: dict[str, Any], seconds: float,
 def _one(kind: str, make: Client, product: str, gateway: str, cashier: str, budget: Probes
          ) -> ProbeResult:
     out = ProbeResult(kind)
-    with httpx.Client(timeout=10.0) as http:
+    with httpx.Client(timeout=10.0, trust_env=False) as http:
         client = make(http)
         order: dict[str, Any] = {"product": product, "quantity": 1, "persona": "probe",
                                  "email": "probe@example.com"}

@@ -197,7 +197,7 @@ def _check(found: Target, plugin: Any, run_dir: Path, product: str | None, wait_
         stack.start()
         cashier = stack.cashier if isinstance(stack, TargetStack) else None
         chosen = product or next(iter(found.products or {}), "steam-50")
-        with httpx.Client(timeout=10.0) as http:
+        with httpx.Client(timeout=10.0, trust_env=False) as http:
             client = ProfileClient(found.buyer_profile(), HttpxHttp(http), stack.shop_url,
                                    plugin)
             problem = check_purchase(client, http, cashier, chosen, wait_s, echo)

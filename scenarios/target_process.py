@@ -43,7 +43,8 @@ def check_once(check: Check) -> str | None:
     """None when the check passes now, else what went wrong (one line)."""
     if check.url is not None:
         try:
-            status = httpx.get(check.url, timeout=2.0, follow_redirects=False).status_code
+            status = httpx.get(check.url, timeout=2.0, follow_redirects=False,
+                               trust_env=False).status_code
         except httpx.HTTPError as exc:
             return _reason(exc)
         return None if status < 500 else f"HTTP {status}"
