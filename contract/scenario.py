@@ -27,9 +27,9 @@ __all__ = ["CATALOG", "BuyerBehaviour", "Load", "PersonaMix", "Scenario", "Scena
 CATALOG = Path(__file__).resolve().parent / "catalog"
 # Shop settings a scenario may not set: the drill owns addresses, database and secrets, and
 # the payment path (an external target's commands set payment_channel and epay_*).
-_DRILL_OWNED = {"db_url", "host", "port", "public_url", "upstreams", "payment_secrets",
-                "admin_token", "payment_channel", "epay_url", "epay_pid", "epay_key",
-                "epay_type"}
+# (`db_url` may be set: a PostgreSQL server, on which the drill makes the run's own database.)
+_DRILL_OWNED = {"host", "port", "public_url", "upstreams", "payment_secrets", "admin_token",
+                "payment_channel", "epay_url", "epay_pid", "epay_key", "epay_type"}
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Weight = Annotated[float, Field(ge=0.0)]
 
@@ -119,6 +119,10 @@ class Scenario(_Model):
             problem = shop_setting_problem(key)
             if problem:
                 raise ValueError(problem)
+        url = str(value.get("db_url", "postgresql://"))
+        if not url.startswith(("postgresql", "postgres")):
+            raise ValueError("a drill keeps a SQLite database in its run directory; db_url is "
+                             "for a PostgreSQL server (postgresql://USER@HOST:PORT/DATABASE)")
         checked = ShopSettings(**value).model_dump(mode="json", include=set(value))
         return checked
 

@@ -60,6 +60,19 @@ class ShopSettings(BaseSettings):
     sse_keepalive_s: float = Field(5.0, gt=0)
     lookup_rate_per_min: int = Field(10, ge=1)
     max_body_bytes: int = Field(16_384, ge=256)
+    max_admin_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=256, description="Body limit of the admin routes: a restock may "
+        "carry 10,000 keys of up to 500 characters (about 5 MB); the admin token is checked "
+        "before the body is read.")
+    # Connection limits (reference_shop/guard.py, docs/security.md).
+    max_connections: int = Field(
+        4096, ge=16, description="Open connections; above it the longest-idle one is closed "
+        "(never more than the process's open-file limit allows).")
+    max_header_bytes: int = Field(16_384, ge=1024, description="Request line and headers.")
+    max_headers: int = Field(100, ge=8, description="Header fields of one request.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="A request's line and headers must arrive within this of the "
+        "connection opening or of the previous response (idle and trickling clients).")
     sla_s: float = Field(30.0, gt=0)
 
     # Which payment path new orders take: channel A with failover to B (the default), or an

@@ -23,19 +23,26 @@ __all__ = ["BodyLimit", "create_app"]
 class BodyLimit:
     """Pure ASGI middleware: refuse bodies over ``max_bytes`` (413) — before reading them when
     the Content-Length says so, and as soon as a body sent without one (chunked) grows past it.
+    Paths under ``admin_prefix`` may send up to ``admin_max_bytes`` (a restock of thousands of
+    keys); their token is checked before the body is read (``api/admin.py``).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, admin_max_bytes: int | None = None,
+                 admin_prefix: str = "/api/admin/") -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.admin_max_bytes = admin_max_bytes or max_bytes
+        self.admin_prefix = admin_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.admin_max_bytes if str(scope.get("path", "")).startswith(
+            self.admin_prefix) else self.max_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":
-                problem = _length_problem(value, self.max_bytes)
+                problem = _length_problem(value, limit)
                 if problem is not None:
                     await problem(scope, receive, send)
                     return
@@ -46,10 +53,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # FastAPI passes an HTTPException raised while reading the body through
                     # to the exception handler (anything else would become a 400).
-                    raise HTTPException(413, f"body over {self.max_bytes} bytes")
+                    raise HTTPException(413, f"body over {limit} bytes")
             return message
 
         await self.app(scope, counted_receive, send)
@@ -90,7 +97,8 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
     app.include_router(epay.router)
     app.include_router(admin.router)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       admin_max_bytes=settings.max_admin_body_bytes)
     app.add_middleware(StatusFastPath, views=shop.state.views, status=shop.buyer_status)
 
     @app.get("/healthz", response_model=Health)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import socket
 import sys
@@ -23,6 +24,17 @@ def _parse_pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint=what)
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+def _structured(key: str, value: str) -> Any:
+    """A mapping or list given on the command line (`payment_secrets={"payment-a": "…"}`)."""
+    if not value.startswith(("{", "[")):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise click.BadParameter(f"{key}: {value!r} is not valid JSON", param_hint="--set"
+                                 ) from None
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -66,7 +78,8 @@ def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ..
     from fakalab.contract.shop_settings import ShopSettings
     from fakalab.reference_shop.dburl import DatabaseProblem, database_url
 
-    values: dict[str, Any] = _parse_pairs(overrides, "--set")
+    values: dict[str, Any] = {k: _structured(k, v)
+                              for k, v in _parse_pairs(overrides, "--set").items()}
     upstreams = default_urls(upstream_base) if upstream_base else default_urls()
     upstreams.update(_parse_pairs(upstream_pairs, "--upstreams"))
     values.update(host=host, port=port, upstreams=upstreams)
@@ -95,6 +108,18 @@ def _fail(problem: Exception) -> NoReturn:
     """A problem the person can act on: one line, exit code 2."""
     click.echo(f"error: {problem}", err=True)
     sys.exit(2)
+
+
+def default_secret_warnings(settings: Any) -> list[str]:
+    """A loud line per payment channel whose signing secret is the public default: anyone who
+    read fakalab's source can sign a payment notice that delivers keys."""
+    from fakalab.contract.services import DEFAULT_SECRETS
+
+    return [f"WARNING: payment channel {channel} uses the public default secret; a notice "
+            f"anyone can sign will deliver keys. Give it its own: --set payment_secrets="
+            f"'{{\"{channel}\": \"…\"}}' (and the same to fakalab upstreams "
+            f"--secret-{channel[-1]})" for channel, secret in settings.payment_secrets.items()
+            if secret == DEFAULT_SECRETS.get(channel)]
 
 
 def _run(main: Any) -> int:
@@ -131,6 +156,7 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
     from fakalab.reference_shop.app import create_app
     from fakalab.reference_shop.dburl import DatabaseProblem
     from fakalab.reference_shop.demo import load_catalog
+    from fakalab.reference_shop.server import uvicorn_config
 
     app = create_app(settings)
     try:
@@ -140,11 +166,7 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
         _fail(exc)
     if demo:
         await load_catalog(app.state.shop.db)
-    # proxy_headers=False: the client address is the socket's, never an X-Forwarded-For a
-    # client could forge to dodge the per-address lookup limits (docs/security.md)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, http="httptools",
-                            lifespan="on", timeout_graceful_shutdown=5, proxy_headers=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, settings, log_level))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
@@ -157,6 +179,8 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
         click.echo(f"status      {url}/api/status")
         click.echo(f"metrics     {url}/metrics")
         click.echo(f"admin token {settings.admin_token}", err=True)
+        for line in default_secret_warnings(settings):
+            click.echo(line, err=True)
         sys.stdout.flush()
     await server_task
     return 0 if server.started else 1

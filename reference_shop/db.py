@@ -197,9 +197,16 @@ class Database:
                     self.writes += 1
                     self.write_wait_s += got - asked
                     self.write_hold_s += time.perf_counter() - got
-        else:
+        else:  # PostgreSQL: no lock of ours; "wait" is the wait for a pooled connection
+            asked = time.perf_counter()
             async with self.engine.begin() as conn:
-                yield conn
+                got = time.perf_counter()
+                try:
+                    yield conn
+                finally:
+                    self.writes += 1
+                    self.write_wait_s += got - asked
+                    self.write_hold_s += time.perf_counter() - got
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -37,6 +37,9 @@ class ShopMetrics:
                                    "Total time the write lock was held", registry=r)
         self.tickets = Counter("fakalab_support_tickets_total", "Support tickets", ["reason"],
                                registry=r)
+        self.refused = Counter("fakalab_connections_refused_total",
+                               "Connections the server closed or refused (reference_shop/guard)",
+                               ["reason"], registry=r)
         self.held = Counter("fakalab_orders_held_total",
                             "Times an order was kept in its stage to retry a failing dependency",
                             registry=r)

@@ -21,8 +21,9 @@ from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.app import create_app
 from fakalab.reference_shop.composition import Shop
 from fakalab.reference_shop.demo import DEMO_PRODUCTS, Product, load_catalog
+from fakalab.reference_shop.guard import ConnectionLimits, Refusals, guarded_protocol, usable_fds
 
-__all__ = ["RunningShop", "serve_shop"]
+__all__ = ["RunningShop", "serve_shop", "uvicorn_config"]
 
 
 @dataclass
@@ -35,6 +36,24 @@ class RunningShop:
     def shop(self) -> Shop:
         shop: Shop = self.app.state.shop
         return shop
+
+
+def uvicorn_config(app: FastAPI, settings: ShopSettings, log_level: str = "warning",
+                   graceful_s: int = 5) -> uvicorn.Config:
+    """How the shop is served, by `fakalab shop` and `serve_shop` alike: httptools behind the
+    connection guard (reference_shop/guard.py), no access log, and `proxy_headers=False` — the
+    client address is the socket's, never an X-Forwarded-For a client could forge to dodge the
+    per-address limits (docs/security.md)."""
+    shop: Shop = app.state.shop
+    limits = ConnectionLimits(
+        max_connections=min(settings.max_connections, usable_fds()),
+        max_header_bytes=settings.max_header_bytes, max_headers=settings.max_headers,
+        header_timeout_s=settings.header_timeout_s)
+    refused = shop.state.metrics.refused
+    protocol = guarded_protocol(limits, Refusals(on_refusal=lambda r: refused.labels(r).inc()))
+    return uvicorn.Config(app, log_level=log_level, access_log=False, http=protocol,
+                          lifespan="on", timeout_graceful_shutdown=graceful_s,
+                          proxy_headers=False, backlog=4096)
 
 
 @contextlib.asynccontextmanager
@@ -51,9 +70,7 @@ async def serve_shop(settings: ShopSettings, catalog: tuple[Product, ...] | None
     await shop.open()
     if catalog:
         await load_catalog(shop.db, catalog)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=2,
-                                           proxy_headers=False))  # as in cli._serve
+    server = uvicorn.Server(uvicorn_config(app, settings, "warning", graceful_s=2))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign,attr-defined]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -28,7 +28,8 @@ class ShopState:
     queue: WorkQueue
     status: StatusPage
     token_limiter: RateLimiter
-    lookup_limiter: RateLimiter
+    lookup_limiter: RateLimiter  # per e-mail: the guesses on one account
+    lookup_address_limiter: RateLimiter  # per client address: the work one client causes
     counts: OrderCounts
     stage_clock: StageClock = field(default_factory=StageClock)
     throughput: Throughput = field(default_factory=Throughput)
@@ -42,4 +43,5 @@ class ShopState:
                    status=StatusPage(COMPONENTS),
                    token_limiter=RateLimiter(settings.lookup_rate_per_min * 3),
                    lookup_limiter=RateLimiter(settings.lookup_rate_per_min),
+                   lookup_address_limiter=RateLimiter(settings.lookup_rate_per_min * 30),
                    counts=OrderCounts(metrics.orders))

@@ -42,16 +42,16 @@ class OutsideCheck:
     name: str
     description: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    skipped: str = ""  # why it could not be judged (empty: it was)
+    skipped: str | None = None  # why it could not be judged (None: it was)
 
     @property
     def passed(self) -> bool:
         return not self.rows
 
     def as_dict(self, limit: int = 50) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "passed": self.passed,
-                "violations": len(self.rows), "skipped": self.skipped or None,
-                "rows": self.rows[:limit]}
+        shown = {"name": self.name, "description": self.description, "passed": self.passed,
+                 "violations": len(self.rows), "rows": self.rows[:limit]}
+        return shown | ({"skipped": self.skipped} if self.skipped else {})
 
 
 Result = tuple[list[dict[str, Any]], str]  # offending rows, why not judged
@@ -221,7 +221,7 @@ def run_outside_checks(a: OutsideInput) -> list[OutsideCheck]:
     checks = []
     for name, description, fn in CHECKS:
         rows, skipped = fn(a)
-        checks.append(OutsideCheck(name, description, rows, skipped))
+        checks.append(OutsideCheck(name, description, rows, skipped or None))
     return checks
 
 

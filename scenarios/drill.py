@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -84,8 +85,9 @@ class _Run:
         self.target: Target | None = scenario.target  # None: the reference shop
         self.stack: Stack | TargetStack
         if self.target is None:
+            db_url = scenario.shop.get("db_url") or os.environ.get("FAKALAB_SHOP_DB_URL")
             self.stack = Stack(self.dir, self.settings, options.toxiproxy_url, scenario.seed,
-                               isolate=sorted(killed - {"shop"}))
+                               isolate=sorted(killed - {"shop"}), db_url=db_url)
         else:
             self.stack = TargetStack(self.dir, self.target, self.settings,
                                      options.toxiproxy_url, scenario.seed, self._address)
@@ -311,7 +313,7 @@ def _outside_info(run: _Run) -> dict[str, Any]:
     target = run.target
     if target is None:
         return {"view": "inside"}
-    return {"view": "outside", "sources": OUTSIDE_SOURCES,
+    return {"view": "outside", "database": None, "sources": OUTSIDE_SOURCES,
             "unobservable": list(UNOBSERVABLE_OUTSIDE),
             "target": {"name": target.name, "url": getattr(run.stack, "direct_url", ""),
                        "profile": target.profile if isinstance(target.profile, str)
@@ -350,7 +352,9 @@ def finish_run(run: _Run) -> RunResult:
             shop=settings, slos=[v.as_dict() for v in verdicts], valid=not reasons,
             invalid_reasons=reasons, exit_status=status, error=run.error,
             load={"summaries": run.locust.summaries() if run.locust else [], "counts": counts},
-            audit=audit, extra=_outside_info(run))
+            audit=audit, extra=_outside_info(run),
+            database=getattr(run.stack, "database", None) or {"kind": "sqlite",
+                                                                "file": "shop.db"})
         (run.dir / "run.json").write_text(json.dumps(info, indent=1))
 
     describe(_status(run, verdicts, reasons), {"ran": False, "failed": []})

@@ -45,7 +45,8 @@ def run_json(*, run_id: str, scenario: str, variant: str | None, seed: int, star
              ended_at: float, sla_s: float, toxiproxy: dict[str, str], shop: dict[str, Any],
              slos: list[dict[str, Any]], valid: bool, invalid_reasons: list[str],
              exit_status: int, load: dict[str, Any], error: str | None = None,
-             audit: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+             audit: dict[str, Any] | None = None,
+             database: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
              ) -> dict[str, Any]:
     """run.json; `extra`: the view (inside | outside) and, seen from outside, the target, the
     sources of the figures, what is not observable and the probes."""
@@ -55,5 +56,6 @@ def run_json(*, run_id: str, scenario: str, variant: str | None, seed: int, star
         "duration_s": round(ended_at - started_at, 3), "sla_s": sla_s, "toxiproxy": toxiproxy,
         "shop": shop, "versions": versions(), "slos": slos, "valid": valid,
         "invalid_reasons": invalid_reasons, "exit_status": exit_status, "load": load,
-        "error": error, "audit": audit or {"ran": False, "failed": []}, **(extra or {}),
+        "error": error, "audit": audit or {"ran": False, "failed": []},
+        "database": database or {"kind": "sqlite", "file": "shop.db"}, **(extra or {}),
     }

@@ -24,7 +24,14 @@ from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError
 from fakalab.chaos.plan import proxy_name
 from fakalab.chaos.server import ToxiproxySubprocess
 from fakalab.contract.services import SERVICES
+from fakalab.reference_shop.dburl import DatabaseProblem, shown
 from fakalab.reference_shop.process import ShopProcess, ShopProcessError
+from fakalab.reference_shop.storage.rundb import (
+    copy_to_sqlite,
+    create_run_database,
+    drop_run_database,
+    run_database_name,
+)
 from fakalab.reference_shop.upstreams.process import UpstreamsError, UpstreamsProcess
 from fakalab.scenarios.ports import free_port
 
@@ -38,6 +45,8 @@ class StackError(RuntimeError):
 def _setting_args(settings: dict[str, Any]) -> list[str]:
     args: list[str] = []
     for key, value in settings.items():
+        if key == "db_url":  # the stack chooses the shop's database (--db)
+            continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += ["--set", f"{key}={text}"]
     return args
@@ -61,6 +70,8 @@ class Stack:
     isolate: list[str] = field(default_factory=list)  # upstreams with a process of their own
     isolated: dict[str, UpstreamsProcess] = field(default_factory=dict)
     stopping: bool = False  # set when the drill ends early: a killed process stays down
+    db_url: str | None = None  # a PostgreSQL server for the shop's database (else SQLite)
+    database: dict[str, str] = field(default_factory=dict)  # for run.json
     _down: set[str] = field(default_factory=set)  # killed on purpose, not restarted yet
     _not_restarted: dict[str, str] = field(default_factory=dict)  # name -> why
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -154,9 +165,35 @@ class Stack:
             with contextlib.suppress(ToxiproxyError):
                 self.toxiproxy.delete_proxy(proxy)
 
+    def _database(self) -> str:
+        """The shop's database: a SQLite file in the run directory, or — with `db_url`, a
+        PostgreSQL server — a fresh database there for this run, copied into the run directory
+        (`shop.db`) and dropped once the shop has stopped."""
+        if not self.db_url:
+            return f"sqlite+aiosqlite:///{self.db_path}"
+        name = run_database_name(self.run_dir.name)
+        try:
+            url = create_run_database(self.db_url, name)
+        except DatabaseProblem as exc:
+            raise StackError(f"shop database: {exc}") from None
+        self.database = {"kind": "postgresql", "server": shown(self.db_url), "name": name,
+                         "copied_to": "shop.db"}
+        self._stack.callback(self._keep_and_drop, url, name)
+        return url
+
+    def _keep_and_drop(self, url: str, name: str) -> None:
+        assert self.db_url is not None
+        try:
+            copy_to_sqlite(url, self.db_path)
+        except (DatabaseProblem, OSError) as exc:
+            self.database["copy_error"] = str(exc)
+            return  # keep the database: it is the only copy of the run
+        with contextlib.suppress(DatabaseProblem):
+            drop_run_database(self.db_url, name)
+
     def _start_shop(self, logs: Path) -> None:
         self.shop = ShopProcess(
-            f"sqlite+aiosqlite:///{self.db_path}", self.proxied_urls,
+            self._database(), self.proxied_urls,
             admin_token=self.admin_token, options=_setting_args(self.shop_settings),
             log_path=logs / "shop.log")
         try:

@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fakalab.reference_shop import db
+from fakalab.reference_shop.storage.rows import storable
 
 __all__ = ["record_attempt"]
 
@@ -18,7 +19,8 @@ async def record_attempt(conn: AsyncConnection, *, at: float, source: str, chann
     """Record one attempt. Every stored value is cut to its column's size: the channel comes
     from the URL path, which no body limit bounds, and forged attempts are recorded too."""
     await conn.execute(insert(db.callback_attempts).values(
-        at=at, source=source, channel=channel[:32],
-        trade_no=str(fields.get("trade_no"))[:64],
-        payment_id=str(fields.get("payment_id"))[:64], amount=str(fields.get("amount"))[:32],
-        outcome=outcome, detail=detail[:500]))
+        at=at, source=source, channel=storable(channel)[:32],
+        trade_no=storable(str(fields.get("trade_no")))[:64],
+        payment_id=storable(str(fields.get("payment_id")))[:64],
+        amount=storable(str(fields.get("amount")))[:32],
+        outcome=outcome, detail=storable(detail)[:500]))

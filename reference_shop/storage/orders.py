@@ -19,6 +19,7 @@ from fakalab.reference_shop.storage.rows import (
     OrderRow,
     StuckRow,
     WorkItem,
+    has_nul,
     row,
 )
 
@@ -54,6 +55,8 @@ async def insert_order(conn: AsyncConnection, order: OrderRow) -> None:
 
 async def load(conn: AsyncConnection, order_no: str, *, lock: bool = False) -> OrderRow:
     """The order (``lock``: with its row lock, inside a write transaction); UnknownOrder."""
+    if has_nul(order_no):
+        raise UnknownOrder(order_no)
     query = select(db.orders).where(o.order_no == order_no)
     if lock:
         query = query.with_for_update()
@@ -148,6 +151,8 @@ async def mark_queried(conn: AsyncConnection, order_nos: Sequence[str], at: floa
 
 async def recent_by_email(conn: AsyncConnection, email: str, limit: int = 5
                           ) -> list[LookupRow]:
+    if has_nul(email):
+        return []
     rows = await conn.execute(
         select(o.order_no, o.state, o.created_at, o.query_password_hash)
         .where(o.email == email).order_by(o.created_at.desc()).limit(limit))

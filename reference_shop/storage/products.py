@@ -6,7 +6,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fakalab.reference_shop import db
-from fakalab.reference_shop.storage.rows import ProductRow, row
+from fakalab.reference_shop.storage.rows import ProductRow, has_nul, row
 
 __all__ = ["add_product", "all_products", "product"]
 
@@ -14,6 +14,8 @@ p = db.products.c
 
 
 async def product(conn: AsyncConnection, product_id: str) -> ProductRow | None:
+    if has_nul(product_id):
+        return None
     found = (await conn.execute(select(db.products).where(p.id == product_id))).mappings().first()
     return None if found is None else row(ProductRow, found)
 

@@ -24,6 +24,17 @@ __all__ = [
 T = TypeVar("T")
 
 
+def has_nul(text: str) -> bool:
+    """PostgreSQL cannot hold a NUL character in text (SQLite can): no key the shop stored
+    contains one, so a lookup by such a key finds nothing — on either database."""
+    return "\x00" in text
+
+
+def storable(text: str) -> str:
+    """Text as it can be stored on every backend: a NUL character written as ``\\x00``."""
+    return text.replace("\x00", "\\x00")
+
+
 def row(cls: type[T], mapping: Mapping[Any, Any]) -> T:
     """A row of ``cls`` from a result mapping holding (at least) its fields."""
     names = _NAMES.get(cls)

@@ -148,7 +148,7 @@ def test_contradictory_or_absurd_drills_are_refused(fault: str, expected: str) -
     ("load:\n  shape: {kind: steady, rate_per_s: 2}\n  personas: {buyer: 0}\n",
      "at least one persona"),
     ("shop: {port: 8000}\n", "unknown shop setting 'port'"),
-    ("shop: {db_url: 'sqlite:///x.db'}\n", "unknown shop setting 'db_url'"),
+    ("shop: {db_url: 'sqlite:///x.db'}\n", "db_url is for a PostgreSQL server"),
     ("variants: [{name: a}, {name: a}]\n", "two variants have the same name"),
 ])
 def test_absurd_scenarios_are_refused(extra: str, expected: str) -> None:

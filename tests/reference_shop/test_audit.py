@@ -174,3 +174,40 @@ def test_the_command_exits_1_on_a_violation_and_2_when_it_cannot_audit(run: Path
                              text=True)
     assert missing.returncode == 2 and "not a run directory" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("[]", "expected a JSON object, found list"),
+    ("null", "expected a JSON object, found NoneType"),
+    ('"a string"', "expected a JSON object, found str"),
+    ("{}", "ended_at (when the run ended, epoch seconds) is missing"),
+    ('{"ended_at": "soon"}', "ended_at (when the run ended, epoch seconds) is 'soon'"),
+    ("{not json", "not readable JSON"),
+    ('{"ended_at": 1, "shop": {"stall_after_s": "x"}}', "shop.stall_after_s is 'x'"),
+])
+def test_a_broken_run_json_is_one_line_and_exit_2(run: Path, content: str, expected: str
+                                                   ) -> None:
+    """run.json of [] or null was an AttributeError and exit 1 (the code of "a violation");
+    {} printed only "error: 'ended_at'"."""
+    (run / "run.json").write_text(content)
+    result = subprocess.run([sys.executable, "-m", "fakalab", "audit", str(run)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ") and expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_live_database_is_audited_without_a_run_directory(run: Path) -> None:
+    """The README shows `fakalab audit --db URL`; it said "Missing argument 'RUN_DIR'"."""
+    command = [sys.executable, "-m", "fakalab", "audit", "--db", str(run / "shop.db")]
+    live = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert live.returncode == 0, live.stdout + live.stderr
+    assert "ok   keys_sold_once" in live.stdout and "ok   ledger_verifies" in live.stdout
+    assert "skip orders_match_database (needs the run directory" in live.stdout
+    sql(run, "update card_keys set secret = (select secret from card_keys where status = 'sold' "
+             "limit 1) where status = 'sold'")
+    broken = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert broken.returncode == 1 and "FAIL keys_sold_once" in broken.stdout
+    nothing = subprocess.run([sys.executable, "-m", "fakalab", "audit"], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert nothing.returncode == 2 and "--db URL" in nothing.stderr

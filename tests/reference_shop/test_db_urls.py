@@ -17,7 +17,8 @@ import pytest
 
 from fakalab.reference_shop.children import line_queue, terminate
 from fakalab.reference_shop.dburl import BadDatabaseUrl, database_url
-from tests.reference_shop.conftest import free_port, reset_faults
+from tests.conftest import free_port
+from tests.reference_shop.conftest import reset_faults
 
 ROOT = Path(__file__).resolve().parents[2]
 

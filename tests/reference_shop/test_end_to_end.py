@@ -69,3 +69,19 @@ def test_sigint_stops_the_shop_cleanly(tmp_path: Path, upstream_urls: dict[str, 
     assert shop.proc is not None
     shop.proc.send_signal(signal.SIGINT)
     assert shop.proc.wait(20) == 0
+
+
+def test_the_public_default_secrets_are_announced_loudly(tmp_path: Path,
+                                                         upstream_urls: dict[str, str]) -> None:
+    """A correctly signed notice with the default secret delivers keys: a shop started with
+    them must say so at start-up (and stay quiet once it has secrets of its own)."""
+    loud, quiet = tmp_path / "loud.log", tmp_path / "quiet.log"
+    with ShopProcess(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", upstream_urls, log_path=loud):
+        pass
+    own = ["--set", 'payment_secrets={"payment-a": "own-a", "payment-b": "own-b"}']
+    with ShopProcess(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", upstream_urls, options=own,
+                     log_path=quiet):
+        pass
+    warnings = [line for line in loud.read_text().splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 2 and "payment-a uses the public default secret" in warnings[0]
+    assert "WARNING" not in quiet.read_text()

@@ -90,3 +90,19 @@ async def test_fast_path_answers_exactly_like_the_route(shop: object, client: ht
     for doc in (fast, slow):
         doc.pop("server_time")
     assert fast == slow
+
+
+async def test_a_guesser_does_not_block_other_buyers_lookups(client: httpx.AsyncClient,
+                                                             buyer: Buyer) -> None:
+    """The lookup limit was keyed by client address alone: on loopback every buyer shares one,
+    so one guesser blocked everyone's lookups for a minute. Keyed by the e-mail asked about,
+    the guesser slows down only the account it attacks."""
+    order = await buyer.order(email="other@example.com", query_password="other-pw")
+    codes = [(await client.post("/api/orders/lookup", json={
+        "email": "victim@example.com", "query_password": f"guess-{i}"})).status_code
+        for i in range(15)]
+    assert codes[-1] == 429  # the guesser is stopped
+    mine = await client.post("/api/orders/lookup", json={"email": "other@example.com",
+                                                         "query_password": "other-pw"})
+    assert mine.status_code == 200
+    assert [o["order_no"] for o in mine.json()["orders"]] == [order["order_no"]]

@@ -29,7 +29,7 @@ from fakalab.reference_shop.statuspage import IncidentUpdate
 from fakalab.reference_shop.storage import incidents, orders
 from fakalab.reference_shop.storage.snapshot import read_snapshot
 from fakalab.scenarios.export import export_run
-from tests.reference_shop.conftest import free_port
+from tests.conftest import free_port
 from tests.reference_shop.fakes import Parts, build_parts
 
 ROOT = Path(__file__).resolve().parents[2]
