@@ -78,9 +78,15 @@ def proxy_name(link: str) -> str:
     return f"{source}_{target}"
 
 
+# Services named otherwise that have a family's switches: the 易支付 gateway (`epay`), which a
+# drilled shop of any make reaches as its `gateway`, has a payment channel's.
+FAMILY_OF: dict[str, str] = {"epay": "payment", "gateway": "payment"}
+
+
 def service_family(service: str) -> str | None:
-    """`payment-a` → `payment`; `risk` → `risk`; None for a service with no fault switches."""
-    family = service.split("-")[0]
+    """`payment-a` → `payment`; `risk` → `risk`; `gateway` → `payment`; None for a service
+    with no fault switches."""
+    family = FAMILY_OF.get(service, service.split("-")[0])
     return family if family in BUSINESS_FIELDS else None
 
 
@@ -187,8 +193,8 @@ class FaultSpec(_Model):
             return self
         family = service_family(self.service)
         if family is None:
-            raise ValueError(f"business faults apply to payment-*, supplier-*, risk and notify; "
-                             f"not {self.service!r}")
+            raise ValueError(f"business faults apply to payment-*, supplier-*, risk, notify "
+                             f"and the gateway; not {self.service!r}")
         unknown = sorted(set(self.fault.attributes) - set(BUSINESS_FIELDS[family]))
         if unknown:
             raise ValueError(f"{self.service} has no fault switch {', '.join(unknown)} (it has: "

@@ -17,13 +17,20 @@ import numpy.typing as npt
 from fakalab.chaos.journal import FAULT_COLUMNS
 
 __all__ = [
+    "BUYER_RECORD_COLUMNS",
     "EVENT_COLUMNS",
     "FAULT_COLUMNS",
     "FORMAT_VERSION",
     "INCIDENT_COLUMNS",
+    "KEY_COLUMNS",
+    "NOTIFY_COLUMNS",
     "ORDER_COLUMNS",
+    "OUTSIDE_ORDER_COLUMNS",
+    "OUTSIDE_SOURCES",
     "POLL_COLUMNS",
+    "PROBE_COLUMNS",
     "TICKET_COLUMNS",
+    "UNOBSERVABLE_OUTSIDE",
     "Delays",
     "buyer_paid_at",
     "cell",
@@ -32,7 +39,9 @@ __all__ = [
 ]
 
 # Readers accept every version up to this one and refuse a newer one, naming both.
-FORMAT_VERSION = 1
+# 2: run.json says from where the run was seen (`view`: inside | outside), and an outside run
+# (an external target) has its own files and columns (below, docs/run-dir.md).
+FORMAT_VERSION = 2
 
 ORDER_COLUMNS = ("order_no", "product_id", "priority", "quantity", "amount", "channel",
                  "persona", "created_at", "paid_at", "buyer_paid_at", "delivered_at",
@@ -43,6 +52,47 @@ POLL_COLUMNS = ("order_no", "at", "persona", "via", "http_status", "latency_ms",
                 "message_seen", "eta_seen")
 TICKET_COLUMNS = ("order_no", "at", "reason", "waited_s")
 INCIDENT_COLUMNS = ("incident_id", "component", "state", "at", "message")
+# What each simulated buyer saw of its own orders, one row per thing that happened, written by
+# every Locust process (locust/records/buyers-<pid>.csv): `what` is created (value: JSON of
+# persona, product_id, quantity, amount, state), cashier (the gateway's cashier URL reached),
+# paid (the cashier took the payment), said_paid ("I have paid"), key (the SHA-256 of a key
+# shown for the first time) or no_key (the shop said delivered and no key could be fetched).
+BUYER_RECORD_COLUMNS = ("order_no", "at", "what", "value")
+
+# An outside run (view "outside": a shop measured as its buyers and its gateway see it).
+# orders.csv has ORDER_COLUMNS (priority empty: not observable) and these.
+OUTSIDE_ORDER_COLUMNS = (*ORDER_COLUMNS, "trade_no", "gateway_money", "notify_attempts",
+                         "acknowledged_at", "gateway_confirmed_at", "keys_shown", "no_key_at",
+                         "state_seen")
+# Every notification the gateway sent (kind "notify") or the drill's probes (kind = the probe).
+NOTIFY_COLUMNS = ("order_no", "trade_no", "at", "kind", "pid", "money", "http_status",
+                  "reply", "acknowledged", "seconds")
+# Each key the first time a buyer was shown it: only its SHA-256.
+KEY_COLUMNS = ("order_no", "at", "key_sha256")
+# The drill's test notifications, one row each, and what the buyer saw afterwards.
+PROBE_COLUMNS = ("probe", "order_no", "trade_no", "sent_at", "http_status", "reply",
+                 "acknowledged", "keys_before", "keys_after", "stages_after", "problem")
+# Where each figure of an outside run comes from (run.json `sources`).
+OUTSIDE_SOURCES: dict[str, str] = {
+    "orders.order_no": "buyer: the shop's answer to create_order",
+    "orders.created_at": "buyer: when the shop answered create_order",
+    "orders.amount": "buyer: the amount the shop gave (else the money it sent the gateway)",
+    "orders.paid_at": "gateway: the first genuine notification the shop answered `success`",
+    "orders.buyer_paid_at": "gateway: when the buyer paid at the cashier",
+    "orders.delivered_at": "buyer: the first time a key was shown",
+    "orders.final_state": "buyer: the last state seen, mapped by the profile (else verbatim)",
+    "orders.priority": "not observable from outside",
+    "orders.gateway_confirmed_at": "gateway: the first api.php answer telling the shop paid",
+    "events.csv": "buyer: each state the first time it was seen (poll, stream or create)",
+    "events.prev_hash": "not observable from outside (the shop's ledger)",
+    "polls.csv": "buyer", "tickets.csv": "buyer",
+    "notifies.csv": "gateway: every notification and probe, with the shop's reply",
+    "keys.csv": "buyer: SHA-256 of each key the first time it was shown",
+    "probes.csv": "drill: the test notifications and what the buyer saw after them",
+    "incidents.csv": "not observable from outside (the shop's status page)",
+}
+# What an outside run cannot show (reports say so instead of showing a zero).
+UNOBSERVABLE_OUTSIDE = ("priority", "ledger", "incidents", "database")
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

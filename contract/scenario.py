@@ -17,17 +17,19 @@ from fakalab.chaos.plan import Duration, Plan
 from fakalab.chaos.yamldoc import Lines, YamlProblems, load_mapping, locate, problems_of
 from fakalab.contract.monkey import Monkey, expand, fault_window
 from fakalab.contract.overrides import apply_overrides, override_paths
-from fakalab.contract.services import SERVICES
 from fakalab.contract.shapes import Shape
 from fakalab.contract.shop_settings import ShopSettings
+from fakalab.contract.target import Target, TargetError, links, load_target, parse_target, processes
 
 __all__ = ["CATALOG", "BuyerBehaviour", "Load", "PersonaMix", "Scenario", "ScenarioError",
            "Slos", "Variant", "builtin_names", "dump_scenario", "load_scenario", "parse_scenario"]
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
-# Shop settings a scenario may not set: the drill owns addresses, database and secrets.
+# Shop settings a scenario may not set: the drill owns addresses, database and secrets, and
+# the payment path (an external target's commands set payment_channel and epay_*).
 # (`db_url` may be set: a PostgreSQL server, on which the drill makes the run's own database.)
-_DRILL_OWNED = {"host", "port", "public_url", "upstreams", "payment_secrets", "admin_token"}
+_DRILL_OWNED = {"host", "port", "public_url", "upstreams", "payment_secrets", "admin_token",
+                "payment_channel", "epay_url", "epay_pid", "epay_key", "epay_type"}
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Weight = Annotated[float, Field(ge=0.0)]
 
@@ -101,6 +103,7 @@ class Scenario(_Model):
     monkey: Monkey | None = None  # expanded into drill.faults by parse_scenario
     slos: Slos = Field(default_factory=Slos)
     variants: list[Variant] = Field(default_factory=list)
+    target: Target | None = None  # None: the reference shop (contract/target.py)
 
     @model_validator(mode="before")
     @classmethod
@@ -130,7 +133,7 @@ class Scenario(_Model):
         if self.monkey is not None:
             fault_window(self.monkey, self.duration)
         if self.drill is not None:
-            _check_targets(self.drill)
+            _check_targets(self.drill, self.target)
             late = [f.id for f in self.drill.faults if f.start >= self.duration]
             if late:
                 raise ValueError(f"faults {', '.join(late)} start after the load ends "
@@ -171,17 +174,24 @@ def _shop_key_problems(data: dict[str, Any], lines: Lines, source: str,
             for key in shop if (problem := shop_setting_problem(str(key)))]
 
 
-def _check_targets(plan: Plan) -> None:
-    """A drill runs the reference stack: links go from the shop to one of its upstreams, kills
-    name the shop or an upstream."""
+def _check_targets(plan: Plan, target: Target | None) -> None:
+    """Links name the target's links (the reference shop's: `shop->UPSTREAM`; an external
+    one's: `shop->DEPENDENCY`, `shop->gateway`, `buyers->shop`), kills its processes."""
+    known, killable = links(target), processes(target)
     for fault in plan.faults:
-        source, arrow, target = fault.link.partition("->")
-        if arrow and (source != "shop" or target not in SERVICES):
-            raise ValueError(f"fault {fault.id}: no link {fault.link!r} in a drill (links: "
-                             f"{', '.join(f'shop->{name}' for name in SERVICES)})")
-        if not arrow and source != "shop" and source not in SERVICES:
-            raise ValueError(f"fault {fault.id}: no process {source!r} to kill (processes: "
-                             f"shop, {', '.join(SERVICES)})")
+        _, arrow, _ = fault.link.partition("->")
+        if arrow and fault.link not in known:
+            raise ValueError(f"fault {fault.id}: no link {fault.link!r} in a drill of "
+                             f"{_target_name(target)} (links: {', '.join(known)})")
+        if not arrow and fault.link not in killable:
+            raise ValueError(f"fault {fault.id}: no process {fault.link!r} to kill in a drill "
+                             f"of {_target_name(target)} (processes: "
+                             f"{', '.join(killable) or 'none: it starts no command'})")
+
+
+def _target_name(target: Target | None) -> str:
+    return "the reference shop" if target is None or not target.external else \
+        f"target {target.name}"
 
 
 class ScenarioError(Exception):
@@ -196,9 +206,11 @@ _NOISE = frozenset({"function-before", "function-after", "http", "metric", "stea
                     "step", "spike", "double_wave", "day", "tuple[float, float]"})
 
 
-def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None = None
-                   ) -> Scenario:
-    """Validate a scenario's YAML text after `sets` overrides; errors name line and field."""
+def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None = None,
+                   target: Target | None = None, base: Path | None = None) -> Scenario:
+    """Validate a scenario's YAML text after `sets` overrides; errors name line and field.
+    `target` (`--target`) replaces the scenario's own `target:`; a target file it names is
+    relative to `base` (the scenario file's directory)."""
     try:
         data, lines = load_mapping(text, source,
                                    "a scenario is a YAML mapping (name, duration, load)")
@@ -212,6 +224,9 @@ def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None
     unknown = _shop_key_problems(data, lines, source, overridden)
     if unknown:
         raise ScenarioError(unknown)
+    if target is not None:
+        data["target"] = target
+    data = _with_target(data, lines, source, base or Path.cwd())
     try:
         scenario = Scenario.model_validate(data)
         if scenario.monkey is None:
@@ -223,12 +238,40 @@ def parse_scenario(text: str, source: str = "<scenario>", sets: list[str] | None
             problems_of(exc, lines, source, "(scenario)", _NOISE, overridden)) from None
 
 
+def _with_target(data: dict[str, Any], lines: Lines, source: str, base: Path
+                 ) -> dict[str, Any]:
+    """`target:` validated (a target file's name, or the target inline) and resolved; the
+    reference shop as None, so a classic scenario stays what it was."""
+    raw = data.get("target")
+    if raw is None or isinstance(raw, Target):
+        target = raw
+    else:
+        try:
+            if isinstance(raw, str):
+                path = base / raw
+                target = load_target(path if path.is_file() else raw)
+            else:
+                target = parse_target(raw, lines, source, base, ("target",))
+        except TargetError as exc:
+            raise ScenarioError(exc.problems) from None
+    if target is None or not target.external:
+        return {k: v for k, v in data.items() if k != "target"}
+    out = {**data, "target": target.model_dump(mode="json")}
+    load = out.get("load")
+    if target.products is not None and isinstance(load, dict):  # the shop's own product ids
+        raw_buyers = load.get("buyers")
+        buyers: dict[str, Any] = raw_buyers if isinstance(raw_buyers, dict) else {}
+        out["load"] = {**load, "buyers": {**buyers, "products": dict(target.products)}}
+    return out
+
+
 def builtin_names() -> list[str]:
     return sorted(path.stem for path in CATALOG.glob("*.yaml"))
 
 
-def load_scenario(name_or_path: str | Path, sets: list[str] | None = None) -> Scenario:
-    """A built-in by name, or a scenario file by path."""
+def load_scenario(name_or_path: str | Path, sets: list[str] | None = None,
+                  target: Target | None = None) -> Scenario:
+    """A built-in by name, or a scenario file by path; `target` replaces its `target:`."""
     path = Path(name_or_path)
     if not path.is_file():
         if str(name_or_path) not in builtin_names():
@@ -239,7 +282,7 @@ def load_scenario(name_or_path: str | Path, sets: list[str] | None = None) -> Sc
         text = path.read_text()
     except OSError as exc:
         raise ScenarioError([f"{path}: cannot read the scenario: {exc.strerror}"]) from None
-    return parse_scenario(text, str(path), sets)
+    return parse_scenario(text, str(path), sets, target, path.resolve().parent)
 
 
 def dump_scenario(scenario: Scenario) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fakalab.contract.services import default_urls
@@ -73,6 +74,22 @@ class ShopSettings(BaseSettings):
         10.0, gt=0, description="A request's line and headers must arrive within this of the "
         "connection opening or of the previous response (idle and trickling clients).")
     sla_s: float = Field(30.0, gt=0)
+
+    # Which payment path new orders take: channel A with failover to B (the default), or an
+    # 易支付 (epay) gateway (reference_shop/epay_channel.py, docs/shop.md).
+    payment_channel: Literal["ab", "epay"] = "ab"
+    epay_url: str | None = Field(None, description="Base URL of the epay gateway (mapi.php, "
+                                 "api.php); needed when payment_channel is epay.")
+    epay_pid: str = Field("1000", min_length=1, description="The shop's merchant id (pid).")
+    epay_key: str = Field("fakalab-epay-key", min_length=1,
+                          description="The merchant key: signs requests and notifications.")
+    epay_type: str = Field("alipay", min_length=1, description="The epay payment `type`.")
+
+    @model_validator(mode="after")
+    def _epay_has_a_gateway(self) -> ShopSettings:
+        if self.payment_channel == "epay" and not self.epay_url:
+            raise ValueError("payment_channel epay needs epay_url (the gateway's base URL)")
+        return self
 
     def callback_base(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -20,7 +20,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "toxiproxy": ("chaos.cli", "toxiproxy", "Run the embedded Toxiproxy-compatible server."),
     "chaos": ("chaos.cli", "chaos", "Validate and run drill plans against a running stack."),
     "simulate": ("simulate.cli", "simulate", "Simulate the order pipeline, validate, plan."),
-    "audit": ("reference_shop.audit_cli", "audit", "Check a run's invariants (audit.json)."),
+    "audit": ("scenarios.audit_cli", "audit", "Check a run's invariants (audit.json)."),
+    "target": ("scenarios.target_cli", "target", "Check a target file: one purchase, step "
+               "by step."),
     "report": ("reports.cli", "report", "Build the report of one or more run directories."),
     "scenarios": ("scenarios.listing", "scenarios", "List the built-in drill scenarios."),
 }

@@ -19,6 +19,8 @@ from fakalab.reference_shop.breaker import Breaker
 from fakalab.reference_shop.buyer_status import BuyerStatus
 from fakalab.reference_shop.catalog import Catalog
 from fakalab.reference_shop.db import Database
+from fakalab.reference_shop.epay_channel import CHANNEL as EPAY
+from fakalab.reference_shop.epay_channel import EpayChannel
 from fakalab.reference_shop.eta import Promises
 from fakalab.reference_shop.fulfilment import Fulfilment, FulfilmentUpstreams
 from fakalab.reference_shop.http_transport import AiohttpTransport, Transport
@@ -73,11 +75,12 @@ class Shop:
 
 def upstream_clients(settings: ShopSettings, http: Transport, status: StatusPage,
                      metrics: ShopMetrics, rng: random.Random) -> dict[str, Upstream]:
-    """One client per upstream of ``settings.upstreams``: its breaker, and its health on the
-    status page."""
+    """One client per upstream of ``settings.upstreams`` (and the epay gateway when
+    ``epay_url`` names one): its breaker, and its health on the status page."""
     s = settings
     clients = {}
-    for name, url in s.upstreams.items():
+    urls = {**s.upstreams, **({EPAY: s.epay_url} if s.epay_url else {})}
+    for name, url in urls.items():
         health = status.health.setdefault(name, ComponentHealth())
         health.slow_ms = s.slow_upstream_ms
         breaker = Breaker(s.breaker_threshold, s.breaker_cooldown_s, enabled=s.circuit_breaker)
@@ -107,8 +110,9 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
                               state.throughput, state.mode)
     fulfilment = Fulfilment(database, transitions, fulfilment_upstreams(upstreams), state.queue,
                             state.active, state.stage_clock, state.metrics, s, tasks.spawn)
+    epay = EpayChannel(upstreams[EPAY], s) if EPAY in upstreams else None
     payments = Payments(database, transitions, {c: upstreams[c] for c in CHANNELS}, s,
-                        state.metrics, fulfilment.enqueue, tasks.spawn)
+                        state.metrics, fulfilment.enqueue, tasks.spawn, epay=epay)
     return Shop(
         settings=s, db=database, state=state, http=http, upstreams=upstreams, tasks=tasks,
         transitions=transitions, buyer_status=BuyerStatus(state.mode, state.status),

@@ -16,6 +16,8 @@ from typing import Any
 
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop import signing
+from fakalab.reference_shop.epay_channel import CHANNEL as EPAY
+from fakalab.reference_shop.epay_channel import EpayChannel
 from fakalab.reference_shop.interfaces import (
     Clock,
     Enqueue,
@@ -44,7 +46,7 @@ Applied = tuple[str, str, Moved | None]  # outcome, detail, the transition it ma
 class Payments:
     def __init__(self, db: Storage, recorder: Recorder, channels: Mapping[str, UpstreamClient],
                  settings: ShopSettings, metrics: ShopMetrics, enqueue: Enqueue, spawn: Spawn,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, epay: EpayChannel | None = None) -> None:
         self.db = db
         self.recorder = recorder
         self.channels = channels
@@ -53,6 +55,7 @@ class Payments:
         self.enqueue = enqueue
         self.spawn = spawn
         self.clock = clock
+        self.epay = epay  # the 易支付 gateway, when settings.epay_url names one
         self._queries = asyncio.Semaphore(10)  # reconciliation queries in flight, all rounds
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
@@ -74,6 +77,8 @@ class Payments:
 
     async def create_payment(self, order_no: str, amount: str) -> tuple[str, str, str]:
         """Create the payment at a channel; returns (channel, payment_id, pay_url)."""
+        if self.epay is not None and self.settings.payment_channel == EPAY:
+            return await self.epay.create(order_no, amount)
         last: UpstreamError | None = None
         for upstream in self.channel_chain():
             body = {"trade_no": order_no, "amount": amount,
@@ -93,15 +98,10 @@ class Payments:
     # -- applying one ----------------------------------------------------------------------
     async def apply_payment(self, channel: str, fields: dict[str, Any], source: str) -> str:
         """Apply a signed payment notice; returns the outcome recorded."""
-        secret = self.settings.payment_secrets.get(channel)
-        checked = "accepted"  # the signature and status, checked here, not on the writer
-        if secret is None or not signing.verify(fields, secret):
-            checked = "bad_signature" if secret else "unknown_channel"
-        elif fields.get("status") != "paid":
-            checked = "not_paid"
+        checked, notice = self._verified(channel, fields, source)  # not on the writer
         now = self.clock()
-        trade_no = str(fields.get("trade_no"))
-        eta = self.recorder.eta_of(trade_no, S.PAID, now)
+        trade_no = str(notice.get("trade_no"))
+        eta = self.recorder.eta_of(trade_no, S.PAID, now) if notice else None
 
         def apply(c: Cursor) -> Applied:
             outcome, detail, moved = checked, "", None
@@ -110,10 +110,10 @@ class Payments:
                 if order is None:
                     outcome = "unknown_order"
                 else:
-                    outcome, detail, moved = self._apply_to_order(c, order, channel, fields,
+                    outcome, detail, moved = self._apply_to_order(c, order, channel, notice,
                                                                   now, eta)
-            callbacks.record_attempt(c, at=now, source=source, channel=channel, fields=fields,
-                                     outcome=outcome, detail=detail)
+            callbacks.record_attempt(c, at=now, source=source, channel=channel,
+                                     fields=notice or fields, outcome=outcome, detail=detail)
             return outcome, detail, moved
 
         outcome, _, moved = await self.db.run(apply)
@@ -123,6 +123,19 @@ class Payments:
             if moved.event.state == S.PAID:
                 self.enqueue(moved.order.order_no, moved.order.priority)
         return outcome
+
+    def _verified(self, channel: str, fields: dict[str, Any], source: str
+                  ) -> tuple[str, dict[str, Any]]:
+        """("accepted", the notice) when `fields` are a genuine payment notice of `channel`,
+        else (why not, {}): a channel's HMAC-signed JSON, or the epay gateway's fields."""
+        if channel == EPAY:
+            return self.epay.check(fields, source) if self.epay else ("unknown_channel", {})
+        secret = self.settings.payment_secrets.get(channel)
+        if secret is None or not signing.verify(fields, secret):
+            return ("bad_signature" if secret else "unknown_channel"), {}
+        if fields.get("status") != "paid":
+            return "not_paid", {}
+        return "accepted", fields
 
     def _apply_to_order(self, c: Cursor, order: OrderRow, channel: str,
                         fields: dict[str, Any], now: float, eta: float | None) -> Applied:
@@ -220,6 +233,9 @@ class Payments:
 
     async def _query(self, order_no: str, channel: str) -> None:
         async with self._queries:
+            if channel == EPAY:
+                await self._query_epay(order_no)
+                return
             try:
                 response = await self.channels[channel].call("GET", f"/api/payments/{order_no}")
             except UpstreamError:
@@ -230,3 +246,12 @@ class Payments:
                 await self.apply_payment(channel, response.json(), "query")
             except Exception:  # a side task: log here, or nobody would hear of it
                 log.exception("reconciliation of %s failed", order_no)
+
+    async def _query_epay(self, order_no: str) -> None:
+        answer = await self.epay.query(order_no) if self.epay else None
+        if answer is None:
+            return
+        try:
+            await self.apply_payment(EPAY, answer, "query")
+        except Exception:  # a side task: log here, or nobody would hear of it
+            log.exception("reconciliation of %s failed", order_no)

@@ -50,7 +50,34 @@ def _run_facts(run: Run) -> dict[str, Any]:
         "transparency": (meta.get("shop") or {}).get("transparency"),
         "valid": meta.get("valid"),
         "warnings": list(run.warnings),
+        "view": run.view,
+        "not_observable": sorted(_hidden(run)),
     }
+
+
+# What an outside run cannot see -> the metrics that would otherwise read as zero.
+HIDDEN_BY = {
+    "incidents": ("transparency.faults_with_incident_note",
+                  "transparency.incident_note_delay_p50_s", "faults[].incident_note_delay_s"),
+    "priority": ("by_priority",),
+}
+
+
+def _hidden(run: Run) -> set[str]:
+    return {key for what in run.unobservable for key in HIDDEN_BY.get(what, ())}
+
+
+def _blank(metrics: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
+    """The metrics a run could not see, as null (an empty list for a table), never as zero."""
+    for key in hidden:
+        if key == "by_priority":
+            metrics["by_priority"] = []
+        elif key == "faults[].incident_note_delay_s":
+            metrics["faults"] = [{**f, "incident_note_delay_s": None} for f in metrics["faults"]]
+        else:
+            section, _, name = key.partition(".")
+            metrics[section][name] = None
+    return metrics
 
 
 def _faults(run: Run, note_delays: np.ndarray) -> list[dict[str, Any]]:
@@ -105,4 +132,5 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
         if model is None
         else model_metrics(model, run.simulation.summary if run.simulation else {}),
     }
+    metrics = _blank(metrics, _hidden(run))
     return Analysis(run, out, queue, windows, intervals, vacuum, etas, notes, model, metrics)

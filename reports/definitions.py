@@ -55,6 +55,17 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     ("run.seed", "The run's random seed.", ("run.json:seed",)),
     ("run.format_version", "The run directory's format version.", ("run.json:format_version",)),
+    (
+        "run.view",
+        "Where the run was seen from: inside (the reference shop's database) or outside (an "
+        "external target, as its buyers and the payment gateway saw it).",
+        ("run.json:view",),
+    ),
+    (
+        "run.not_observable",
+        "The metrics a run seen from outside cannot know; they are null, not zero.",
+        ("run.json:unobservable",),
+    ),
     ("run.started_at", "Run start, UNIX epoch seconds.", ("run.json:started_at",)),
     ("run.ended_at", "Run end, UNIX epoch seconds.", ("run.json:ended_at",)),
     ("run.duration_s", "Run length in seconds.", ("run.json:duration_s",)),

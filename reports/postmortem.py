@@ -318,6 +318,9 @@ def _trigger(a: Analysis) -> str:
 def _detection(a: Analysis) -> tuple[str, float | None]:
     if a.run.faults.empty:
         return "Nothing to detect.", None
+    if "incidents" in a.run.unobservable:
+        return ("Not observable from outside: the shop's status page is not part of an "
+                "outside run."), None
     first = int(a.run.faults["started_at"].to_numpy().argmin())
     delay = float(a.note_delays[first])
     if not np.isfinite(delay):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,21 @@ def fmt(value: Any, key: str = "") -> str:
     return str(value)
 
 
-def metric_rows(section: str, values: dict[str, Any]) -> list[dict[str, str]]:
-    """(key, shown value, one-sentence definition, sources) for each metric of a section."""
+NOT_OBSERVABLE = "not observable from outside"
+
+
+def metric_rows(
+    section: str, values: dict[str, Any], hidden: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    """(key, shown value, one-sentence definition, sources) for each metric of a section;
+    `hidden` are metric keys a run seen from outside cannot know (shown as such)."""
     rows = []
     for key, value in values.items():
         definition = DEFINITIONS[f"{section}.{key}"]
         rows.append(
             {
                 "key": key,
-                "value": fmt(value, key),
+                "value": NOT_OBSERVABLE if f"{section}.{key}" in hidden else fmt(value, key),
                 "definition": definition.sentence,
                 "sources": ", ".join(definition.sources),
             }

@@ -113,6 +113,19 @@ class Run:
     def sla_s(self) -> float:
         return float(self.meta["sla_s"])
 
+    @property
+    def view(self) -> str:
+        """`inside` (the reference shop's database) or `outside` (an external target, as its
+        buyers and the gateway saw it); runs before format 2 are inside."""
+        return "outside" if self.meta.get("view") == "outside" else "inside"
+
+    @property
+    def unobservable(self) -> frozenset[str]:
+        """What this run could not see (run.json `unobservable`: priority, ledger, incidents,
+        database); empty for a run seen from inside."""
+        found = self.meta.get("unobservable") or []
+        return frozenset(str(x) for x in found) if isinstance(found, list) else frozenset()
+
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
@@ -215,6 +228,11 @@ def _paid_from_the_buyers_view(orders: pd.DataFrame) -> pd.DataFrame:
     return orders
 
 
+def _outside(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An outside run has no status page to export: incidents.csv may be absent."""
+    return {"incidents.csv": {"*": None}} if meta.get("view") == "outside" else {}
+
+
 def _table(root: Path, name: str, optional: dict[str, dict[str, Any]]) -> pd.DataFrame:
     extra = optional.get(name, {})
     if name == "orders.csv":  # added within format 1: absent in earlier files
@@ -257,6 +275,7 @@ def load_run(path: str | Path) -> Run:
     if not root.is_dir():
         raise RunDirError(f"{root}: not a run directory (no such directory)")
     meta, optional = _meta(root)
+    optional = {**_outside(meta), **optional}
     orders = _paid_from_the_buyers_view(_table(root, "orders.csv", optional))
     index = pd.Index(orders["order_no"])
     if not index.is_unique:

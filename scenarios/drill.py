@@ -1,6 +1,10 @@
 """`fakalab drill`: start the stack, run the load and the faults, tear everything down, and
 write the run directory — for a scenario and each of its variants, back to back.
 
+The target is the reference shop (`stack.Stack`; the run directory is exported from its
+database) or an external shop (`target_stack.TargetStack`; the buyers' records and the
+gateway's journal become an outside view, `outside.py`, after the probes, `probes.py`).
+
 Every process it starts is stopped and every fault removed in ``finally`` blocks, also on
 Ctrl-C, SIGTERM or a crash of a child; the chaos runner's watchdog removes faults even if this
 process is killed.
@@ -20,18 +24,26 @@ from typing import Any
 
 import httpx
 import pandas as pd
+import yaml
 from rich.console import Console
 from rich.live import Live
 
 from fakalab.chaos.runner import PlanRunner
+from fakalab.contract.rundir import OUTSIDE_SOURCES, UNOBSERVABLE_OUTSIDE
 from fakalab.contract.scenario import Scenario, dump_scenario
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.stages import IN_FLIGHT_STATES
+from fakalab.contract.target import Target
 from fakalab.scenarios import live, runinfo
 from fakalab.scenarios.export import export_run
 from fakalab.scenarios.loadgen import LocustRun
+from fakalab.scenarios.outside import export_outside
+from fakalab.scenarios.probes import ProbeResult, run_probes, write_probes
+from fakalab.scenarios.profile_client import HttpxHttp, ProfileClient
 from fakalab.scenarios.slo import SloVerdict, evaluate, observed
 from fakalab.scenarios.stack import Stack, StackError
+from fakalab.scenarios.target_plugin import PluginError, load_plugin
+from fakalab.scenarios.target_stack import TargetStack
 
 __all__ = ["DrillOptions", "RunResult", "run_drill"]
 
@@ -70,9 +82,16 @@ class _Run:
         self.settings = {"sla_s": scenario.sla_s, **scenario.shop}
         killed = {f.service for f in scenario.drill.faults if f.fault.kind == "kill"} \
             if scenario.drill is not None else set()
-        db_url = scenario.shop.get("db_url") or os.environ.get("FAKALAB_SHOP_DB_URL")
-        self.stack = Stack(self.dir, self.settings, options.toxiproxy_url, scenario.seed,
-                           isolate=sorted(killed - {"shop"}), db_url=db_url)
+        self.target: Target | None = scenario.target  # None: the reference shop
+        self.stack: Stack | TargetStack
+        if self.target is None:
+            db_url = scenario.shop.get("db_url") or os.environ.get("FAKALAB_SHOP_DB_URL")
+            self.stack = Stack(self.dir, self.settings, options.toxiproxy_url, scenario.seed,
+                               isolate=sorted(killed - {"shop"}), db_url=db_url)
+        else:
+            self.stack = TargetStack(self.dir, self.target, self.settings,
+                                     options.toxiproxy_url, scenario.seed, self._address)
+        self.probes: list[ProbeResult] = []
         self.locust: LocustRun | None = None
         self.runner: PlanRunner | None = None
         self.journal: dict[str, Any] | None = None
@@ -88,7 +107,7 @@ class _Run:
             loop.add_signal_handler(sig, self._interrupt, sig)
         try:
             await self._drive()
-        except StackError as exc:
+        except (StackError, PluginError) as exc:
             self.error = str(exc)
         finally:
             await self._teardown()
@@ -103,11 +122,25 @@ class _Run:
         self.stack.stopping = True  # a process killed by the plan is not restarted any more
         self.stopped.set()
 
+    def _address(self, link: str, address: str) -> None:
+        self.console.print(f"  {link}: {address}")
+
     async def _drive(self) -> None:
-        self.console.print(f"[bold]{self.id}[/]: starting the stack")
+        what = "the stack" if self.target is None else f"target {self.target.name}"
+        self.console.print(f"[bold]{self.id}[/]: starting {what}")
         await asyncio.to_thread(self.stack.start)
+        if self.stopped.is_set():
+            return
+        extra: list[str] = []
+        duration = self.scenario.duration
+        if isinstance(self.stack, TargetStack):
+            extra = self._buyer_options(self.stack)
+            self.probes = await asyncio.to_thread(self._probe, self.stack)
+            duration += self._drain_budget() + 5.0  # the buyers watch through the drain
+            if self.stopped.is_set():
+                return
         self.locust = LocustRun(self.dir, self.dir / "scenario.yaml", self.stack.shop_url,
-                                self.scenario.duration, self.options.generators)
+                                duration, self.options.generators, extra)
         self.locust.start()
         t0 = await asyncio.to_thread(self.locust.wait_started, 60.0)
         if t0 is None:
@@ -124,6 +157,41 @@ class _Run:
             if runner_task is not None:
                 await self._end_plan(runner_task)
 
+    def _buyer_options(self, stack: TargetStack) -> list[str]:
+        """Locust's options for an external target: its profile, the cashier, its plugin."""
+        assert self.target is not None
+        profile = self.target.profile
+        path = self.dir / "profile.yaml"
+        if isinstance(profile, dict):
+            path.write_text(yaml.safe_dump(profile, sort_keys=False, allow_unicode=True))
+        elif Path(profile).is_file():
+            path.write_text(Path(profile).read_text())
+        else:  # a built-in profile, by name
+            path = Path(profile)
+        return ["--fakalab-profile", str(path), "--fakalab-cashier", stack.cashier,
+                *(["--fakalab-plugin", self.target.plugin] if self.target.plugin else [])]
+
+    def _probe(self, stack: TargetStack) -> list[ProbeResult]:
+        """The test notifications, before the load (so they neither take from nor wait on it)."""
+        assert self.target is not None
+        if not self.target.probes.enabled:
+            return []
+        self.console.print(f"  probes: {', '.join(self.target.probes.kinds)}")
+        profile = self.target.buyer_profile()
+        plugin = load_plugin(self.target.plugin)
+        products = sorted(self.scenario.load.buyers.products,
+                          key=lambda p: -self.scenario.load.buyers.products[p])
+        results = run_probes(lambda http: ProfileClient(profile, HttpxHttp(http),
+                                                        stack.shop_url, plugin),
+                             products, stack.gateway_direct, stack.cashier,
+                             self.target.probes)
+        write_probes(results, self.dir / "probes.csv")
+        return results
+
+    def _drain_budget(self) -> float:
+        limit = self.options.drain_s
+        return min(self.scenario.sla_s, 20.0) if limit is None else limit
+
     async def _watch(self, t0: float) -> None:
         view = Live(console=self.console, auto_refresh=False) if self.console.is_terminal \
             else None
@@ -137,6 +205,8 @@ class _Run:
         assert self.locust is not None
         previous, last, printed = 0, time.monotonic(), -1
         while self.locust.exit_code() is None and not self.stopped.is_set():
+            if self.target is not None and time.time() - t0 >= self.scenario.duration:
+                return  # the load is over; the buyers still watching are drained
             dead = self.stack.dead_children()
             if dead:
                 self.error = f"a process of the stack died: {', '.join(dead)}"
@@ -148,26 +218,31 @@ class _Run:
                 view.update(live.render(snap, self.id), refresh=True)
             elif int(snap.elapsed_s) // 15 != printed:  # a plain line every 15 s off a terminal
                 printed = int(snap.elapsed_s) // 15
+                delivered = "" if snap.delivered is None else f"  delivered {snap.delivered}"
                 self.console.print(f"{snap.elapsed_s:4.0f}/{self.scenario.duration:.0f} s  "
-                                   f"arrivals {snap.arrivals}  in flight {snap.in_flight}  "
-                                   f"delivered {snap.delivered}")
+                                   f"arrivals {snap.arrivals}  in flight {snap.in_flight}"
+                                   f"{delivered}")
 
     async def _snapshot(self, http: httpx.AsyncClient, t0: float, previous: int,
                         interval: float) -> live.Snapshot:
         assert self.locust is not None
         elapsed = time.time() - t0
-        try:
-            text = (await http.get(self.stack.shop_url + "/metrics")).text
-        except httpx.HTTPError:
-            text = ""
+        text: str | None = None  # an external target: not observable
+        if self.target is None:
+            try:
+                text = (await http.get(self.stack.shop_url + "/metrics")).text
+            except httpx.HTTPError:
+                text = ""
         return live.snapshot(elapsed, self.scenario.duration, text, self.locust.summaries(),
                              previous, interval, self.scenario.load.shape.rate(elapsed),
                              self.scenario.sla_s, self.scenario.drill)
 
     async def _drain(self, http: httpx.AsyncClient) -> None:
         """After the load: give orders in flight a bounded time to finish."""
-        limit = self.options.drain_s
-        deadline = time.monotonic() + (min(self.scenario.sla_s, 20.0) if limit is None else limit)
+        deadline = time.monotonic() + self._drain_budget()
+        if self.target is not None:
+            await self._drain_buyers(deadline)
+            return
         while time.monotonic() < deadline and not self.stopped.is_set():
             try:
                 health = (await http.get(self.stack.shop_url + "/healthz")).json()
@@ -177,6 +252,22 @@ class _Run:
             states, _ = live.metric_samples(metrics)
             if health.get("queue_depth", 0) == 0 and not any(
                     states.get(s, 0) for s in IN_FLIGHT_STATES):
+                return
+            await asyncio.sleep(0.5)
+
+    async def _drain_buyers(self, deadline: float) -> None:
+        """Seen from outside, an order is done when its buyer stops watching: wait until every
+        generator has dispatched its schedule and no journey is in flight (or the deadline)."""
+        assert self.locust is not None
+        while time.monotonic() < deadline and not self.stopped.is_set() \
+                and self.locust.exit_code() is None:
+            summaries = self.locust.summaries()
+            if summaries and all(s.get("schedule_done") and not s.get("in_flight")
+                                 for s in summaries):
+                return
+            dead = self.stack.dead_children()
+            if dead:
+                self.error = f"a process of the stack died: {', '.join(dead)}"
                 return
             await asyncio.sleep(0.5)
 
@@ -198,15 +289,45 @@ class _Run:
             self.runner.dismiss_watchdog()
 
 
+def _export(run: _Run, ended: float) -> dict[str, int]:
+    """The run directory's tables: from the reference shop's database, or from outside."""
+    stack = run.stack
+    try:
+        if isinstance(stack, Stack):
+            if not stack.db_path.exists():
+                return {}
+            return export_run(run.dir, stack.db_path, run.scenario.sla_s, ended, run.journal)
+        if run.locust is None:  # the target never came up: nothing was observed
+            return {}
+        assert run.target is not None
+        return export_outside(run.dir, stack.journal_path, run.target.buyer_profile(),
+                              run.scenario.sla_s, ended, run.journal,
+                              {p.order_no for p in run.probes if p.order_no})
+    except (OSError, ValueError) as exc:
+        run.error = run.error or f"export failed: {exc}"
+        return {}
+
+
+def _outside_info(run: _Run) -> dict[str, Any]:
+    """What run.json says of an external target: where each figure came from, what it lacks."""
+    target = run.target
+    if target is None:
+        return {"view": "inside"}
+    return {"view": "outside", "database": None, "sources": OUTSIDE_SOURCES,
+            "unobservable": list(UNOBSERVABLE_OUTSIDE),
+            "target": {"name": target.name, "url": getattr(run.stack, "direct_url", ""),
+                       "profile": target.profile if isinstance(target.profile, str)
+                       else "(inline)", "plugin": target.plugin,
+                       "gateway": {"kind": target.gateway.kind, "pid": target.gateway.pid},
+                       "dependencies": sorted(target.dependencies),
+                       "commands": [c.name for c in target.start]},
+            "probes": [p.row() for p in run.probes]}
+
+
 def finish_run(run: _Run) -> RunResult:
     """Export, judge and describe a run that has stopped (every process is down by now)."""
-    counts: dict[str, int] = {}
     ended = getattr(run, "ended_at", time.time())
-    if run.stack.db_path.exists():
-        try:
-            counts = export_run(run.dir, run.stack.db_path, run.scenario.sla_s, ended, run.journal)
-        except (OSError, ValueError) as exc:
-            run.error = run.error or f"export failed: {exc}"
+    counts = _export(run, ended)
     verdicts: list[SloVerdict] = []
     reasons = _invalid_reasons(run)
     if run.interrupted:  # a partial run: its figures are no verdict on the shop
@@ -217,7 +338,9 @@ def finish_run(run: _Run) -> RunResult:
         verdicts = evaluate(run.scenario.slos, observed(
             orders, counts.get("tickets", 0), requests, failures, run.scenario.sla_s, ended))
     settings = ShopSettings(**run.settings).model_dump(
-        mode="json", exclude={"admin_token", "payment_secrets", "upstreams", "db_url"})
+        mode="json", exclude={"admin_token", "payment_secrets", "upstreams", "db_url",
+                              "payment_channel", "epay_url", "epay_pid", "epay_key",
+                              "epay_type"}) if run.target is None else dict(run.settings)
 
     def describe(status: int, audit: dict[str, Any]) -> None:
         info = runinfo.run_json(
@@ -229,7 +352,9 @@ def finish_run(run: _Run) -> RunResult:
             shop=settings, slos=[v.as_dict() for v in verdicts], valid=not reasons,
             invalid_reasons=reasons, exit_status=status, error=run.error,
             load={"summaries": run.locust.summaries() if run.locust else [], "counts": counts},
-            audit=audit, database=run.stack.database or {"kind": "sqlite", "file": "shop.db"})
+            audit=audit, extra=_outside_info(run),
+            database=getattr(run.stack, "database", None) or {"kind": "sqlite",
+                                                                "file": "shop.db"})
         (run.dir / "run.json").write_text(json.dumps(info, indent=1))
 
     describe(_status(run, verdicts, reasons), {"ran": False, "failed": []})
@@ -242,11 +367,12 @@ def finish_run(run: _Run) -> RunResult:
 
 
 def _audit(run: _Run) -> list[str]:
-    """Names of the invariant checks that failed (audit.json has the offending rows)."""
-    from fakalab.reference_shop.audit_cli import AuditError, audit_run
+    """Names of the invariant checks that failed (audit.json has the offending rows): the
+    reference shop's against its database, an external target's from outside."""
+    from fakalab.scenarios.audit_cli import AuditError, audit_any
 
     try:
-        return [c.name for c in audit_run(run.dir) if not c.passed]
+        return [c.name for c in audit_any(run.dir) if not c.passed]
     except (AuditError, OSError, ValueError, KeyError) as exc:
         run.error = run.error or f"audit failed to run: {exc}"
         return []

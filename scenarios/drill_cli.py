@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fakalab.contract.scenario import ScenarioError, load_scenario
+from fakalab.contract.target import TargetError, load_target
 from fakalab.scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult, run_drill
 from fakalab.scenarios.drill_junit import suites_of
 from fakalab.scenarios.junit import render
@@ -51,12 +52,16 @@ def _severity(status: int) -> int:
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the SLO verdicts and audit checks as JUnit XML.")
+@click.option("--target", "target_name", default=None, metavar="FILE",
+              help="The shop to drill: a target file, a built-in (reference-epay), or "
+              "reference (the default, unless the scenario has a target: section).")
 def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
           toxiproxy_url: str | None, generators: int, old_workers: str | None,
-          sets: tuple[str, ...], no_report: bool, junit_path: Path | None) -> None:
-    """Run SCENARIO (a built-in name or a file) against the reference shop, with its load and
-    faults, and write a run directory. Exit 0: SLOs held; 1: breached; 2: error or invalid run;
-    130: interrupted."""
+          sets: tuple[str, ...], no_report: bool, junit_path: Path | None,
+          target_name: str | None) -> None:
+    """Run SCENARIO (a built-in name or a file) against the reference shop or a --target, with
+    its load and faults, and write a run directory. Exit 0: SLOs held; 1: breached; 2: error or
+    invalid run; 130: interrupted."""
     if old_workers is not None:
         raise click.UsageError(
             f"--workers {old_workers}: say which workers — --generators {old_workers} for Locust "
@@ -66,8 +71,9 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
     overrides += [f"duration={duration}"] if duration else []
     overrides += [f"seed={seed}"] if seed is not None else []
     try:
-        resolved = load_scenario(scenario, overrides)
-    except ScenarioError as exc:
+        target = load_target(target_name) if target_name is not None else None
+        resolved = load_scenario(scenario, overrides, target)  # reference: the classic drill
+    except (ScenarioError, TargetError) as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)

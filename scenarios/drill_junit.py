@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fakalab.scenarios.audit_cli import audit_cases
 from fakalab.scenarios.drill import RunResult
 from fakalab.scenarios.junit import Case, Suite
 
@@ -20,22 +21,6 @@ def _run_json(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _audit_cases(run_dir: Path, prefix: str) -> list[Case]:
-    try:
-        audit = json.loads((run_dir / "audit.json").read_text())
-    except (OSError, ValueError):
-        return []
-    cases = []
-    for check in audit.get("checks", []) if isinstance(audit, dict) else []:
-        rows = check.get("rows") or []
-        detail = "\n".join(json.dumps(row, default=str) for row in rows[:20])
-        cases.append(Case(f"{prefix}.audit", str(check.get("name")),
-                          "passed" if check.get("passed") else "failure",
-                          f"{check.get('violations', len(rows))} violations: "
-                          f"{check.get('description', '')}", detail))
-    return cases
 
 
 def _suite(result: RunResult) -> Suite:
@@ -53,7 +38,7 @@ def _suite(result: RunResult) -> Suite:
         outcome = {True: "passed", False: "failure", None: "skipped"}[v.passed]
         cases.append(Case(f"{prefix}.slo", v.name, outcome,  # type: ignore[arg-type]
                           f"observed {shown}, target {v.target}"))
-    cases += _audit_cases(result.run_dir, prefix)
+    cases += audit_cases(result.run_dir, prefix)
     started, ended = meta.get("started_at"), meta.get("ended_at")
     seconds = float(ended - started) if isinstance(started, int | float) and isinstance(
         ended, int | float) else 0.0

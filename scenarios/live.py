@@ -26,7 +26,7 @@ class Snapshot:
     arrival_rate: float
     target_rate: float
     in_flight: int
-    delivered: int
+    delivered: int | None  # None: not observable (an external target has no /metrics)
     late_share: float | None
     faults: list[str]
 
@@ -52,18 +52,23 @@ def late_share(buckets: list[tuple[float, float]], sla_s: float) -> float | None
     return (total - on_time) / total
 
 
-def snapshot(elapsed_s: float, duration_s: float, metrics_text: str,
+def snapshot(elapsed_s: float, duration_s: float, metrics_text: str | None,
              summaries: list[dict[str, Any]], previous_arrivals: int, interval_s: float,
              target_rate: float, sla_s: float, plan: Plan | None) -> Snapshot:
+    """`metrics_text` None: a shop seen from outside — orders in flight are the buyers'
+    journeys in flight, deliveries are not known until the run directory is built."""
     states, buckets = metric_samples(metrics_text) if metrics_text else ({}, [])
     arrivals = sum(int(s.get("started", 0)) for s in summaries)
     active = [f"{f.id} {f.link} {f.fault.kind}" for f in (plan.faults if plan else [])
               if f.start <= elapsed_s < f.start + f.duration]
+    in_flight = int(sum(states.get(s, 0.0) for s in IN_FLIGHT_STATES)) if metrics_text \
+        is not None else sum(int(s.get("in_flight", 0)) for s in summaries)
     return Snapshot(
         elapsed_s, duration_s, arrivals, sum(int(s.get("dropped", 0)) for s in summaries),
         max(0.0, (arrivals - previous_arrivals) / interval_s) if interval_s > 0 else 0.0,
-        target_rate, int(sum(states.get(s, 0.0) for s in IN_FLIGHT_STATES)),
-        int(states.get("delivered", 0.0)), late_share(buckets, sla_s), active)
+        target_rate, in_flight,
+        int(states.get("delivered", 0.0)) if metrics_text is not None else None,
+        late_share(buckets, sla_s), active)
 
 
 def render(snap: Snapshot, title: str) -> Table:
@@ -74,6 +79,9 @@ def render(snap: Snapshot, title: str) -> Table:
                   f", {snap.arrivals} so far, {snap.dropped} dropped")
     table.add_row("orders in flight", str(snap.in_flight))
     late = "–" if snap.late_share is None else f"{snap.late_share:.1%}"
-    table.add_row("delivered / late so far", f"{snap.delivered} / {late}")
+    if snap.delivered is None:
+        table.add_row("delivered / late so far", "seen from outside: known after the run")
+    else:
+        table.add_row("delivered / late so far", f"{snap.delivered} / {late}")
     table.add_row("active faults", ", ".join(snap.faults) or "none")
     return table

@@ -36,7 +36,7 @@ def read_summaries(records: Path) -> list[dict[str, Any]]:
 
 class LocustRun:
     def __init__(self, run_dir: Path, scenario_file: Path, host: str, duration_s: float,
-                 processes: int = 1) -> None:
+                 processes: int = 1, extra: list[str] | None = None) -> None:
         self.dir = run_dir / "locust"
         self.records = self.dir / "records"
         self.processes = max(1, processes)
@@ -47,7 +47,7 @@ class LocustRun:
                      "--exit-code-on-error", "0", "--stop-timeout", "1",
                      "--fakalab-scenario", str(scenario_file),
                      "--fakalab-records", str(self.records),
-                     "--fakalab-processes", users]
+                     "--fakalab-processes", users, *(extra or [])]
         if self.processes > 1:
             # a free port on loopback, not Locust's fixed 5557 on every interface: two drills
             # at once must not collide, and nothing listens beyond 127.0.0.1

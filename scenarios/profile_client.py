@@ -8,6 +8,7 @@ and what was extracted — what `fakalab target check` prints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -21,7 +22,8 @@ import jmespath
 
 from fakalab.contract.profile import Extract, Profile, Step
 
-__all__ = ["Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest", "StepResult", "render"]
+__all__ = ["Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest", "StepResult",
+           "TargetPlugin", "digest", "key_list", "render"]
 
 _WHOLE = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 _NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
@@ -126,13 +128,54 @@ def _data(answer: Answer) -> Any:
         return None
 
 
+class TargetPlugin(Protocol):
+    """What a profile cannot say, in Python (docs/targets.md): registered as an entry point of
+    group `fakalab.targets` and named by a target file's `plugin:`. `run_step` may run a step
+    itself (a CSRF token to fetch first, a signed request, a login) and return its result, or
+    return None to let the profile run it. Optional: a `steps` attribute naming steps the
+    profile does not have, and a `keys(value) -> list[str]` method turning what `extract:
+    keys` found into the keys shown (default: `key_list`)."""
+
+    def run_step(self, name: str, client: ProfileClient, context: dict[str, Any]
+                 ) -> StepResult | None: ...
+
+
+def key_list(value: Any) -> list[str]:
+    """The keys a buyer was shown: a list of texts (or of objects, each shown as its JSON), or a
+    text with one key per line; empty entries dropped."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        items = [v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
+                 for v in value]
+    else:
+        items = str(value).splitlines()
+    return [item.strip() for item in items if item and item.strip()]
+
+
+def digest(key: str) -> str:
+    """A key's SHA-256 (hex): what the run directory keeps instead of the key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 class ProfileClient:
     """One shop, one profile: build each step's request, send it, read the answer."""
 
-    def __init__(self, profile: Profile, http: Http, base_url: str) -> None:
+    def __init__(self, profile: Profile, http: Http, base_url: str,
+                 plugin: TargetPlugin | None = None) -> None:
         self.profile = profile
         self.http = http
         self.base_url = base_url.rstrip("/") + "/"
+        self.plugin = plugin
+
+    def has(self, name: str) -> bool:
+        """Whether the profile (or the plugin) can run step `name`."""
+        return getattr(self.profile, name) is not None or \
+            name in getattr(self.plugin, "steps", ())
+
+    def keys(self, value: Any) -> list[str]:
+        hook = getattr(self.plugin, "keys", None)
+        return list(hook(value)) if hook is not None else key_list(value)
 
     def request(self, step: Step, context: Mapping[str, Any]) -> SentRequest:
         spec = step.request
@@ -148,6 +191,11 @@ class ProfileClient:
 
     def run(self, name: str, context: dict[str, Any]) -> StepResult:
         """Run step `name`; what it extracted is added to `context`."""
+        if self.plugin is not None:
+            done = self.plugin.run_step(name, self, context)
+            if done is not None:
+                context.update({k: v for k, v in done.extracted.items() if v is not None})
+                return done
         step: Step | None = getattr(self.profile, name)
         if step is None:
             raise ValueError(f"the profile {self.profile.name!r} has no step {name!r}")

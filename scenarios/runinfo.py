@@ -46,7 +46,10 @@ def run_json(*, run_id: str, scenario: str, variant: str | None, seed: int, star
              slos: list[dict[str, Any]], valid: bool, invalid_reasons: list[str],
              exit_status: int, load: dict[str, Any], error: str | None = None,
              audit: dict[str, Any] | None = None,
-             database: dict[str, Any] | None = None) -> dict[str, Any]:
+             database: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+    """run.json; `extra`: the view (inside | outside) and, seen from outside, the target, the
+    sources of the figures, what is not observable and the probes."""
     return {
         "format_version": FORMAT_VERSION, "run_id": run_id, "scenario": scenario,
         "variant": variant, "seed": seed, "started_at": started_at, "ended_at": ended_at,
@@ -54,5 +57,5 @@ def run_json(*, run_id: str, scenario: str, variant: str | None, seed: int, star
         "shop": shop, "versions": versions(), "slos": slos, "valid": valid,
         "invalid_reasons": invalid_reasons, "exit_status": exit_status, "load": load,
         "error": error, "audit": audit or {"ran": False, "failed": []},
-        "database": database or {"kind": "sqlite", "file": "shop.db"},
+        "database": database or {"kind": "sqlite", "file": "shop.db"}, **(extra or {}),
     }

@@ -27,6 +27,18 @@ def _only(_ctx: click.Context, _param: click.Parameter, value: str | None) -> li
         raise click.BadParameter(str(exc)) from None
 
 
+def _ports(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+           ) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for item in values:
+        name, _, port = item.partition("=")
+        if name not in PORTS or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter(f"{item!r} is not NAME=PORT with NAME one of "
+                                     f"{', '.join(PORTS)}")
+        ports[name] = int(port)
+    return ports
+
+
 def _print_urls(urls: dict[str, str]) -> None:
     width = max(len(name) for name in urls)
     for name, url in urls.items():
@@ -65,6 +77,9 @@ def _print_urls(urls: dict[str, str]) -> None:
               show_envvar=True, help="Merchant id (pid) of the epay gateway (--only epay).")
 @click.option("--epay-key", envvar="FAKALAB_EPAY_KEY", default="fakalab-epay-key",
               show_envvar=True, help="Merchant key of the epay gateway (signs both ways).")
+@click.option("--port", "ports", multiple=True, metavar="NAME=PORT", callback=_ports,
+              help="Put one service on a port of its own (instead of port-base + offset), "
+              "e.g. --port risk=18105; repeatable.")
 @click.option("--public-host", help="Host put in pay URLs (default: the listening host).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True)
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -79,6 +94,7 @@ def upstreams(
     secret_b: str,
     epay_pid: str,
     epay_key: str,
+    ports: dict[str, int],
     public_host: str | None,
     log_level: str,
     state_dir: Path | None,
@@ -97,6 +113,7 @@ def upstreams(
         secrets={"payment-a": secret_a, "payment-b": secret_b},
         epay_pid=epay_pid,
         epay_key=epay_key,
+        ports=ports,
         public_host=public_host,
         log_level=log_level,
         state_dir=state_dir,

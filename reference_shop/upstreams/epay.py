@@ -40,7 +40,7 @@ from fakalab.reference_shop.upstreams.epaybook import EpayBook, Trade
 from fakalab.reference_shop.upstreams.faults import FaultSwitch, PaymentFaults, hits, sample_delay
 from fakalab.reference_shop.upstreams.service import Stats, new_app, sleep_ms
 
-__all__ = ["DEFAULT_KEY", "DEFAULT_PID", "create_app"]
+__all__ = ["DEFAULT_KEY", "DEFAULT_PID", "PROBES", "create_app"]
 
 DEFAULT_PID = "1000"
 DEFAULT_KEY = "fakalab-epay-key"
@@ -48,6 +48,8 @@ STATS = ("orders", "paid", "callbacks_sent", "callback_attempts", "callback_fail
          "acknowledged", "callbacks_exhausted", "dropped", "duplicated", "wrong_amount",
          "queries", "refused")
 MAX_FIELD = 2048
+# Notifications the drill sends to test a shop's checks (POST /admin/probe), each journaled.
+PROBES = ("forged_sign", "wrong_amount", "other_pid", "replay")
 
 
 class _Notifier(CallbackSender):
@@ -59,25 +61,37 @@ class _Notifier(CallbackSender):
         self.book = book
 
     async def _attempt(self, url: str, message: dict[str, Any]) -> bool:
-        if self._client is None:
-            raise RuntimeError("notifier used before start()")
         self.stats.inc("callback_attempts")
         trade = self.book.by_trade_no[message["trade_no"]]
-        target = url + ("&" if "?" in url else "?") + urlencode(message)
-        started = time.perf_counter()
-        status: int | None = None
-        reply = ""
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                response = await self._client.request("GET", target, None, self._timeout_s)
-            status, reply = response.status_code, response.text
-        except Exception as exc:  # no answer: connection error, timeout
-            reply = f"{type(exc).__name__}: {exc}"
-        ok = status is not None and reply.strip().lower() == "success"
-        self.book.attempt(trade, message, status, reply, time.perf_counter() - started, ok)
+        status, reply, seconds = await self.send(url, message)
+        ok = acknowledged(status, reply)
+        self.book.attempt(trade, message, status, reply, seconds, ok)
         if not ok:
             self.stats.inc("callback_failures")
         return ok
+
+    async def send(self, url: str, message: dict[str, Any]) -> tuple[int | None, str, float]:
+        """One GET of `url` with the message in its query: (status or None, reply, seconds)."""
+        if self._client is None:
+            raise RuntimeError("notifier used before start()")
+        target = url + ("&" if "?" in url else "?") + urlencode(message)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                response = await self._client.request("GET", target, None, self._timeout_s)
+            return response.status_code, response.text, time.perf_counter() - started
+        except Exception as exc:  # no answer: connection error, timeout
+            return None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started
+
+
+def acknowledged(status: int | None, reply: str) -> bool:
+    """What a gateway reads as "stop retrying": any answer whose text is `success`."""
+    return status is not None and reply.strip().lower() == "success"
+
+
+def other_merchant(pid: str) -> str:
+    """A merchant id that is not `pid`."""
+    return str(int(pid) + 1) if pid.isdigit() else pid + "-other"
 
 
 async def _fields(request: Request) -> dict[str, str]:
@@ -247,6 +261,8 @@ def create_app(pid: str = DEFAULT_PID, key: str = DEFAULT_KEY,
         if trade is None:
             return JSONResponse({"code": -1, "msg": "订单号不存在 (no such order)"})
         paid = trade.paid_at
+        book.request("api.php", "GET", {k: v for k, v in fields.items() if k != "key"},
+                     f"status {int(trade.status == 'paid')}")
         return JSONResponse({
             "code": 1, "msg": "查询订单号成功！", "trade_no": trade.trade_no,
             "out_trade_no": trade.out_trade_no, "type": trade.type, "pid": trade.pid,
@@ -254,5 +270,42 @@ def create_app(pid: str = DEFAULT_PID, key: str = DEFAULT_KEY,
             "endtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(paid)) if paid else "",
             "name": trade.name, "money": f"{epay.money(trade.money) or 0:.2f}",
             "status": 1 if trade.status == "paid" else 0, "param": trade.param})
+
+    def probe_fields(kind: str, trade: Trade) -> dict[str, str] | None:
+        genuine = notification(trade, epay.money(trade.money) or Decimal("0.01"))
+        if kind == "forged_sign":
+            return {**genuine, "sign": epay.sign(genuine, key + "-not-the-key")}
+        if kind == "wrong_amount":
+            amount = epay.money(trade.money) or Decimal("0.01")
+            return notification(trade, amount - Decimal("0.01") if amount > Decimal("0.01")
+                                else amount + 1)
+        if kind == "other_pid":  # signed with this merchant's key: only a pid check stops it
+            return epay.signed({**genuine, "pid": other_merchant(trade.pid)}, key)
+        return book.acknowledged.get(trade.trade_no)  # replay: the one the shop took
+
+    @app.post("/admin/probe", response_model=None)
+    async def probe(request: Request) -> JSONResponse:
+        """Send one test notification of `kind` for a trade (by `trade_no` or
+        `out_trade_no`) to its notify_url, once, and journal it with the shop's reply."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("kind") not in PROBES:
+            return JSONResponse({"error": f"kind must be one of {', '.join(PROBES)}"}, 400)
+        trade = (book.by_trade_no.get(str(body.get("trade_no", "")))
+                 or book.by_order.get((pid, str(body.get("out_trade_no", "")))))
+        if trade is None:
+            return JSONResponse({"error": "no such trade"}, 404)
+        fields = probe_fields(body["kind"], trade)
+        if fields is None:
+            return JSONResponse({"error": "nothing to replay: the shop acknowledged no "
+                                 "notification of this trade"}, 409)
+        status, reply, seconds = await notifier.send(trade.notify_url, fields)
+        ok = acknowledged(status, reply)
+        book.probe(trade, body["kind"], fields, status, reply, seconds, ok)
+        return JSONResponse({"kind": body["kind"], "trade_no": trade.trade_no,
+                             "out_trade_no": trade.out_trade_no, "fields": fields,
+                             "status": status, "reply": reply[:200], "acknowledged": ok})
 
     return app

@@ -40,6 +40,7 @@ class EpayBook:
     def __init__(self, journal: Path | None = None) -> None:
         self.by_trade_no: dict[str, Trade] = {}
         self.by_order: dict[tuple[str, str], Trade] = {}
+        self.acknowledged: dict[str, dict[str, str]] = {}  # trade_no -> the notice taken
         self._journal: IO[str] | None = None
         if journal is not None:
             journal.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,17 @@ class EpayBook:
     def attempt(self, trade: Trade, fields: dict[str, str], status: int | None, reply: str,
                 seconds: float, acknowledged: bool) -> None:
         """One notify attempt and the shop's reply (None: no answer)."""
+        if acknowledged:
+            self.acknowledged.setdefault(trade.trade_no, dict(fields))
         self._write({"op": "notify", "at": time.time(), "trade_no": trade.trade_no,
+                     "out_trade_no": trade.out_trade_no, "fields": fields, "status": status,
+                     "reply": reply[:200], "seconds": round(seconds, 4),
+                     "acknowledged": acknowledged})
+
+    def probe(self, trade: Trade, kind: str, fields: dict[str, str], status: int | None,
+              reply: str, seconds: float, acknowledged: bool) -> None:
+        """A test notification the drill had sent (forged, wrong amount, …) and the reply."""
+        self._write({"op": "probe", "at": time.time(), "kind": kind, "trade_no": trade.trade_no,
                      "out_trade_no": trade.out_trade_no, "fields": fields, "status": status,
                      "reply": reply[:200], "seconds": round(seconds, 4),
                      "acknowledged": acknowledged})
@@ -119,5 +130,7 @@ class EpayBook:
                     trade.status, trade.paid_at = "paid", entry.get("paid_at")
                 elif op == "notified":
                     self.by_trade_no[entry["trade_no"]].notified = True
+                elif op == "notify" and entry.get("acknowledged"):
+                    self.acknowledged.setdefault(entry["trade_no"], entry["fields"])
             except (ValueError, KeyError, TypeError):
                 continue  # a torn or foreign line

@@ -49,9 +49,10 @@ class Settings:
     state_dir: Path | None = None  # payment channels journal their payments here
     epay_pid: str = epay.DEFAULT_PID  # the merchant of the epay gateway
     epay_key: str = epay.DEFAULT_KEY
+    ports: dict[str, int] = field(default_factory=dict)  # a service's own port (not the base's)
 
     def port(self, name: str) -> int:
-        return self.port_base + PORTS[name]
+        return self.ports.get(name, self.port_base + PORTS[name])
 
     def url(self, name: str) -> str:
         return service_url(self.host, self.port(name))

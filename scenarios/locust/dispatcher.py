@@ -40,7 +40,8 @@ class Dispatcher:
         self.started_at = self.ended_at = 0.0
 
     def run(self) -> None:
-        """Dispatch the whole schedule (blocks this greenlet for the scenario's duration)."""
+        """Dispatch the whole schedule (blocks this greenlet for the scenario's duration), then
+        wait for the journeys still in flight (summaries keep coming: `in_flight`)."""
         monitor = gevent.spawn(self._monitor)
         rng = random.Random(self.seed + 1)
         mix = self.scenario.load.personas.model_dump()
@@ -60,8 +61,10 @@ class Dispatcher:
                     continue
                 self.pool.spawn(self.journey, persona, journey_rng)
                 self.started += 1
-        finally:
             self.ended_at = time.time()
+            self.pool.join()  # the journeys in flight finish, or Locust's end stops them
+        finally:
+            self.ended_at = self.ended_at or time.time()
             monitor.kill()
             self.write_summary()
 
@@ -85,7 +88,8 @@ class Dispatcher:
             "pid": os.getpid(), "index": self.index, "share": self.share, "seed": self.seed,
             "started_at": self.started_at, "ended_at": ended,
             "scheduled": self.scheduled, "started": self.started, "dropped": self.dropped,
-            "in_flight": len(self.pool), "max_dispatch_lag_s": round(self.max_lag_s, 4),
+            "in_flight": len(self.pool), "schedule_done": bool(self.ended_at),
+            "max_dispatch_lag_s": round(self.max_lag_s, 4),
             "max_cpu_pct": max((h.cpu_pct for h in self.health), default=0.0),
             "max_loop_lag_s": round(max((h.loop_lag_s for h in self.health), default=0.0), 4),
             "invalid_reasons": saturation(self.health),

@@ -8,6 +8,12 @@ has that button) → watch (poll with a think time, or the event stream for `sse
 when the profile has one) until delivered, filing at most one ticket. impatient: the same,
 refreshing every `impatient_refresh_s`. double_payer: pays twice. abandoner: orders and never
 pays.
+
+With a gateway (`cashier`: the prefix of its cashier URLs, for an external target) the buyer
+follows the shop's payment URL — redirects, script locations, self-submitting forms — to the
+cashier and pays there. Every buyer writes what it saw of its order (`RecordWriter.buyer`):
+created, the cashier reached, paid, "I have paid", each key's SHA-256 the first time it was
+shown, and a status that said delivered with no key to fetch.
 """
 
 from __future__ import annotations
@@ -25,10 +31,18 @@ from locust.contrib.fasthttp import FastHttpSession
 
 from fakalab.contract.profile import Profile, Step
 from fakalab.contract.scenario import BuyerBehaviour
-from fakalab.contract.stages import FINAL_LABELS
+from fakalab.contract.stages import FINAL_LABELS, OrderState
 from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
-from fakalab.scenarios.profile_client import Answer, ProfileClient, SentRequest, extract
+from fakalab.scenarios.paypage import to_cashier
+from fakalab.scenarios.profile_client import (
+    Answer,
+    ProfileClient,
+    SentRequest,
+    TargetPlugin,
+    digest,
+    extract,
+)
 
 __all__ = ["Journeys", "LocustHttp"]
 
@@ -55,15 +69,18 @@ class LocustHttp:
 
 class Journeys:
     def __init__(self, session: FastHttpSession, behaviour: BuyerBehaviour,
-                 writer: RecordWriter, profile: Profile, base_url: str) -> None:
+                 writer: RecordWriter, profile: Profile, base_url: str,
+                 cashier: str | None = None, plugin: TargetPlugin | None = None) -> None:
         self.session = session
         self.behaviour = behaviour
         self.writer = writer
-        self.client = ProfileClient(profile, LocustHttp(session), base_url)
+        self.http = LocustHttp(session)
+        self.client = ProfileClient(profile, self.http, base_url, plugin)
+        self.cashier = cashier  # the gateway's cashier URLs start so (None: pay_url is one)
 
     def run(self, persona: str, rng: random.Random) -> None:
         if persona == "browser":
-            if self.client.profile.list_products is not None:
+            if self.client.has("list_products"):
                 self.client.run("list_products", {})
             return
         order = self._order(persona, rng)
@@ -71,8 +88,9 @@ class Journeys:
             return
         if not self._pay(order, 2 if persona == "double_payer" else 1):
             return  # the payment page kept failing: this buyer never paid, so never says so
-        if self.client.profile.i_have_paid is not None:
+        if self.client.has("i_have_paid"):
             self.client.run("i_have_paid", order)
+            self.writer.buyer(order["order_id"], time.time(), "said_paid", "")
         low, high = self.behaviour.patience_s
         watch = Watch(time.time(), rng.uniform(low, high), self.behaviour.max_wait_s)
         if persona != "impatient" and self.client.profile.events is not None \
@@ -84,19 +102,35 @@ class Journeys:
     def _pay(self, order: dict[str, Any], times: int) -> bool:
         """Pay at the payment URL `times` times; a failing payment page is tried up to 3 times,
         `think_s` apart. Whether the buyer paid at all."""
-        if "pay_url" not in order and self.client.profile.pay_url is not None:
+        if "pay_url" not in order and self.client.has("pay_url"):
             self.client.run("pay_url", order)
         if "pay_url" not in order:
+            return False
+        cashier = self._cashier(order)
+        if cashier is None:
             return False
         paid = False
         for _ in range(times):
             for attempt in range(3):
                 if attempt:
                     gevent.sleep(self.behaviour.think_s)
-                if self.session.post(order["pay_url"], name="pay_url").status_code == 200:
+                if self.session.post(cashier, name="pay_url").status_code == 200:
                     paid = True
+                    self.writer.buyer(order["order_id"], time.time(), "paid", cashier)
                     break
         return paid
+
+    def _cashier(self, order: dict[str, Any]) -> str | None:
+        """The cashier URL the buyer pays at: the payment URL itself, or (with a gateway)
+        where the shop's payment page leads; None when it leads nowhere."""
+        url = str(order["pay_url"])
+        if self.cashier is None:
+            return url
+        prefix = self.cashier
+        journey = to_cashier(self.http, url, lambda u: u.startswith(prefix))
+        if journey.cashier is not None:
+            self.writer.buyer(order["order_id"], time.time(), "cashier", journey.cashier)
+        return journey.cashier
 
     def _order(self, persona: str, rng: random.Random) -> dict[str, Any] | None:
         products = self.behaviour.products
@@ -104,7 +138,12 @@ class Journeys:
         context: dict[str, Any] = {"product": product, "quantity": 1, "persona": persona,
                                    "email": f"{persona}@example.com"}
         result = self.client.run("create_order", context)
-        return context if result.ok else None
+        if not result.ok:
+            return None
+        self.writer.buyer(context["order_id"], time.time(), "created", json.dumps({
+            "persona": persona, "product_id": product, "quantity": 1,
+            "amount": context.get("amount"), "state": context.get("state")}))
+        return context
 
     def _watch_poll(self, order: dict[str, Any], persona: str, watch: Watch,
                     rng: random.Random) -> None:
@@ -151,10 +190,29 @@ class Journeys:
 
     def _seen(self, order: dict[str, Any], persona: str, via: str, status: int,
               latency_ms: float, view: dict[str, Any], watch: Watch) -> bool:
-        self.writer.poll(order["order_id"], time.time(), persona, via, status,
+        now = time.time()
+        self.writer.poll(order["order_id"], now, persona, via, status,
                          round(latency_ms, 2), view.get("state"), view.get("message"),
                          view.get("eta"))
+        self._keys(order, now, view)
         return self._judge(order, watch, view)
+
+    def _keys(self, order: dict[str, Any], now: float, view: dict[str, Any]) -> None:
+        """Record each key the first time it is shown (its digest); when the shop says
+        delivered and shows none, ask its keys page (if it has one) before noting it."""
+        keys = self.client.keys(view.get("keys"))
+        delivered = self.client.profile.stage(view.get("state")) == OrderState.DELIVERED.value
+        if not keys and delivered and self.client.has("keys"):
+            fetched = self.client.run("keys", dict(order))
+            keys = self.client.keys(fetched.extracted.get("keys")) if fetched.ok else []
+        seen: set[str] = order.setdefault("_digests", set())
+        for key in keys:
+            if digest(key) not in seen:
+                seen.add(digest(key))
+                self.writer.buyer(order["order_id"], now, "key", digest(key))
+        if delivered and not keys and not seen and not order.get("_no_key"):
+            order["_no_key"] = True
+            self.writer.buyer(order["order_id"], now, "no_key", str(view.get("state")))
 
     def _judge(self, order: dict[str, Any], watch: Watch, view: dict[str, Any]) -> bool:
         now = time.time()
@@ -162,7 +220,7 @@ class Journeys:
         reason = watch.observe(now, state, str(view.get("message", "")), view.get("eta"))
         if reason is not None:
             waited = round(now - watch.paid_at, 3)
-            if self.client.profile.support_ticket is not None:  # the shop's own ticket desk
+            if self.client.has("support_ticket"):  # the shop's own ticket desk
                 self.client.run("support_ticket", {**order, "reason": reason, "waited_s": waited,
                                                    "message": f"simulated buyer: {reason}"})
             self.writer.ticket(order["order_id"], now, reason, waited)

@@ -22,6 +22,7 @@ from fakalab.contract.scenario import load_scenario
 from fakalab.scenarios.locust.dispatcher import Dispatcher
 from fakalab.scenarios.locust.journeys import Journeys
 from fakalab.scenarios.locust.records import RecordWriter
+from fakalab.scenarios.target_plugin import load_plugin
 
 _running: list[tuple[Dispatcher, RecordWriter]] = []
 
@@ -36,6 +37,11 @@ def _arguments(parser: Any) -> None:
                         help="generator processes sharing the arrival rate")
     parser.add_argument("--fakalab-profile", env_var="FAKALAB_PROFILE", default="reference",
                         help="the shop's buyer protocol profile (a built-in name or a file)")
+    parser.add_argument("--fakalab-cashier", env_var="FAKALAB_CASHIER", default="",
+                        help="prefix of the gateway's cashier URLs: buyers follow the shop's "
+                        "payment page there and pay (empty: the payment URL is the cashier)")
+    parser.add_argument("--fakalab-plugin", env_var="FAKALAB_PLUGIN", default="",
+                        help="a target plugin (entry point of group fakalab.targets)")
 
 
 class Arrivals(User):
@@ -62,7 +68,9 @@ class Arrivals(User):
             client_pool=HTTPClientPool(concurrency=scenario.load.max_journeys),
             connection_timeout=5.0, network_timeout=60.0)
         journeys = Journeys(session, scenario.load.buyers, writer,
-                            load_profile(options.fakalab_profile), self.host or "")
+                            load_profile(options.fakalab_profile), self.host or "",
+                            options.fakalab_cashier or None,
+                            load_plugin(options.fakalab_plugin or None))
         dispatcher = Dispatcher(scenario, journeys.run, records / f"arrivals-{os.getpid()}.json",
                                 index, max(1, options.fakalab_processes))
         _running.append((dispatcher, writer))

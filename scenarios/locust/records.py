@@ -2,6 +2,8 @@
 
 Each generator process appends to `polls-<pid>.csv` / `tickets-<pid>.csv` in the records
 directory; `merge_records(directory, out)` concatenates them ordered by time (pure over files).
+It also appends what its buyers saw of their orders to `buyers-<pid>.csv`
+(`BUYER_RECORD_COLUMNS`), which the outside view of a run is built from (`buyer_records`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from fakalab.contract.rundir import POLL_COLUMNS, TICKET_COLUMNS
+from fakalab.contract.rundir import BUYER_RECORD_COLUMNS, POLL_COLUMNS, TICKET_COLUMNS
 
-__all__ = ["RecordWriter", "merge_records", "merge_rows"]
+__all__ = ["RecordWriter", "buyer_records", "merge_records", "merge_rows"]
 
 KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS}
+WRITTEN = {**KINDS, "buyers": BUYER_RECORD_COLUMNS}
 
 
 def _cell(value: Any) -> str:
@@ -37,7 +40,7 @@ class RecordWriter:
         pid = os.getpid() if pid is None else pid
         self._files: dict[str, TextIO] = {}
         self._writers: dict[str, Any] = {}
-        for kind, columns in KINDS.items():
+        for kind, columns in WRITTEN.items():
             handle = open(directory / f"{kind}-{pid}.csv", "w", newline="")  # noqa: SIM115
             self._files[kind] = handle
             self._writers[kind] = csv.writer(handle)
@@ -50,6 +53,9 @@ class RecordWriter:
 
     def ticket(self, *row: Any) -> None:
         self._write("tickets", row)
+
+    def buyer(self, *row: Any) -> None:
+        self._write("buyers", row)
 
     def _write(self, kind: str, row: Sequence[Any]) -> None:
         self._writers[kind].writerow([_cell(v) for v in row])
@@ -91,3 +97,17 @@ def merge_records(directory: Path, out: Path) -> dict[str, int]:
             writer.writerows(rows)
         counts[kind] = len(rows)
     return counts
+
+
+def buyer_records(directory: Path) -> list[dict[str, str]]:
+    """Every process's buyer records, ordered by time; a torn last line (a process killed while
+    writing) is skipped."""
+    parts = []
+    for path in sorted(directory.glob("buyers-*.csv")):
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if tuple(reader.fieldnames or ()) != BUYER_RECORD_COLUMNS:
+                raise ValueError(f"{path}: columns {reader.fieldnames} are not "
+                                 f"{BUYER_RECORD_COLUMNS}")
+            parts.append([row for row in reader if row.get("what") and row.get("at")])
+    return merge_rows(parts)

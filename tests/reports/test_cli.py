@@ -7,6 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from fakalab.cli import cli
+from fakalab.contract.rundir import FORMAT_VERSION
 from tests.reports.conftest import TINY
 
 
@@ -25,7 +26,8 @@ def test_newer_format_exits_2_without_traceback(run_copy: Callable[[Path], Path]
     (run / "run.json").write_text(json.dumps({**meta, "format_version": 99}))
     result = CliRunner().invoke(cli, ["report", str(run)])
     assert result.exit_code == 2
-    assert "format_version 99 is newer than this fakalab reads (format_version 1)" in result.output
+    assert (f"format_version 99 is newer than this fakalab reads (format_version "
+            f"{FORMAT_VERSION})") in result.output
     assert "Traceback" not in result.output
     assert not (run / "report").exists()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from fakalab.chaos.server import ToxiproxyThread
+from fakalab.contract.rundir import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKALAB = [sys.executable, "-m", "fakalab"]
@@ -76,7 +77,8 @@ def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) 
                  "locust/locust_stats.csv", "report/index.html", "report/metrics.json"):
         assert (run_dir / name).exists(), name
     info = json.loads((run_dir / "run.json").read_text())
-    assert info["format_version"] == 1 and info["valid"] is True
+    assert info["format_version"] == FORMAT_VERSION and info["valid"] is True
+    assert info["view"] == "inside"
     assert info["exit_status"] == run.returncode
     assert {s["name"] for s in info["slos"]} == {"delay_rate", "error_rate"}
     assert info["audit"] == {"ran": True, "failed": []}
