@@ -4,13 +4,14 @@
     journal = await runner.run()            # or run(start_at=epoch) to align with other work
 
 Order: the steady-state hypothesis is checked first (nothing is injected if it fails); then each
-fault is applied at `start` and removed at `start + duration`, relative to the run's start, while
-safeguards re-check the hypothesis every `interval` and abort after `max_failures` failures in a
-row; every fault still active is removed in `finally`; the hypothesis is checked again
-(`deviated` when it fails). A detached watchdog removes the faults at the deadline should this
-process die. `interrupt()` (or cancelling the task) stops the run with status `interrupted`; a
-cancelled `run()` re-raises CancelledError after the rollback, and `runner.journal` holds the
-journal.
+fault is applied at `start` and removed at `start + duration`, relative to the run's start —
+each fault on its own schedule, so a slow restart delays no other, and actions on one link
+taking turns — while safeguards re-check the hypothesis every `interval` and abort after
+`max_failures` failures in a row; every fault still active is removed in `finally`; the
+hypothesis is checked again (`deviated` when it fails). A detached watchdog removes the faults
+at the deadline should this process die. `interrupt()` (or cancelling the task) stops the run
+with status `interrupted`; a cancelled `run()` re-raises CancelledError after the rollback, and
+`runner.journal` holds the journal.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ class PlanRunner:
         self.journal: Journal | None = None
         self._interrupt: asyncio.Event | None = None
         self._active: dict[str, tuple[FaultSpec, float]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._record = _Record()
         self._watchdog: subprocess.Popen[bytes] | None = None
         self.tag = secrets.token_hex(3)  # names this run's toxics (chaos.faults.toxic_name)
@@ -230,18 +232,34 @@ class PlanRunner:
         return not problems
 
     async def _timeline(self, t0: float, injector: FaultInjector) -> str:
-        events = sorted(
-            [(t0 + f.start, 1, f) for f in self.plan.faults]
-            + [(t0 + f.end, 0, f) for f in self.plan.faults],
-            key=lambda event: (event[0], event[1]),
-        )
-        for at, inject, fault in events:
-            await self.clock.sleep_until(at)
-            if inject and not await self._inject(fault, injector):
-                return "failed"
-            if not inject and fault.id in self._active:
-                await self._remove(fault, injector, self._record.activities)
+        """Each fault on its own schedule, concurrently: a slow action (a restart waiting for
+        readiness) delays nothing but its own fault. The first failed injection fails the run
+        (the others are stopped, then rolled back)."""
+        tasks = [asyncio.ensure_future(self._one_fault(t0, fault, injector))
+                 for fault in sorted(self.plan.faults, key=lambda f: f.start)]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                if not await finished:
+                    return "failed"
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return "completed"
+
+    async def _one_fault(self, t0: float, fault: FaultSpec, injector: FaultInjector) -> bool:
+        # actions on one link take turns: removing a fault must see the others on its link
+        # that are active (a proxy stays down while another `down` on it lasts)
+        lock = self._locks.setdefault(fault.link, asyncio.Lock())
+        await self.clock.sleep_until(t0 + fault.start)
+        async with lock:
+            if not await self._inject(fault, injector):
+                return False
+        await self.clock.sleep_until(t0 + fault.end)
+        async with lock:
+            if fault.id in self._active:
+                await self._remove(fault, injector, self._record.activities)
+        return True
 
     async def _inject(self, fault: FaultSpec, injector: FaultInjector) -> bool:
         start = time.time()
@@ -308,6 +326,7 @@ class PlanRunner:
         return Journal(
             self.plan.title, self.plan.model_dump(mode="json"), status,
             after is not None and not after.met, started, self.clock.now(), record.before,
-            tuple(record.during), after, tuple(record.activities), tuple(record.rollbacks),
+            tuple(record.during), after,
+            tuple(sorted(record.activities, key=lambda a: a.start)), tuple(record.rollbacks),
             tuple(sorted(record.faults, key=lambda f: (f.started_at, f.fault_id))),
         )

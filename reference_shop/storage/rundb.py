@@ -10,13 +10,12 @@ server), then dropped.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import re
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from fakalab.reference_shop import db
 from fakalab.reference_shop.dburl import (
@@ -25,6 +24,7 @@ from fakalab.reference_shop.dburl import (
     sqlite_path,
     unreachable,
 )
+from fakalab.reference_shop.storage.connect import sqlite_connection
 
 __all__ = ["copy_to_sqlite", "create_run_database", "drop_run_database", "run_database_name"]
 
@@ -42,54 +42,70 @@ def _server(url: str) -> str:
     return normalised
 
 
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+def _connect(url: str, *, autocommit: bool = False) -> Any:
+    import psycopg  # the postgres extra; dburl.database_url has checked it is installed
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
+        return psycopg.connect(conninfo, connect_timeout=10, autocommit=autocommit)
+    except psycopg.Error as exc:  # the driver's error, told in one line
+        raise unreachable(url, exc) from None
+
+
+def _admin(url: str, statement: str) -> None:
+    import psycopg
+
+    with _connect(url, autocommit=True) as conn:
         try:
-            conn = await engine.connect()
-        except Exception as exc:  # the driver's error, told in one line
-            raise unreachable(url, exc) from None
-        try:
-            await conn.execute(text(statement))
-        finally:
-            await conn.close()
-    finally:
-        await engine.dispose()
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            raise DatabaseProblem(f"{statement.split(' (')[0]}: "
+                                  f"{str(exc).strip().splitlines()[0]}") from None
 
 
 def create_run_database(server_url: str, name: str) -> str:
     """Create database `name` on the server of `server_url` (dropping a leftover of that name);
     its URL."""
     server = _server(server_url)
-    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    _admin(server, f'DROP DATABASE IF EXISTS "{name}"')
+    _admin(server, f'CREATE DATABASE "{name}"')
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_run_database(server_url: str, name: str) -> None:
-    asyncio.run(_admin(_server(server_url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _copy(source: str, target: str) -> int:
-    src, dst = create_async_engine(source), create_async_engine(target)
-    copied = 0
-    try:
-        async with dst.begin() as out:
-            await out.run_sync(db.metadata.create_all)
-        async with src.connect() as conn, dst.begin() as out:
-            for table in db.metadata.sorted_tables:
-                rows = [dict(r) for r in (await conn.execute(select(table))).mappings()]
-                if rows:
-                    await out.execute(insert(table), rows)
-                copied += len(rows)
-    finally:
-        await src.dispose()
-        await dst.dispose()
-    return copied
+    _admin(_server(server_url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def copy_to_sqlite(url: str, path: Path) -> int:
-    """Copy every table of the shop database at `url` into a new SQLite file; rows copied."""
+    """Copy every table of the shop database at `url` into a new SQLite file; rows copied.
+    A failure leaves no half-written file behind (the source database is kept)."""
+    import psycopg
+
     if path.exists():
         raise DatabaseProblem(f"{path}: already exists")
-    return asyncio.run(_copy(database_url(url), database_url(str(path))))
+    copied = 0
+    out = sqlite_connection(path)
+    try:
+        with _connect(database_url(url)) as src:
+            for statement in db.schema("sqlite"):
+                out.execute(statement)
+            for table in db.metadata.sorted_tables:
+                columns = [c.name for c in table.columns]
+                names = ", ".join(f'"{c}"' for c in columns)
+                rows = src.execute(f'SELECT {names} FROM "{table.name}"').fetchall()
+                out.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES '
+                                f'({", ".join("?" * len(columns))})', rows)
+                copied += len(rows)
+        out.commit()
+    except (psycopg.Error, OSError, ValueError) as exc:
+        out.close()
+        with contextlib.suppress(OSError):
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise DatabaseProblem(f"copying the run's database into {path}: "
+                              f"{str(exc).strip().splitlines()[0]}") from None
+    except BaseException:
+        out.close()
+        raise
+    out.close()
+    return copied

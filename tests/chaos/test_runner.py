@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,3 +335,59 @@ async def test_kills_the_runner_cannot_do_inject_nothing(
     assert journal["status"] == "failed"
     assert any(problem in str(a["exception"]) for a in journal["activities"]), journal
     assert _clean(client) and (processes is None or not processes.calls)
+
+
+class SlowShop(Processes):
+    """The shop's restart takes until supplier-a has been restarted (as a restart under load
+    can take seconds): a timeline that waits for one action before the next never gets there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.supplier_back = threading.Event()
+        self.waited = False
+
+    def restart(self, name: str) -> dict[str, Any]:
+        if name == "shop":
+            self.waited = self.supplier_back.wait(20)
+        else:
+            self.supplier_back.set()
+        return super().restart(name)
+
+
+async def test_a_slow_restart_delays_no_other_fault(client: ToxiproxyClient,
+                                                    stack: FakeStack) -> None:
+    processes = SlowShop()
+    plan = _plan("  - {id: shop-down, link: shop, fault: kill, start: 0, duration: 0.1}\n"
+                 "  - {id: supplier-down, link: supplier-a, fault: kill, start: 0.05, "
+                 "duration: 0.15}\n")
+    journal = (await _runner(plan, client, stack, processes).run()).to_json()
+    assert processes.waited, "supplier-a's restart waited for the shop's to finish"
+    assert journal["status"] == "completed"
+    assert processes.calls == [("kill", "shop"), ("kill", "supplier-a"),
+                               ("restart", "supplier-a"), ("restart", "shop")]
+    assert [a["name"] for a in journal["activities"]] == [
+        "preflight", "inject shop-down", "inject supplier-down", "remove shop-down",
+        "remove supplier-down"]  # in the order they started
+
+
+async def test_two_outages_of_one_proxy_back_to_back_leave_it_down_until_the_second_ends(
+        proxies: ToxiproxyClient, stack: FakeStack) -> None:
+    """Actions on one link take turns, so the first outage's end sees the second one active
+    however the two land — the proxy is down from 0.1 s to 0.5 s, and up after."""
+    plan = _plan("  - {id: first, link: shop->payment-a, fault: down, start: 0.1, duration: 0.2}\n"
+                 "  - {id: second, link: shop->payment-a, fault: down, start: 0.3, "
+                 "duration: 0.2}\n")
+    runner = _runner(plan, proxies, stack)
+    task = asyncio.create_task(runner.run())
+    seen = []
+    while not task.done():
+        seen.append((time.time(), (await asyncio.to_thread(proxies.proxies))
+                     ["shop_payment-a"]["enabled"]))
+        await asyncio.sleep(0.02)
+    journal = (await task).to_json()
+    assert journal["status"] == "completed"
+    faults = {f["fault_id"]: f for f in journal["faults"]}
+    down_from, down_to = faults["first"]["started_at"], faults["second"]["ended_at"]
+    inside = [enabled for at, enabled in seen if down_from + 0.05 < at < down_to - 0.05]
+    assert inside and not any(inside)
+    assert (await asyncio.to_thread(proxies.proxies))["shop_payment-a"]["enabled"]

@@ -36,7 +36,7 @@ def set_faults(urls: dict[str, str], name: str, **faults: Any) -> None:
 
 def shop_settings(tmp_path: Path, urls: dict[str, str], **overrides: Any) -> ShopSettings:
     values: dict[str, Any] = dict(
-        db_url=f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}", port=0, upstreams=urls,
+        db_url=f"sqlite:///{tmp_path / 'shop.db'}", port=0, upstreams=urls,
         admin_token=ADMIN, upstream_timeout_s=2.0, backoff_base_s=0.02, retries=3,
         reconcile_after_paid_s=0.5, reconcile_interval_s=0.2, sweep_interval_s=0.5,
         stall_after_s=2.0)

@@ -118,7 +118,7 @@ class SideTasks:
 
 def settings_for(tmp_path: Path, **overrides: Any) -> ShopSettings:
     values: dict[str, Any] = dict(
-        db_url=f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}",
+        db_url=f"sqlite:///{tmp_path / 'shop.db'}",
         upstreams={name: f"http://{name}" for name in SERVICES}, payment_secrets=SECRETS,
         retries=2, backoff_base_s=0.0, backoff_max_s=0.0, hold_s=60.0, hold_retry_s=0.01)
     values.update(overrides)

@@ -29,7 +29,7 @@ LIMITS = ["--set", "max_connections=64", "--set", "header_timeout_s=1",
 def shop(tmp_path_factory: pytest.TempPathFactory, upstream_urls: dict[str, str]
          ) -> Iterator[ShopProcess]:
     tmp = tmp_path_factory.mktemp("limits")
-    with ShopProcess(f"sqlite+aiosqlite:///{tmp / 'shop.db'}", upstream_urls,
+    with ShopProcess(f"sqlite:///{tmp / 'shop.db'}", upstream_urls,
                      admin_token="limits", options=LIMITS, log_path=tmp / "shop.log") as proc:
         yield proc
 

@@ -98,7 +98,7 @@ class Harness:
     def __init__(self, tmp: Path, ups: dict[str, str]) -> None:
         self.tmp, self.ups = tmp, ups
         self.db_path = tmp / "shop.db"
-        self.db_url = f"sqlite+aiosqlite:///{self.db_path}"
+        self.db_url = f"sqlite:///{self.db_path}"
         self.port = free_port()
         self.shops: list[ShopProcess] = []
         self.stack = contextlib.ExitStack()  # stops (if alive) and closes each shop's log

@@ -17,7 +17,7 @@ from tests.reference_shop.conftest import Buyer
 
 async def test_fifty_orders_from_creation_to_delivery(
         tmp_path: Path, upstream_urls: dict[str, str]) -> None:
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+    db_url = f"sqlite:///{tmp_path / 'e2e.db'}"
     with ShopProcess(db_url, upstream_urls, admin_token="e2e", log_path=tmp_path / "shop.log"
                      ) as shop:
         async with httpx.AsyncClient(base_url=shop.url, timeout=30,
@@ -48,7 +48,7 @@ def test_busy_port_is_a_clear_error(tmp_path: Path, upstream_urls: dict[str, str
         port = busy.getsockname()[1]
         run = subprocess.run([sys.executable, "-m", "fakalab.reference_shop.cli",
                               "--port", str(port),
-                              "--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"],
+                              "--db", f"sqlite:///{tmp_path / 'x.db'}"],
                              capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
@@ -60,11 +60,11 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
                           "--port", "0"], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "workers" in run.stderr and "Traceback" not in run.stderr
     with pytest.raises(ShopProcessError):
-        ShopProcess("sqlite+aiosqlite:///x.db", {}, options=["--set", "nonsense=1"]).start()
+        ShopProcess("sqlite:///x.db", {}, options=["--set", "nonsense=1"]).start()
 
 
 def test_sigint_stops_the_shop_cleanly(tmp_path: Path, upstream_urls: dict[str, str]) -> None:
-    shop = ShopProcess(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", upstream_urls)
+    shop = ShopProcess(f"sqlite:///{tmp_path / 's.db'}", upstream_urls)
     shop.start()
     assert shop.proc is not None
     shop.proc.send_signal(signal.SIGINT)
@@ -76,10 +76,10 @@ def test_the_public_default_secrets_are_announced_loudly(tmp_path: Path,
     """A correctly signed notice with the default secret delivers keys: a shop started with
     them must say so at start-up (and stay quiet once it has secrets of its own)."""
     loud, quiet = tmp_path / "loud.log", tmp_path / "quiet.log"
-    with ShopProcess(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", upstream_urls, log_path=loud):
+    with ShopProcess(f"sqlite:///{tmp_path / 'a.db'}", upstream_urls, log_path=loud):
         pass
     own = ["--set", 'payment_secrets={"payment-a": "own-a", "payment-b": "own-b"}']
-    with ShopProcess(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", upstream_urls, options=own,
+    with ShopProcess(f"sqlite:///{tmp_path / 'b.db'}", upstream_urls, options=own,
                      log_path=quiet):
         pass
     warnings = [line for line in loud.read_text().splitlines() if line.startswith("WARNING")]

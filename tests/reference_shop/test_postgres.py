@@ -23,7 +23,7 @@ ADMIN = {"Authorization": "Bearer pg"}
 def shops(tmp_path_factory: pytest.TempPathFactory, postgres: str,
           upstream_urls: dict[str, str]) -> Iterator[dict[str, ShopProcess]]:
     tmp = tmp_path_factory.mktemp("backends")
-    urls = {"sqlite": f"sqlite+aiosqlite:///{tmp / 'shop.db'}",
+    urls = {"sqlite": f"sqlite:///{tmp / 'shop.db'}",
             "postgres": create_database(postgres, "nul")}
     started = {name: ShopProcess(url, upstream_urls, admin_token="pg",
                                  log_path=tmp / f"{name}.log") for name, url in urls.items()}

@@ -82,7 +82,7 @@ def live_shop(upstream_urls: dict[str, str], tmp_path_factory: pytest.TempPathFa
     run: Path = tmp_path_factory.mktemp("schemathesis")
     # Rate limits high enough that generated requests reach the logic behind them (the 429s
     # are tested in test_privacy.py).
-    with ShopProcess(f"sqlite+aiosqlite:///{run / 'shop.db'}", upstream_urls,
+    with ShopProcess(f"sqlite:///{run / 'shop.db'}", upstream_urls,
                      admin_token=ADMIN, log_path=run / "shop.log",
                      options=["--set", "lookup_rate_per_min=10000"]) as shop:
         yield shop
@@ -90,7 +90,7 @@ def live_shop(upstream_urls: dict[str, str], tmp_path_factory: pytest.TempPathFa
     assert "Traceback" not in (run / "shop.log").read_text()
 
 
-DOCUMENT = create_app(ShopSettings(db_url="sqlite+aiosqlite://")).openapi()
+DOCUMENT = create_app(ShopSettings(db_url="sqlite://")).openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=schemathesis.Config.from_dict(
     {**CONFIG, "auth": {"openapi": {"HTTPBearer": {"bearer": ADMIN}}}}))
 unauthenticated = schemathesis.openapi.from_dict(DOCUMENT,

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "reference_shop"
 STORAGE = {SHOP / "db.py", SHOP / "dburl.py", SHOP / "interfaces.py"}
-SQL_MODULES = ("sqlalchemy", "sqlite3", "aiosqlite", "asyncpg")
+SQL_MODULES = ("sqlalchemy", "sqlite3", "psycopg")
 
 
 def sql_imports(path: Path) -> list[str]:

@@ -33,7 +33,7 @@ def test_open_loop_run_against_the_shop(tmp_path: Path) -> None:
     scenario = load_scenario(str(path))
     records = tmp_path / "records"
     with UpstreamsProcess() as ups, ShopProcess(
-            f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}", dict(ups.urls),
+            f"sqlite:///{tmp_path / 'shop.db'}", dict(ups.urls),
             options=["--set", "reconcile_after_paid_s=0.5"]) as shop:
         # a slow risk check holds orders in one stage longer than the buyers' patience
         httpx.patch(ups.urls["risk"] + "/admin/faults", json={"latency_ms": 800},
