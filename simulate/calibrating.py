@@ -7,9 +7,10 @@
 from runs that already exist, and ``fakalab simulate SCENARIO --calibration RUN_DIR…`` fits
 from a team's earlier runs for one forecast without writing anything.
 
-From any run: the base distributions come from the events written while the queue was short (at
-most one order per worker waiting) and outside every fault window; a run whose queue grew
-beyond ``BACKLOG`` orders also gives a CPU speed (``fit_speed``).
+The base distributions come from the runs whose queue never grew beyond ``BACKLOG`` orders (all
+runs, when every one had a backlog), from the events written while the queue was short (at most
+one order per worker waiting) and outside every fault window; a run whose queue grew beyond
+``BACKLOG`` gives a CPU speed (``fit_speed``) instead.
 """
 
 from __future__ import annotations
@@ -146,8 +147,10 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     runs = [load_run(path) for path in paths]
     if not runs:
         raise RunDirError("no run directory to calibrate from")
+    draining = [run for run in runs if int(queue_steps(run.orders).depth.max(initial=0)) > BACKLOG]
+    light = [run for run in runs if run not in draining] or runs
     parts: dict[str, list[FloatArray]] = {}
-    for run in runs:
+    for run in light:
         origin = load_origin(run)
         workers = int((run.meta.get("shop") or {}).get("workers", 4))
         orders, events = _relative(run, origin)
@@ -158,7 +161,6 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     from fakalab.simulate.shop_calibration import quantiles  # noqa: PLC0415
 
     base = {name: quantiles(values) for name, values in base.items()}
-    draining = [run for run in runs if int(queue_steps(run.orders).depth.max(initial=0)) > BACKLOG]
     sources = [_source(run, "drain" if run in draining else "base") for run in runs]
     cal = ShopCalibration(sources=tuple(sources), fitted_at=now_iso(), fakalab=fakalab_version(),
                           **base)

@@ -28,15 +28,18 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+from array import array
 from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
 
+import numpy.typing as npt
+
 from fakalab.simulate.params import Stage, Upstream, UpstreamFault
 
 __all__ = ["BREAKER_REFUSED", "FAILED", "OK", "REFUSED", "REVIEW", "BreakerModel", "Calls",
-           "full_jitter"]
+           "full_jitter", "health_penalty"]
 
 # outcomes of an attempt, a call and a chain
 OK, FAILED, REFUSED, REVIEW, BREAKER_REFUSED = 0, 1, 2, 3, 4
@@ -127,9 +130,14 @@ class Calls:
         faults: Sequence[UpstreamFault],
         rngs: dict[str, np.random.Generator],
         track_health: Sequence[str] = (),
+        log_health: Sequence[str] = (),
     ) -> None:
         self.upstreams = {u.name: u for u in upstreams}
         self.track = frozenset(track_health)
+        # every attempt's (end, latency, failed) of these upstreams, for the status page's
+        # health afterwards (``health_penalty``)
+        self.log = {name: (array("d"), array("d"), array("b")) for name in log_health
+                    if name in self.upstreams}
         self.breakers = {
             u.name: BreakerModel(u.breaker_threshold, u.breaker_cooldown_s, u.breaker)
             for u in upstreams
@@ -146,12 +154,18 @@ class Calls:
         self.failures = dict.fromkeys(self.upstreams, 0)
         # ``ComponentHealth``: (end, latency) of every attempt, for the mean over a window
         self.samples: dict[str, deque[tuple[float, float]]] = {u: deque() for u in self.upstreams}
+        self._ahead: dict[str, list[tuple[float, float]]] = {u: [] for u in self.upstreams}
         self._sums = dict.fromkeys(self.upstreams, 0.0)
 
     def mean_latency_s(self, name: str, now: float, window_s: float) -> float:
         """``ComponentHealth.mean_latency_ms`` (in seconds): the mean latency of the attempts
-        that ended in the last ``window_s`` (0 when there were none)."""
-        samples = self.samples[name]
+        that ended in the last ``window_s`` (0 when there were none); an attempt planned to end
+        later is not seen yet."""
+        samples, ahead = self.samples[name], self._ahead[name]
+        while ahead and ahead[0][0] <= now:
+            sample = heapq.heappop(ahead)
+            samples.append(sample)
+            self._sums[name] += sample[1]
         while samples and samples[0][0] < now - window_s:
             self._sums[name] -= samples.popleft()[1]
         return self._sums[name] / len(samples) if samples else 0.0
@@ -211,8 +225,12 @@ class Calls:
             t += took
             breaker.record(result != FAILED, t)
             if name in self.track:
-                self.samples[name].append((t, took))
-                self._sums[name] += took
+                heapq.heappush(self._ahead[name], (t, took))
+            log = self.log.get(name)
+            if log is not None:
+                log[0].append(t)
+                log[1].append(took)
+                log[2].append(result == FAILED)
             if result != FAILED:
                 return t, result
         return t, FAILED
@@ -236,3 +254,34 @@ class Calls:
     def quiet(self, name: str) -> bool:
         """No fault ever touches ``name`` (a call is then one attempt of its base latency)."""
         return not self.faults[name]
+
+
+def health_penalty(
+    log: tuple[array[float], array[float], array[int]],
+    at: npt.NDArray[np.float64],
+    *,
+    window_s: float = 10.0,
+    slow_s: float = 0.5,
+) -> npt.NDArray[np.float64]:
+    """The upstream's part of the shop's ETA penalty at each of ``at`` (``Shop._upstream_penalty``
+    with ``statuspage.ComponentHealth``): its mean latency over the last ``window_s`` when it is
+    not operational — at least 3 attempts, and 5% of them failed or 20% slower than ``slow_s``;
+    0 otherwise."""
+    ends = np.frombuffer(log[0], dtype=np.float64)
+    if not len(ends):
+        return np.zeros(len(at))
+    order = np.argsort(ends, kind="stable")
+    ends = ends[order]
+    latency = np.frombuffer(log[1], dtype=np.float64)[order]
+    failed = np.frombuffer(log[2], dtype=np.int8)[order].astype(np.float64)
+    sums = [np.concatenate(([0.0], np.cumsum(v))) for v in (latency, failed,
+                                                           (latency > slow_s).astype(float))]
+    upto = np.searchsorted(ends, at, side="right")
+    since = np.searchsorted(ends, at - window_s, side="left")
+    count = upto - since
+    safe = np.maximum(count, 1)
+    mean = (sums[0][upto] - sums[0][since]) / safe
+    errors = (sums[1][upto] - sums[1][since]) / safe
+    slow = (sums[2][upto] - sums[2][since]) / safe
+    degraded = (count >= 3) & ((errors >= 0.05) | (slow >= 0.2))
+    return np.where(degraded, mean, 0.0)

@@ -122,8 +122,9 @@ def simulate(ctx: click.Context, run_validation: bool) -> None:
 )
 @click.option("--generators", type=click.IntRange(1, 64), default=1, show_default=True,
               help="The drill's --generators (its load schedule depends on them).")
-@click.option("--calibration", "calibration_runs", multiple=True, metavar="RUN_DIR",
-              help="Fit the shop's calibration from these runs instead of shop.json.")
+@click.option("--calibration", "calibration_runs", multiple=True, metavar="RUN_DIR[,RUN_DIR…]",
+              help="Fit the shop's calibration from these runs instead of shop.json "
+              "(repeat the option or separate with commas).")
 @click.option("--against", "against", metavar="RUN_DIR",
               help="Show the forecast next to what this run measured.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -170,7 +171,8 @@ def target(
               against, as_json)
 
 
-def _calibration(runs: tuple[str, ...]) -> ShopCalibration:
+def _calibration(given: tuple[str, ...]) -> ShopCalibration:
+    runs = [part for item in given for part in item.split(",") if part]
     if not runs:
         return load_calibration()
     return calibrate_runs(runs, log=lambda line: click.echo(f"calibration: {line}", err=True))
@@ -280,13 +282,13 @@ def calibration_document(cal: ShopCalibration) -> dict[str, Any]:
               help="How often to run the drain drill (its spread is the harness's noise).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/calibration"),
               show_default=True, help="Where the calibration drills write their runs.")
-@click.option("--from", "from_runs", multiple=True, metavar="RUN_DIR",
-              help="Fit from these runs instead of running the drills.")
+@click.argument("from_runs", nargs=-1, metavar="[RUN_DIR]...")
 @click.option("--out", type=click.Path(path_type=Path), default=CALIBRATION, show_default=True,
               help="The calibration file to write.")
 def calibrate(repeat: int, runs_dir: Path, from_runs: tuple[str, ...], out: Path) -> None:
     """Re-measure the shop: run the calibration drills (simulate/calibration/*.yaml) one at a
-    time as `python -m fakalab drill`, fit, and write the calibration forecasts use."""
+    time as `python -m fakalab drill`, fit, and write the calibration forecasts use. Given
+    RUN_DIRs, fit from those runs instead of drilling."""
 
     def log(line: str) -> None:
         click.echo(line, err=True)

@@ -98,15 +98,19 @@ def shop_payment_etas(
     left_at: FloatArray,
     floor_s: float = 5.0,
     window_s: float = 10.0,
+    penalty: FloatArray | None = None,
 ) -> FloatArray:
     """The ETA the shop shows on payment now (``reference_shop/eta.py`` ``estimate_eta`` and
     ``Shop.eta_for``): the queue ahead drains at the pipeline's capacity — ``workers`` per mean
     per-order time, or the throughput of the last ``window_s`` when lower (orders leaving the
     pipeline: ``left_at``, sorted) — less the rate at which orders of higher classes joined the
     queue in the last ``window_s`` (they overtake), but never below 5% of the capacity; then the
-    order's own stages. Never closer than ``floor_s``, rounded up to a whole second. (The
-    shop's upstream penalty, the mean latency of a degraded risk or supplier A, is left out.)"""
+    order's own stages. ``penalty``, the mean latency of a degraded risk service or supplier A
+    (``Shop._upstream_penalty``), is added to the per-order time, so it also slows the drain.
+    Never closer than ``floor_s``, rounded up to a whole second."""
     per_order = clock.remaining(0, paid_at)
+    if penalty is not None:
+        per_order = per_order + penalty
     capacity = np.where(per_order > 0, max(workers, 1) / np.where(per_order > 0, per_order, 1),
                         np.inf)
     throughput = _rate(left_at, paid_at, window_s)

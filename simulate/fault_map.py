@@ -155,7 +155,8 @@ def _business(spec: FaultSpec, start: float, end: float) -> Mapped:
         out.ignored.append(f"{described}: the notification is a side task after delivery")
         return out
     if family == "payment":
-        drop = 1 - (1 - a.get("callback_drop_pct", 0) / 100) * (1 - a.get("wrong_amount_pct", 0) / 100)
+        lost, wrong = a.get("callback_drop_pct", 0) / 100, a.get("wrong_amount_pct", 0) / 100
+        drop = round(lost + wrong - lost * wrong, 12)
         if drop > 0:
             out.channel_faults.append(Fault(target=service, start_s=start, end_s=end,
                                             failure_prob=drop))

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from fakalab.simulate.arrivals import arrival_times
 from fakalab.simulate.buyer import Timeline, file_tickets, queue_stale_at
-from fakalab.simulate.calls import Calls
+from fakalab.simulate.calls import Calls, health_penalty
 from fakalab.simulate.channels import settle_shop_payments
 from fakalab.simulate.cpu import CpuCalendar
 from fakalab.simulate.eta import payment_etas, shop_payment_etas, stage_clock, stage_etas
@@ -35,6 +35,8 @@ from fakalab.simulate.workers import (
 )
 
 __all__ = ["SimulationResult", "draw_pool_inputs", "run"]
+
+PENALISED = ("risk", "supplier-a")  # the upstreams whose health the shop's ETA adds (shop.py)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -100,6 +102,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
             worker_upstreams,
             [f for f in model.upstream_faults if f.target not in channels],
             {u.name: streams[f"calls:{u.name}"] for u in worker_upstreams},
+            log_health=PENALISED if model.buyer.eta == "shop" else (),
         )
     cpu = None
     if model.cpu is not None:
@@ -120,7 +123,13 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         cpu=cpu,
         supplier=supplier.tolist(),
     )
-    records = _records(model, created, priority, supplier, payments, pool, streams)
+    penalty = None
+    if calls is not None and calls.log:
+        slow_s = model.payment.slow_ms / 1000
+        confirmed = np.nan_to_num(payments.paid_at, nan=0.0)
+        penalty = np.max([health_penalty(log, confirmed, slow_s=slow_s)
+                          for log in calls.log.values()], axis=0)
+    records = _records(model, created, priority, supplier, payments, pool, streams, penalty)
     utilisation = _utilisation(model, records, pool.busy_s)
     return SimulationResult(
         model,
@@ -183,6 +192,7 @@ def _records(
     payments: Payments,
     pool: PoolRecords,
     streams: Streams,
+    penalty: FloatArray | None = None,
 ) -> OrderRecords:
     starts = np.column_stack([_numpy(column) for column in pool.stage_start])
     ends = np.column_stack([_numpy(column) for column in pool.stage_end])
@@ -203,7 +213,7 @@ def _records(
         ahead = np.frombuffer(pool.ahead, dtype=np.int64)
         left = _left_at(model, starts, ends, delivered_at, failed_stage)
         timeline = _transparent(model, payments, starts, ends, delivered_at, ahead, priority,
-                                left)
+                                left, penalty)
         if model.buyer.queue_updates:
             queue_stale = queue_stale_at(
                 payments.paid_at,
@@ -304,6 +314,7 @@ def _transparent(
     ahead: npt.NDArray[np.int64],
     priority: npt.NDArray[np.int64],
     left_at: FloatArray,
+    penalty: FloatArray | None = None,
 ) -> Timeline:
     """Buyer says paid; payment confirmed (with an ETA); each blocking stage starts (with a
     new ETA); delivered."""
@@ -317,7 +328,7 @@ def _transparent(
         lanes = priority if model.priority_lanes else np.zeros(len(priority), dtype=np.int64)
         on_payment = shop_payment_etas(
             clock, payments.paid_at, ahead.astype(np.float64), model.workers,
-            priority=lanes, left_at=left_at, floor_s=model.buyer.eta_floor_s,
+            priority=lanes, left_at=left_at, floor_s=model.buyer.eta_floor_s, penalty=penalty,
         )
     else:
         on_payment = payment_etas(clock, payments.paid_at, ahead.astype(np.float64),

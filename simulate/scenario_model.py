@@ -243,8 +243,9 @@ def scenario_model(
                                         [t for t, _ in shape.points]))
         periods = max(1, math.ceil(1.5 * orders / max(per_period, 1e-9)) + 1)
         mapped = _repeat(mapped, duration, periods)
+        last = (periods * duration, shape.points[-1][1])
         shape = LoadShape(points=tuple((t + k * duration, r) for k in range(periods)
-                                       for t, r in shape.points[:-1]) + (shape.points[-1],))
+                                       for t, r in shape.points if t < duration) + (last,))
         horizon = None
     elif arrivals == "drill":
         trace = _trace(scenario, duration, mapped.outages, generators)
