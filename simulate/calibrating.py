@@ -1,7 +1,7 @@
 """Calibrating the shop from run directories, and re-running the calibration drills (I/O).
 
 ``fakalab simulate calibrate`` runs ``simulate/calibration/cal-base.yaml`` once and
-``cal-drain.yaml`` ``--repeat`` times, each as ``python -m fakalab drill FILE --out DIR
+``cal-drain.yaml`` and ``cal-drain-long.yaml`` ``--repeat`` times each, each as ``python -m fakalab drill FILE --out DIR
 --no-report`` in a child process (``simulate`` imports no drill code), then fits
 (``calibrate_runs``) and writes ``simulate/calibration/shop.json``. ``--from RUN_DIR…`` fits
 from runs that already exist, and ``fakalab simulate SCENARIO --calibration RUN_DIR…`` fits
@@ -39,14 +39,16 @@ from fakalab.simulate.shop_calibration import (
     now_iso,
 )
 
-__all__ = ["BACKLOG", "CALIBRATION_DIR", "DRILLS", "calibrate_runs", "fit_speed",
+__all__ = ["BACKLOG", "CALIBRATION_DIR", "DRILLS", "calibrate_runs", "fit_cpu", "fit_speed",
            "load_origin", "run_calibration_drills", "run_scenario"]
 
 FloatArray = npt.NDArray[np.float64]
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
-DRILLS = {"base": CALIBRATION_DIR / "cal-base.yaml", "drain": CALIBRATION_DIR / "cal-drain.yaml"}
+DRILLS = {"base": CALIBRATION_DIR / "cal-base.yaml", "drain": CALIBRATION_DIR / "cal-drain.yaml",
+          "drain-long": CALIBRATION_DIR / "cal-drain-long.yaml"}
 BACKLOG = 50  # a run whose queue got this deep tells how fast the shop drains
-SPEEDS = tuple(np.round(np.exp(np.linspace(math.log(0.3), math.log(2.0), 25)), 4))
+SPEEDS = tuple(np.round(np.exp(np.linspace(math.log(0.3), math.log(3.0), 29)), 4))
+WAITING = (0.0, 0.0002, 0.0004, 0.0006, 0.0008, 0.0011, 0.0015)  # CPU s/s per waiting order
 
 
 def load_origin(run: Run) -> float:
@@ -104,34 +106,62 @@ def _measured_depth(run: Run, origin: float, times: FloatArray) -> FloatArray:
     return queue_steps(run.orders).at(times + origin).astype(float)
 
 
-def fit_speed(run: Run, cal: ShopCalibration, seeds: Sequence[int] = (0, 1)
-              ) -> tuple[float, float]:
-    """The CPU speed at which the model, run on this run's own scenario (its orders, faults
-    and settings), holds the queue closest to the one measured, second by second (the mean
-    absolute difference over the seconds when either queue was longer than the workers);
-    returns (speed, that difference)."""
+def _queue_error(model, measured: FloatArray, times: FloatArray, seeds: Sequence[int]) -> float:  # type: ignore[no-untyped-def]
+    depth = np.zeros(len(times))
+    for seed in seeds:
+        records = simulate(model, seed).records
+        frame = pd.DataFrame({"paid_at": np.fmin(records.paid_at, records.paid_click_at),
+                              "delivered_at": records.delivered_at})
+        depth += queue_steps(frame).at(times) / len(seeds)
+    busy = (depth > model.workers) | (measured > model.workers)
+    return float(np.abs(depth - measured)[busy].mean()) if busy.any() else 0.0
+
+
+def _drain_case(run: Run, cal: ShopCalibration):  # type: ignore[no-untyped-def]
     from fakalab.simulate.scenario_model import scenario_model  # noqa: PLC0415 - a cycle
 
-    scenario = run_scenario(run)
     origin = load_origin(run)
-    model, _ = scenario_model(scenario, calibration=cal)
-    assert model.cpu is not None
+    model, _ = scenario_model(run_scenario(run), calibration=cal)
     times = np.arange(0.0, run.ended_at - origin, 1.0)
-    measured = _measured_depth(run, origin, times)
+    return model, _measured_depth(run, origin, times), times
+
+
+def fit_speed(run: Run, cal: ShopCalibration, seeds: Sequence[int] = (0, 1),
+              speeds: Sequence[float] = SPEEDS) -> tuple[float, float]:
+    """The CPU speed at which the model, run on this run's own scenario (its orders, faults
+    and settings) with ``cal``, holds the queue closest to the one measured, second by second
+    (the mean absolute difference over the seconds when either queue was longer than the
+    workers); returns (speed, that difference)."""
+    model, measured, times = _drain_case(run, cal)
+    assert model.cpu is not None
     best = (1.0, math.inf)
-    for speed in SPEEDS:
+    for speed in speeds:
         m = model.model_copy(update={"cpu": model.cpu.model_copy(update={"speed": speed})})
-        depth = np.zeros(len(times))
-        for seed in seeds:
-            records = simulate(m, seed).records
-            frame = pd.DataFrame({"paid_at": np.fmin(records.paid_at, records.paid_click_at),
-                                  "delivered_at": records.delivered_at})
-            depth += queue_steps(frame).at(times) / len(seeds)
-        busy = (depth > model.workers) | (measured > model.workers)
-        error = float(np.abs(depth - measured)[busy].mean()) if busy.any() else 0.0
+        error = _queue_error(m, measured, times, seeds)
         if error < best[1]:
             best = (float(speed), error)
     return best
+
+
+def fit_cpu(runs: Sequence[Run], cal: ShopCalibration, *, waiting: Sequence[float] = WAITING,
+            log: Callable[[str], None] | None = None) -> tuple[float, dict[str, tuple[float, float]]]:
+    """The CPU cost per waiting order (shared by every run) and each run's CPU speed that
+    together hold the drain runs' queues closest to the measured ones (the sum of the runs'
+    mean absolute differences)."""
+    best: tuple[float, dict[str, tuple[float, float]]] = (0.0, {})
+    best_total = math.inf
+    for cost in waiting:
+        trial = cal.model_copy(update={"per_waiting_s": cost})
+        fits = {run.run_id: fit_speed(run, trial, speeds=SPEEDS[::2]) for run in runs}
+        total = sum(error for _, error in fits.values())
+        if log is not None:
+            log(f"  per waiting order {cost * 1000:.2f} ms/s: queue off by "
+                f"{total / max(len(fits), 1):.1f} orders on average")
+        if total < best_total:
+            best, best_total = (float(cost), fits), total
+    cost = best[0]
+    trial = cal.model_copy(update={"per_waiting_s": cost})
+    return cost, {run.run_id: fit_speed(run, trial) for run in runs}
 
 
 def _source(run: Run, role: str) -> Source:
@@ -165,8 +195,9 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     cal = ShopCalibration(sources=tuple(sources), fitted_at=now_iso(), fakalab=fakalab_version(),
                           **base)
     speeds, errors = [], {}
+    cost, fits = fit_cpu(draining, cal, log=log) if draining else (0.0, {})
     for run in draining:
-        speed, error = fit_speed(run, cal)
+        speed, error = fits[run.run_id]
         speeds.append(speed)
         errors[run.run_id] = {"speed": speed, "mean_abs_queue_error": round(error, 2)}
         if log is not None:
@@ -174,6 +205,7 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     logs = np.log(speeds) if speeds else np.zeros(0)
     fit = {
         "speed_grid": [float(SPEEDS[0]), float(SPEEDS[-1]), len(SPEEDS)],
+        "per_waiting_grid_s": list(WAITING),
         "objective": "mean absolute difference of the queue (paid, undelivered) per second, "
                      "model (mean of 2 seeds, the run's own orders and faults) against the run, "
                      "over the seconds with a backlog",
@@ -182,6 +214,7 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     if not speeds:
         fit["note"] = "no run had a backlog: CPU speed 1 (the base run's), no spread"
     return cal.model_copy(update={
+        "per_waiting_s": cost,
         "speeds": tuple(speeds),
         "speed_log_mean": float(logs.mean()) if len(logs) else 0.0,
         "speed_log_sd": float(logs.std(ddof=1)) if len(logs) > 1 else 0.0,
@@ -189,12 +222,13 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     })
 
 
-def run_calibration_drills(out: Path, *, repeat: int = 3,
+def run_calibration_drills(out: Path, *, repeat: int = 2,
                            log: Callable[[str], None] | None = None) -> list[Path]:
-    """Run the calibration drills one at a time; the run directories they wrote."""
+    """Run the calibration drills one at a time — the base drill once, then each drain drill
+    ``repeat`` times, alternating — and return the run directories they wrote."""
     out.mkdir(parents=True, exist_ok=True)
     made: list[Path] = []
-    plan = [DRILLS["base"]] + [DRILLS["drain"]] * repeat
+    plan = [DRILLS["base"]] + [DRILLS["drain"], DRILLS["drain-long"]] * repeat
     for k, scenario in enumerate(plan, 1):
         before = set(out.iterdir())
         if log is not None:

@@ -131,8 +131,10 @@ class Calls:
         rngs: dict[str, np.random.Generator],
         track_health: Sequence[str] = (),
         log_health: Sequence[str] = (),
+        speed: float = 1.0,
     ) -> None:
         self.upstreams = {u.name: u for u in upstreams}
+        self.speed = speed  # the machine's speed: base latencies are divided by it
         self.track = frozenset(track_health)
         # every attempt's (end, latency, failed) of these upstreams, for the status page's
         # health afterwards (``health_penalty``)
@@ -173,7 +175,7 @@ class Calls:
     def attempt(self, name: str, t: float, kind: str = "all") -> tuple[float, int]:
         """One attempt starting at ``t``: (seconds it takes, OK/FAILED/REFUSED/REVIEW)."""
         upstream, draws = self.upstreams[name], self.draws[name]
-        latency, fail_after, failing, result = draws.base(), math.inf, False, OK
+        latency, fail_after, failing, result = draws.base() / self.speed, math.inf, False, OK
         faults = self.faults[name]
         if not faults:
             self.attempts[name] += 1

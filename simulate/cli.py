@@ -278,8 +278,8 @@ def calibration_document(cal: ShopCalibration) -> dict[str, Any]:
 
 
 @simulate.command("calibrate")
-@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
-              help="How often to run the drain drill (its spread is the harness's noise).")
+@click.option("--repeat", type=click.IntRange(min=1), default=2, show_default=True,
+              help="How often to run each drain drill (their spread is the harness's noise).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/calibration"),
               show_default=True, help="Where the calibration drills write their runs.")
 @click.argument("from_runs", nargs=-1, metavar="[RUN_DIR]...")

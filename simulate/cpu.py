@@ -10,8 +10,9 @@ planned earlier. So four workers with nothing to wait for share the CPU instead 
 four times as fast, and a backlog drains at the CPU's pace, not the workers'.
 
 Work the workers do not see slows the CPU down: a stage's work w takes w / (1 − u) where
-u = per_created_s · (orders created per second) + per_poll_s · polls_per_watcher · (paid,
-undelivered orders) + per_delivery_s · (deliveries per second), at most ``max_background``.
+u = per_created_s · (orders created per second) + (per_poll_s · polls_per_watcher +
+per_waiting_s) · (paid, undelivered orders) + per_delivery_s · (deliveries per second), at most
+``max_background``.
 While the shop is down (``Cpu.outages``) nothing runs.
 """
 
@@ -62,7 +63,7 @@ class CpuCalendar:
             k = int(t)
             rate = self._created_rate[k] if 0 <= k < len(self._created_rate) else 0.0
             u += cpu.per_created_s * rate
-        if cpu.per_poll_s or cpu.per_delivery_s:
+        if cpu.per_poll_s or cpu.per_waiting_s or cpu.per_delivery_s:
             deliveries = self._deliveries
             while deliveries and deliveries[0] <= t:
                 heapq.heappush(self._recent, heapq.heappop(deliveries))
@@ -70,9 +71,9 @@ class CpuCalendar:
             recent = self._recent
             while recent and recent[0] < t - 1.0:
                 heapq.heappop(recent)
-            if cpu.per_poll_s:
-                watchers = bisect.bisect_right(self._paid, t) - self._delivered
-                u += cpu.per_poll_s * cpu.polls_per_watcher * max(watchers, 0)
+            if cpu.per_poll_s or cpu.per_waiting_s:
+                waiting = max(bisect.bisect_right(self._paid, t) - self._delivered, 0)
+                u += (cpu.per_poll_s * cpu.polls_per_watcher + cpu.per_waiting_s) * waiting
             u += cpu.per_delivery_s * len(recent)
         return min(u, cpu.max_background)
 

@@ -103,6 +103,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
             [f for f in model.upstream_faults if f.target not in channels],
             {u.name: streams[f"calls:{u.name}"] for u in worker_upstreams},
             log_health=PENALISED if model.buyer.eta == "shop" else (),
+            speed=model.cpu.speed if model.cpu is not None else 1.0,
         )
     cpu = None
     if model.cpu is not None:

@@ -160,7 +160,9 @@ class Cpu(BaseModel):
     Work the workers do not see takes a share of it: ``per_created_s`` of CPU per order created
     (placing it, creating the payment, the buyer's "I have paid", the callback),
     ``per_poll_s`` per buyer look (``polls_per_watcher`` looks per second per paid, undelivered
-    order) and ``per_delivery_s`` per delivery (the notification side task); at most
+    order), ``per_waiting_s`` per second for each paid, undelivered order (its buyer's looks,
+    its place in the queue the status monitor refreshes every second, the load generator
+    sharing the machine) and ``per_delivery_s`` per delivery (the notification side task); at most
     ``max_background`` of it. While the shop is down (``outages``) nothing runs."""
 
     model_config = _FROZEN
@@ -168,10 +170,13 @@ class Cpu(BaseModel):
     per_created_s: float = Field(0.0, ge=0)
     per_poll_s: float = Field(0.0, ge=0)
     polls_per_watcher: float = Field(0.0, ge=0)
+    per_waiting_s: float = Field(0.0, ge=0)  # per second per paid, undelivered order
     per_delivery_s: float = Field(0.0, ge=0)
     max_background: float = Field(0.9, ge=0, lt=1)
     outages: tuple[tuple[float, float], ...] = ()
-    speed: float = Field(1.0, gt=0)  # relative to the calibration's base drill: work / speed
+    # the machine's speed relative to the calibration's base drill: the CPU's work and the
+    # upstreams' own latency (not a fault's) are divided by it
+    speed: float = Field(1.0, gt=0)
 
 
 class Channel(BaseModel):

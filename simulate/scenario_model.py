@@ -286,6 +286,7 @@ def scenario_model(
             per_delivery_s=cal.per_delivery_writes * write,
             per_poll_s=cal.per_poll_s,
             polls_per_watcher=polls_per_watcher(scenario),
+            per_waiting_s=cal.per_waiting_s,
             outages=tuple(mapped.outages),
         ),
         buyer=Buyer(

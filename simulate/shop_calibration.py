@@ -83,6 +83,7 @@ class ShopCalibration(BaseModel):
     per_created_writes: float = 3.0
     per_delivery_writes: float = 1.0
     per_poll_s: float = 0.0
+    per_waiting_s: float = 0.0  # CPU per second per waiting order, fitted on the drain runs
     # the shop's CPU speed (relative to the base run) that makes each drain run drain as it
     # did; forecasts draw a speed per replication from their log-normal spread
     speeds: tuple[float, ...] = ()

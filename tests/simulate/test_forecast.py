@@ -49,3 +49,24 @@ def test_a_forecast_of_a_quiet_scenario() -> None:
     document = result.document()
     assert document["intervals"] == METHOD and len(document["seeds"]) == 3
     assert document["windows"][0]["window_start"] == 0.0
+
+
+def test_window_figures_are_the_reports_per_window() -> None:
+    import pandas as pd
+
+    from fakalab.reports.metrics import outcomes, percentile
+    from fakalab.simulate.forecast import window_figures
+
+    rng = np.random.default_rng(3)
+    paid = np.sort(rng.uniform(0, 95, 400))
+    delivered = paid + rng.exponential(8, 400)
+    delivered[rng.random(400) < 0.1] = np.nan
+    frame = pd.DataFrame({"paid_at": paid, "delivered_at": delivered})
+    got = window_figures(frame, 10.0, 100.0, 10.0)
+    out = outcomes(frame, 10.0, 100.0)
+    for k in range(10):
+        mine = (paid >= 10 * k) & (paid < 10 * k + 10)
+        decided = out["decided"][mine].sum()
+        rate = out["delayed"][mine].sum() / decided if decided else np.nan
+        assert got["delay_rate"][k] == pytest.approx(rate, nan_ok=True)
+        assert got["p95_s"][k] == pytest.approx(percentile(out["ttd"][mine], 95))
