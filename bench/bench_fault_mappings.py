@@ -15,14 +15,15 @@ the interval, ◐ inside the interval only, ✗ neither). Exit status 0 when eve
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drill_check import Checked, cell, check  # noqa: E402
+from drill_check import Checked, cell, check
 
-from fakalab.reports.rundir import load_run  # noqa: E402
+from fakalab.reports.rundir import load_run
 
 HERE = Path(__file__).resolve().parent / "isolate"
 FIGURES = ("delay_rate", "p95_s", "tickets_per_100_delayed", "peak_queue_depth")
@@ -34,6 +35,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/isolate"))
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--no-drill", nargs="*", type=Path, default=None, metavar="RUN_DIR")
+    parser.add_argument("--max-load", type=float, default=0.75 * (os.cpu_count() or 2),
+                        help="Wait for the 1-minute load average to fall below this first.")
     args = parser.parse_args()
     files = sorted(HERE.glob("iso-*.yaml"))
     if args.only:
@@ -44,7 +47,8 @@ def main() -> int:
     checked: list[Checked] = []
     for path in files:
         checked += check(str(path), args.out, seeds=args.seeds, drill=args.no_drill is None,
-                         runs=existing.get(path.stem, []), log=lambda line: print(line, flush=True))
+                         runs=existing.get(path.stem, []), log=lambda line: print(line, flush=True),
+                         max_load=args.max_load)
     ok = True
     print("\n| drill | delay rate | p95 paid → delivered | tickets per 100 delayed | peak queue |")
     print("|---|---|---|---|---|")

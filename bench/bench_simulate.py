@@ -30,10 +30,10 @@ from typing import Any
 from fakalab.contract.scenario import load_scenario
 from fakalab.simulate.erlang import mmc_mean_wait
 from fakalab.simulate.forecast import figures_of
-from fakalab.simulate.scenario_model import scenario_model
 from fakalab.simulate.mmc import MMcModel, run_mmc, simulate_waits
 from fakalab.simulate.model import run
 from fakalab.simulate.params import Fault, LoadShape, PipelineModel, PriorityClass
+from fakalab.simulate.scenario_model import scenario_model
 
 LAMBDA, MU, SERVERS = 9.0, 1.0, 10
 CLASSES = (PriorityClass(name="vip", share=0.2), PriorityClass(name="standard", share=0.8))

@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from fakalab.simulate.forecast import Forecast, forecast
 from fakalab.simulate.scenario_model import load_calibration, scenario_model
 from fakalab.simulate.shop_calibration import ShopCalibration
 
-__all__ = ["Checked", "check", "cell", "row_verdict"]
+__all__ = ["Checked", "cell", "check", "row_verdict"]
 
 
 def now() -> str:
@@ -42,6 +44,40 @@ class Checked:
     comparison: dict[str, Any] | None = None
     drilled_at: str | None = None
     error: str | None = None
+    load: dict[str, float] | None = None  # the machine's load average before and during
+
+
+def wait_quiet(max_load: float, limit_s: float, log: Any) -> float:
+    """Wait until the 1-minute load average is below ``max_load`` (other jobs on a shared
+    machine are the harness's largest noise), at most ``limit_s``; returns it."""
+    started = time.monotonic()
+    load = os.getloadavg()[0]
+    while load >= max_load and time.monotonic() - started < limit_s:
+        log(f"  waiting for a quiet machine: load {load:.2f} ≥ {max_load:g}")
+        time.sleep(15)
+        load = os.getloadavg()[0]
+    return load
+
+
+class _LoadWatch:
+    """The 1-minute load average every 5 s while a drill runs (its own processes included)."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(5.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> _LoadWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _variants(scenario: Scenario) -> list[tuple[str | None, Scenario]]:
@@ -56,7 +92,8 @@ def _label(name: str, variant: str | None) -> str:
 
 def check(target: str, out: Path, *, seeds: int = 20, sets: Sequence[str] = (),
           calibration: ShopCalibration | None = None, drill: bool = True,
-          runs: Sequence[Path] = (), log: Any = print) -> list[Checked]:
+          runs: Sequence[Path] = (), log: Any = print, max_load: float | None = None,
+          wait_s: float = 1200.0) -> list[Checked]:
     """Forecast every variant of ``target``, write the forecasts, drill, compare."""
     cal = calibration or load_calibration()
     scenario = load_scenario(target, list(sets))
@@ -75,17 +112,25 @@ def check(target: str, out: Path, *, seeds: int = 20, sets: Sequence[str] = (),
         checked[variant] = Checked(label, made, at)
         log(f"{label}: forecast written {path} ({at})")
     found: list[Path] = list(runs)
+    load: dict[str, float] | None = None
     if drill:
         runs_dir = out / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
         before = set(runs_dir.iterdir())
         command = [sys.executable, "-m", "fakalab", "drill", target, "--out", str(runs_dir),
                    "--no-report", *[f"--set={s}" for s in sets]]
-        log(f"{scenario.name}: drilling ({' '.join(command[2:])})")
+        quiet = wait_quiet(max_load, wait_s, log) if max_load is not None else \
+            os.getloadavg()[0]
+        log(f"{scenario.name}: drilling ({' '.join(command[2:])}), load {quiet:.2f}")
         started = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        with _LoadWatch() as watch:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        during = watch.samples or [math.nan]
+        load = {"before": round(quiet, 2), "during_mean": round(sum(during) / len(during), 2),
+                "during_max": round(max(during), 2)}
         log(f"{scenario.name}: drill exit {done.returncode} after "
-            f"{time.monotonic() - started:.0f} s")
+            f"{time.monotonic() - started:.0f} s; load during {load['during_mean']:.2f} "
+            f"(max {load['during_max']:.2f})")
         found = sorted(p for p in set(runs_dir.iterdir()) - before if (p / "run.json").is_file())
         if not found:
             for item in checked.values():
@@ -103,6 +148,7 @@ def check(target: str, out: Path, *, seeds: int = 20, sets: Sequence[str] = (),
             item.error = problem
             continue
         item.comparison = compare(item.forecast, run)
+        item.load = load
         item.drilled_at = dt.datetime.fromtimestamp(run.started_at, dt.UTC).isoformat(
             timespec="seconds")
     return list(checked.values())

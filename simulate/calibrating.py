@@ -1,11 +1,12 @@
 """Calibrating the shop from run directories, and re-running the calibration drills (I/O).
 
 ``fakalab simulate calibrate`` runs ``simulate/calibration/cal-base.yaml`` once and
-``cal-drain.yaml`` and ``cal-drain-long.yaml`` ``--repeat`` times each, each as ``python -m fakalab drill FILE --out DIR
---no-report`` in a child process (``simulate`` imports no drill code), then fits
-(``calibrate_runs``) and writes ``simulate/calibration/shop.json``. ``--from RUN_DIR…`` fits
-from runs that already exist, and ``fakalab simulate SCENARIO --calibration RUN_DIR…`` fits
-from a team's earlier runs for one forecast without writing anything.
+``cal-drain.yaml`` and ``cal-drain-long.yaml`` ``--repeat`` times each, each as
+``python -m fakalab drill FILE --out DIR --no-report`` in a child process (``simulate`` imports
+no drill code), then fits (``calibrate_runs``) and writes ``simulate/calibration/shop.json``.
+``fakalab simulate calibrate RUN_DIR…`` fits from runs that already exist, and
+``fakalab simulate SCENARIO --calibration RUN_DIR…`` fits from a team's earlier runs for one
+forecast without writing anything.
 
 The base distributions come from the runs whose queue never grew beyond ``BACKLOG`` orders (all
 runs, when every one had a backlog), from the events written while the queue was short (at most
@@ -29,6 +30,7 @@ from fakalab.contract.scenario import ScenarioError, parse_scenario
 from fakalab.reports.metrics import queue_steps
 from fakalab.reports.rundir import Run, RunDirError, load_run
 from fakalab.simulate.model import run as simulate
+from fakalab.simulate.params import PipelineModel
 from fakalab.simulate.products import PRODUCTS
 from fakalab.simulate.shop_calibration import (
     ShopCalibration,
@@ -56,8 +58,8 @@ def load_origin(run: Run) -> float:
     times count from; the run's ``started_at`` (before the stack started) without it."""
     load = run.meta.get("load")
     summaries = load.get("summaries") if isinstance(load, dict) else None
-    starts = [s.get("started_at") for s in summaries or [] if isinstance(s, dict)]
-    starts = [float(s) for s in starts if isinstance(s, int | float)]
+    found = [s.get("started_at") for s in summaries or [] if isinstance(s, dict)]
+    starts = [float(s) for s in found if isinstance(s, int | float)]
     return min(starts) if starts else run.started_at
 
 
@@ -106,7 +108,8 @@ def _measured_depth(run: Run, origin: float, times: FloatArray) -> FloatArray:
     return queue_steps(run.orders).at(times + origin).astype(float)
 
 
-def _queue_error(model, measured: FloatArray, times: FloatArray, seeds: Sequence[int]) -> float:  # type: ignore[no-untyped-def]
+def _queue_error(model: PipelineModel, measured: FloatArray, times: FloatArray,
+                 seeds: Sequence[int]) -> float:
     depth = np.zeros(len(times))
     for seed in seeds:
         records = simulate(model, seed).records
@@ -118,7 +121,7 @@ def _queue_error(model, measured: FloatArray, times: FloatArray, seeds: Sequence
 
 
 def _drain_case(run: Run, cal: ShopCalibration):  # type: ignore[no-untyped-def]
-    from fakalab.simulate.scenario_model import scenario_model  # noqa: PLC0415 - a cycle
+    from fakalab.simulate.scenario_model import scenario_model
 
     origin = load_origin(run)
     model, _ = scenario_model(run_scenario(run), calibration=cal)
@@ -143,8 +146,13 @@ def fit_speed(run: Run, cal: ShopCalibration, seeds: Sequence[int] = (0, 1),
     return best
 
 
-def fit_cpu(runs: Sequence[Run], cal: ShopCalibration, *, waiting: Sequence[float] = WAITING,
-            log: Callable[[str], None] | None = None) -> tuple[float, dict[str, tuple[float, float]]]:
+def fit_cpu(
+    runs: Sequence[Run],
+    cal: ShopCalibration,
+    *,
+    waiting: Sequence[float] = WAITING,
+    log: Callable[[str], None] | None = None,
+) -> tuple[float, dict[str, tuple[float, float]]]:
     """The CPU cost per waiting order (shared by every run) and each run's CPU speed that
     together hold the drain runs' queues closest to the measured ones (the sum of the runs'
     mean absolute differences)."""
@@ -188,7 +196,7 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
         for name, values in samples.items():
             parts.setdefault(name, []).append(np.asarray(values))
     base = {name: tuple(float(v) for v in np.concatenate(values)) for name, values in parts.items()}
-    from fakalab.simulate.shop_calibration import quantiles  # noqa: PLC0415
+    from fakalab.simulate.shop_calibration import quantiles
 
     base = {name: quantiles(values) for name, values in base.items()}
     sources = [_source(run, "drain" if run in draining else "base") for run in runs]

@@ -33,7 +33,6 @@ from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
-
 import numpy.typing as npt
 
 from fakalab.simulate.params import Stage, Upstream, UpstreamFault
@@ -53,8 +52,17 @@ class BreakerModel:
     """``reference_shop.breaker.Breaker`` with its clock passed in, plus outcomes recorded for
     a later moment (``record`` at ``now`` takes effect for ``allow`` calls at or after it)."""
 
-    __slots__ = ("cooldown_s", "enabled", "failures", "opened_at", "state", "threshold",
-                 "trial_out", "_pending", "_seq")
+    __slots__ = (
+        "_pending",
+        "_seq",
+        "cooldown_s",
+        "enabled",
+        "failures",
+        "opened_at",
+        "state",
+        "threshold",
+        "trial_out",
+    )
 
     def __init__(self, threshold: int = 5, cooldown_s: float = 5.0, enabled: bool = True) -> None:
         self.threshold, self.cooldown_s, self.enabled = threshold, cooldown_s, enabled
@@ -103,7 +111,7 @@ def full_jitter(attempt: int, base: float, cap: float, uniform: float) -> float:
 class _Draws:
     """Buffered draws for one upstream: base latencies and uniforms."""
 
-    __slots__ = ("latency", "rng", "_latencies", "_uniforms")
+    __slots__ = ("_latencies", "_uniforms", "latency", "rng")
 
     def __init__(self, upstream: Upstream, rng: np.random.Generator) -> None:
         self.latency, self.rng = upstream.latency, rng

@@ -109,7 +109,8 @@ def simulate(ctx: click.Context, run_validation: bool) -> None:
 @click.option("--set", "sets", multiple=True, help="Scenario override, as for `fakalab drill`.")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
-              help="Replications  [default: 20 for a forecast, 5 for sweeps and replays]")
+              help="Replications  [default: 20 for a forecast (3 beyond 100,000 orders), 5 for "
+              "sweeps and replays]")
 @click.option("--capacity", "plan", is_flag=True, help="Smallest worker count meeting --slo.")
 @click.option("--slo", default="delay_rate<=1%", show_default=True)
 @click.option(
@@ -166,7 +167,8 @@ def target(
         _sweep(scenario, calibration, orders, arrivals, levers, objective, plan,
                list(range(seed, seed + (seeds or 5))), as_json)
         return
-    seed_list = list(range(seed, seed + (seeds or 20)))
+    replications = seeds or (3 if orders is not None and orders > 100_000 else 20)
+    seed_list = list(range(seed, seed + replications))
     _forecast(scenario, calibration, orders, arrivals or "drill", generators, seed_list,
               against, as_json)
 

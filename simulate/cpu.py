@@ -44,7 +44,7 @@ class CpuCalendar:
         self.ends: list[float] = []
         self.head = 0
         finite = created[np.isfinite(created)]
-        horizon = int(math.ceil(finite.max())) + 2 if len(finite) else 2
+        horizon = math.ceil(finite.max()) + 2 if len(finite) else 2
         per_second = np.bincount(np.floor(finite).astype(np.int64), minlength=horizon)
         self._created_rate = per_second.astype(float).tolist()
         self._paid = np.sort(paid[np.isfinite(paid)]).tolist()

@@ -9,26 +9,8 @@ Where each mapping comes from (the shop calls every upstream through its Toxipro
 ``scenarios/stack.py``; a link ``shop->NAME`` carries the shop's requests to NAME and their
 answers, nothing else — a payment channel's callbacks and the buyers' pay pages do not pass it):
 
-| fault | becomes | source |
-|---|---|---|
-| ``latency`` {latency, jitter} | each attempt + latency ± U(jitter) (toxicity: the share of attempts); past ``upstream_timeout_s`` the attempt fails at the timeout | ``chaos/effects.py`` ``Latency``; ``upstream.Upstream._once`` (``timeout=``) |
-| ``bandwidth`` {rate} | + message bytes / rate per attempt | ``Bandwidth`` (``MESSAGE_BYTES``) |
-| ``slicer`` {average_size, size_variation, delay} | + slices × delay per attempt | ``Slicer``, ``slice_bounds`` |
-| ``timeout`` {timeout} | the attempt fails after min(timeout, upstream_timeout_s); 0: at the shop's timeout | ``Timeout`` (drops data; ends the stream after ``timeout`` ms, never with 0) |
-| ``reset_peer`` {timeout} | the attempt fails after ``timeout`` ms | ``ResetPeer`` |
-| ``limit_data`` {bytes} | attempts fail at once: all when ``bytes`` is less than a message, else one in ⌊bytes/message⌋ + 1 (a kept-alive connection closes after ``bytes``) | ``LimitData`` |
-| ``slow_close`` | nothing: connections are kept alive, a close is never waited for | ``SlowClose`` |
-| ``down`` | every attempt is refused at once (connect refused) | ``FaultInjector.inject``: the proxy is disabled |
-| ``kill`` of the shop | the shop is down for the kill's duration + ``RESTART_S``: no CPU, no new orders (visitors get errors), callbacks fail and are re-sent | ``scenarios/stack.py`` ``kill``/``restart``; ``upstreams/callbacks.py`` retry schedule |
-| ``kill`` of an upstream | like ``down`` for the kill's duration + ``RESTART_S`` | same |
-| payment ``callback_drop_pct``, ``wrong_amount_pct`` | the callback of a payment made meanwhile never confirms it (never sent; or refused, ``amount_mismatch``, every retry): only reconciliation does | ``upstreams/payment.py``; ``payments.apply_payment`` |
-| payment ``latency_ms``, ``error_pct`` | creating a payment: + latency, 503 (retried; then the next channel) | ``payments.create_payment`` |
-| payment ``query_latency_ms`` | + latency on reconciliation queries | ``payments.reconcile_due`` |
-| payment ``callback_delay`` | the callback's delay becomes the switch's mean | ``upstreams/payment.py`` |
-| payment ``duplicate_pct``, ``retry_scale`` | nothing (a duplicate is idempotent; retries matter only while the shop is down) | ``apply_payment`` ("duplicate") |
-| supplier ``latency_ms``, ``error_pct``, ``out_of_stock_pct`` | + latency; 503 (retried); 409 (definitive: supplier B, or needs_attention) | ``fulfilment._allocation_stage``, ``call_with_failover`` |
-| risk ``latency_ms``, ``error_pct``, ``false_positive_pct`` | + latency; 503 (retried); "review" (needs_review: never delivered in a drill) | ``fulfilment._risk_stage`` |
-| anything on ``notify`` | nothing: the notification is a side task after the delivery's commit | ``fulfilment._notify`` |
+The mapping, row by row with the code each row comes from, is the table "Faults followed into
+the pipeline" in docs/simulation.md; ``tests/simulate/test_fault_map.py`` has a test per row.
 
 A business switch acts on every call (toxicity applies to toxics only: ``chaos/faults.py``
 patches the switches as given).
@@ -36,7 +18,6 @@ patches the switches as given).
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -254,4 +235,4 @@ def outage_end(t: float, outages: Iterable[tuple[float, float]]) -> float:
     for start, end in outages:
         if start <= t < end:
             return end
-    return t if not math.isnan(t) else t
+    return t

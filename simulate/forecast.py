@@ -172,7 +172,7 @@ def window_figures(frame: pd.DataFrame, sla_s: float, end_s: float, window_s: fl
     rate and p95 (linear interpolation, as ``reports.metrics.percentile``) of the orders paid
     in each window, and the queue depth at its end (vectorised: millions of orders)."""
     out = outcomes(frame, sla_s, end_s)
-    count = max(1, int(math.ceil(end_s / window_s)))
+    count = max(1, math.ceil(end_s / window_s))
     starts = np.arange(count) * window_s
     stops = np.minimum(starts + window_s, end_s)
     paid = frame["paid_at"].to_numpy(dtype=float)

@@ -176,10 +176,7 @@ class Planner:
         cpu, calls = self.cpu, self.calls
         for k, stage, services, _, _, _ in stage_info:
             starts.append(t)
-            if k == resume:
-                work = self.retries[k].next()[0]
-            else:
-                work = services[i]
+            work = self.retries[k].next()[0] if k == resume else services[i]
             if self.faulted[k]:
                 factor, added, _ = self.faults.at(stage.name, t, 0.0)
                 work = work * factor + added

@@ -237,15 +237,16 @@ def scenario_model(
     paying = sum(weights[p] for p in PAYING)
     visitors = sum(weights.values())
     shape = _shape(scenario, duration, ordering / visitors)
-    trace, horizon = None, duration + min(scenario.sla_s, DRAIN_LIMIT_S)
+    trace = None
+    horizon: float | None = duration + min(scenario.sla_s, DRAIN_LIMIT_S)
     if orders is not None:
         per_period = float(np.trapezoid([r for _, r in shape.points],
                                         [t for t, _ in shape.points]))
         periods = max(1, math.ceil(1.5 * orders / max(per_period, 1e-9)) + 1)
         mapped = _repeat(mapped, duration, periods)
         last = (periods * duration, shape.points[-1][1])
-        shape = LoadShape(points=tuple((t + k * duration, r) for k in range(periods)
-                                       for t, r in shape.points if t < duration) + (last,))
+        shape = LoadShape(points=(*((t + k * duration, r) for k in range(periods)
+                                    for t, r in shape.points if t < duration), last))
         horizon = None
     elif arrivals == "drill":
         trace = _trace(scenario, duration, mapped.outages, generators)

@@ -117,7 +117,7 @@ def test_supplier_failover_uses_b_first_while_as_breaker_refuses_and_a_stays_hal
                   failover_on_breaker=True)
     calls = _calls([UpstreamFault(target="a", start_s=0, end_s=20, fails=True)],
                    breaker_threshold=2, breaker_cooldown_s=5.0)
-    t, _ = calls.chain(stage, 1.0)  # a fails (opens after 2 attempts), then b
+    calls.chain(stage, 1.0)  # a fails (opens after 2 attempts), then b
     assert calls.breakers["a"].state == OPEN
     before = calls.attempts["a"]
     calls.chain(stage, 2.0)

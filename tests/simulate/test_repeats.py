@@ -32,7 +32,7 @@ def test_the_spread_of_repeats(tmp_path: Path) -> None:
 
 def test_bounded_intervals_for_rates_and_counts() -> None:
     rate = spread_of([0.01, 0.02, 0.0], rate=True)
-    assert 0 <= rate.run_interval[0] and rate.run_interval[1] <= 1  # type: ignore[index]
+    assert rate.run_interval[0] >= 0 and rate.run_interval[1] <= 1  # type: ignore[index]
     count = spread_of([0.0, 3.0, 1.0])
     assert count.run_interval[0] == 0.0  # type: ignore[index]
     assert spread_of([0.2]).run_interval is None
