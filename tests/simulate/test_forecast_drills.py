@@ -26,7 +26,7 @@ pytestmark = [
 
 @pytest.mark.parametrize("name", ["steady", "flash-sale"])
 def test_a_forecast_made_before_the_drill_against_the_drill(name: str, tmp_path: Path) -> None:
-    from drill_check import check  # noqa: PLC0415 - bench/ is not a package of the project
+    from drill_check import check
 
     (item,) = check(name, tmp_path, seeds=20, max_load=0.75 * (os.cpu_count() or 2),
                     wait_s=600)
