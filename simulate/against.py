@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from fakalab.contract.scenario import Scenario, dump_scenario
+from fakalab.contract.scenario import Scenario, ScenarioError, dump_scenario, parse_scenario
 from fakalab.reports.metrics import outcomes, percentile, queue_steps
 from fakalab.reports.rundir import Run
 from fakalab.simulate.calibrating import load_origin
@@ -65,9 +65,13 @@ def refusal(scenario: Scenario, run: Run, calibration: ShopCalibration) -> str |
         return f"{run.path}: a run of scenario {name!r}, not {scenario.name!r}"
     path = run.path / "scenario.yaml"
     try:
-        theirs = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # Through today's parser: a run made before a setting existed has its default.
+        theirs = yaml.safe_load(dump_scenario(parse_scenario(path.read_text(encoding="utf-8"),
+                                                             str(path))))
     except OSError as exc:
         return f"{path}: cannot read the run's scenario: {exc.strerror}"
+    except ScenarioError as exc:
+        return f"{path}: the run's scenario does not parse: {exc}"
     mine = yaml.safe_load(dump_scenario(scenario))
     for data in (mine, theirs):
         if isinstance(data, dict):

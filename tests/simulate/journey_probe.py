@@ -6,6 +6,7 @@ import random
 import sys
 from typing import Any
 
+from fakalab.contract.profile import load_profile
 from fakalab.contract.scenario import load_scenario
 from fakalab.scenarios.locust import journeys as journeys_module
 from fakalab.scenarios.locust.arrivals import arrival_times, pick
@@ -14,10 +15,19 @@ from fakalab.scenarios.locust.arrivals import arrival_times, pick
 class _Response:
     def __init__(self, status: int, body: dict[str, Any] | None = None) -> None:
         self.status_code, self._body = status, body or {}
-        self.text = __import__("json").dumps(self._body)
+        self.text = json.dumps(self._body)
+        self.headers: dict[str, str] = {}
+        self.request_meta: dict[str, Any] = {}
 
     def json(self) -> dict[str, Any]:
         return self._body
+
+    def __enter__(self) -> "_Response":
+        return self
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def success(self) -> None: ...
 
 
 class _Session:
@@ -27,8 +37,13 @@ class _Session:
         self.product: str | None = None
         self.sse = False
 
+    def request(self, method: str, url: str, **kwargs: Any) -> _Response:
+        if method == "POST":
+            return self.post(url, **kwargs)
+        return self.get(url, **kwargs)
+
     def post(self, url: str, **kwargs: Any) -> _Response:
-        if url == "/api/orders":
+        if url.endswith("/api/orders"):
             self.product = kwargs["json"]["product_id"]
             return _Response(201, {"order_no": "X", "token": "t", "pay_url": "/pay"})
         return _Response(200)
@@ -45,10 +60,15 @@ class _Writer:
 
     def ticket(self, *args: Any) -> None: ...
 
+    def attempt(self, *args: Any) -> None: ...
+
+    def buyer(self, *args: Any) -> None: ...
+
 
 def _dispatched(name: str, duration: float) -> list[tuple[float, str, str | None, float, bool]]:
     """What the drill's dispatcher and journeys do, run for real (without HTTP)."""
     scenario = load_scenario(name)
+    profile = load_profile("reference")
     seed = scenario.seed * 1009
     rng = random.Random(seed + 1)
     mix = scenario.load.personas.model_dump()
@@ -66,8 +86,8 @@ def _dispatched(name: str, duration: float) -> list[tuple[float, str, str | None
             persona, journey_rng = pick(mix, rng), random.Random(rng.getrandbits(32))
             session = _Session()
             before = len(patience)
-            journeys_module.Journeys(session, scenario.load.buyers, _Writer()).run(  # type: ignore[arg-type]
-                persona, journey_rng)
+            journeys_module.Journeys(session, scenario.load.buyers, _Writer(),  # type: ignore[arg-type]
+                                     profile, "").run(persona, journey_rng)
             if persona != "browser":
                 out.append((offset, persona, session.product,
                             patience[-1] if len(patience) > before else math.nan, session.sse))
