@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fakalab.scenarios.loadgen import LocustRun
 from fakalab.scenarios.netns import NetnsUnavailable, list_namespaces, test_host, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,3 +118,21 @@ def test_a_generator_on_another_host_takes_its_share_of_the_arrivals(tmp_path: P
         assert created and set(created) <= orders, summary["generator"]
     polls = rows(run_dir / "polls.csv")
     assert len(polls) == sum(len(rows(records / f"polls-w{i}.csv")) for i in (0, 1))
+
+
+def test_a_remote_generator_that_never_joins_is_one_line_and_leaves_nothing(
+        tmp_path: Path) -> None:
+    scenario = tmp_path / "spread.yaml"
+    scenario.write_text(SCENARIO)
+    run = LocustRun(tmp_path, scenario, "http://127.0.0.1:9", 5.0, processes=1, remote=1,
+                    bind="127.0.0.1", master_port=free_port("127.0.0.1"), join_wait_s=3.0)
+    run.start()
+    try:
+        assert run.wait_started(20.0) is None
+        why = run.why_not_started()
+    finally:
+        run.stop()
+    assert why.startswith(f"1 of 2 generators joined the master at {run.master} within 3 s; "
+                          f"on each other host run `fakalab generator --master {run.master}`")
+    assert all(proc.poll() is not None for proc in run.procs)
+    assert not list((tmp_path / "locust" / "records").iterdir())
