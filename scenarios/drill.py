@@ -391,10 +391,17 @@ def _audit(run: _Run) -> list[str]:
 
 def _invalid_reasons(run: _Run) -> list[str]:
     reasons: list[str] = []
-    for summary in run.locust.summaries() if run.locust else []:
+    summaries = run.locust.summaries() if run.locust else []
+    for summary in summaries:
         reasons += [str(r) for r in summary.get("invalid_reasons", [])]
         if summary.get("dropped"):
             reasons.append(f"{summary['dropped']} arrivals dropped (max_journeys reached)")
+        if not summary.get("schedule_done"):  # its last word came before its end: it was lost
+            reasons.append(f"generator {summary.get('generator', '?')} (index "
+                           f"{summary.get('index')}) stopped reporting before its schedule ended")
+    expected = run.locust.processes + run.locust.remote if run.locust and summaries else 0
+    if len(summaries) < expected:
+        reasons.append(f"only {len(summaries)} of {expected} generators reported arrivals")
     return sorted(set(reasons))
 
 

@@ -67,7 +67,7 @@ class Dispatcher:
                     continue
                 self.pool.spawn(self.journey, persona, journey_rng)
                 self.started += 1
-            self.ended_at = time.time()
+            self.ended_at = self.ended_at or time.time()
             self.pool.join()  # the journeys in flight finish, or Locust's end stops them
         finally:
             self.ended_at = self.ended_at or time.time()
@@ -78,6 +78,7 @@ class Dispatcher:
         """The run is over: no more arrivals; journeys still going are stopped (within a
         second)."""
         self.stopping = True
+        self.ended_at = self.ended_at or time.time()  # no arrival after this one: final
         self.pool.kill(block=True, timeout=1.0)
         self.write_summary()
 
