@@ -46,8 +46,27 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-class RecordWriter:
-    """Appends rows to this process's polls and tickets files, flushing every `flush_every`."""
+class _Rows:
+    """One method per kind of record the buyers write (`WRITTEN`)."""
+
+    def poll(self, *row: Any) -> None:
+        self._write("polls", row)
+
+    def ticket(self, *row: Any) -> None:
+        self._write("tickets", row)
+
+    def attempt(self, *row: Any) -> None:
+        self._write("attempts", row)
+
+    def buyer(self, *row: Any) -> None:
+        self._write("buyers", row)
+
+    def _write(self, kind: str, row: Sequence[Any]) -> None:
+        raise NotImplementedError
+
+
+class RecordWriter(_Rows):
+    """Appends rows to this process's record files, flushing every `flush_every`."""
 
     def __init__(self, directory: Path, pid: int | str | None = None,
                  flush_every: int = 200) -> None:
@@ -62,18 +81,6 @@ class RecordWriter:
             self._writers[kind].writerow(columns)
         self._pending = 0
         self._flush_every = flush_every
-
-    def poll(self, *row: Any) -> None:
-        self._write("polls", row)
-
-    def ticket(self, *row: Any) -> None:
-        self._write("tickets", row)
-
-    def attempt(self, *row: Any) -> None:
-        self._write("attempts", row)
-
-    def buyer(self, *row: Any) -> None:
-        self._write("buyers", row)
 
     def _write(self, kind: str, row: Sequence[Any]) -> None:
         self.write_cells(kind, [_cell(v) for v in row])
@@ -97,7 +104,7 @@ class RecordWriter:
 Batch = dict[str, Any]  # {"rows": {kind: [[cell, ...], ...]}, "summary": {...} | None}
 
 
-class RecordShipper:
+class RecordShipper(_Rows):
     """A worker's records, sent to the master in batches instead of written here.
 
     Same interface as `RecordWriter`; `send(batch)` is the worker's `runner.send_message`. Rows
@@ -108,15 +115,6 @@ class RecordShipper:
         self._rows: dict[str, list[list[str]]] = {kind: [] for kind in WRITTEN}
         self._pending = 0
         self._flush_every = flush_every
-
-    def poll(self, *row: Any) -> None:
-        self._write("polls", row)
-
-    def ticket(self, *row: Any) -> None:
-        self._write("tickets", row)
-
-    def buyer(self, *row: Any) -> None:
-        self._write("buyers", row)
 
     def _write(self, kind: str, row: Sequence[Any]) -> None:
         self._rows[kind].append([_cell(v) for v in row])

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from fakalab.scenarios.loadgen import LocustRun
+from fakalab.scenarios.locust.records import WRITTEN
 from fakalab.scenarios.netns import NetnsUnavailable, list_namespaces, test_host, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +110,7 @@ def test_a_generator_on_another_host_takes_its_share_of_the_arrivals(tmp_path: P
     records = run_dir / "locust" / "records"
     names = sorted(p.name for p in records.iterdir())
     assert names == sorted(f"{kind}-w{i}.{ext}" for i in (0, 1) for kind, ext in (
-        ("arrivals", "json"), ("polls", "csv"), ("tickets", "csv"), ("buyers", "csv")))
+        ("arrivals", "json"), *((kind, "csv") for kind in WRITTEN)))
     assert not list(tmp_path.glob("*.csv"))  # the remote's working directory stays empty
     orders = {o["order_no"] for o in rows(run_dir / "orders.csv")}
     for summary in summaries:

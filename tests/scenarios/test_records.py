@@ -6,6 +6,7 @@ import pytest
 
 from fakalab.contract.rundir import POLL_COLUMNS, TICKET_COLUMNS
 from fakalab.scenarios.locust.records import (
+    WRITTEN,
     Batch,
     RecordReceiver,
     RecordShipper,
@@ -56,15 +57,18 @@ def test_a_workers_shipped_records_land_as_a_local_writers_would(tmp_path: Path)
         sink.ticket("A1", 11.0, "stale_status", 2.5)
         sink.buyer("A1", 12.0, "key", "abc")
         sink.flush()
-    assert [sorted(b["rows"]) for b in batches] == [["polls", "tickets"], ["buyers"]]
+        sink.attempt("create_order", 12.5, "buyer", 1, "busy", 503, 2.0)
+        sink.flush()
+    assert [sorted(b["rows"]) for b in batches] == [["polls", "tickets"], ["buyers"],
+                                                    ["attempts"]]
     shipper.publish({"index": 0, "started": 1})
     for batch in batches:
         receiver.receive("w0", batch)
     writer.close()
-    for kind in ("polls", "tickets", "buyers"):
+    for kind in WRITTEN:
         assert (shipped / f"{kind}-w0.csv").read_text() == (local / f"{kind}-w0.csv").read_text()
     assert json.loads((shipped / "arrivals-w0.json").read_text()) == {"index": 0, "started": 1}
-    assert merge_records(shipped, shipped) == {"polls": 1, "tickets": 1}
+    assert merge_records(shipped, shipped) == {"polls": 1, "tickets": 1, "attempts": 1}
 
 
 def test_a_receiver_once_closed_never_reopens_a_file(tmp_path: Path) -> None:
