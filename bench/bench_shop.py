@@ -107,7 +107,21 @@ def main() -> None:
             finally:
                 bare.terminate()
                 bare.wait()
-    report(base, polls, orders_per_s, cpu, stages, args)
+    report(base, polls, orders_per_s, cpu, stages, args, refusals(driven, metrics_text))
+
+
+def refusals(driven: dict[str, Any], metrics_text: str) -> str:
+    """The shop's admission refusals during the run, by reason ("" when none)."""
+    reasons = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("fakalab_orders_refused_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            reasons[reason] = float(line.rsplit(" ", 1)[1])
+    if not driven.get("refused") and not any(reasons.values()):
+        return ""
+    shown = ", ".join(f"{k} {v:.0f}" for k, v in reasons.items())
+    return (f"{driven.get('refused', 0)} orders refused busy and retried after Retry-After "
+            f"({shown}); errors {driven.get('errors', 0)}")
 
 
 def stage_means(metrics_text: str) -> dict[str, float]:
@@ -167,7 +181,8 @@ def bottleneck_of(cpu: dict[str, float], stages: dict[str, float], workers: int,
 
 
 def report(base: dict[str, float], polls: dict[str, float], orders_per_s: float,
-           cpu: dict[str, float], stages: dict[str, float], args: argparse.Namespace) -> None:
+           cpu: dict[str, float], stages: dict[str, float], args: argparse.Namespace,
+           refused: str = "") -> None:
     bottleneck = bottleneck_of(cpu, stages, args.workers, orders_per_s)
     print(f"bare FastAPI endpoint      {base['rps']:>9.0f} req/s   p50 {base['p50_ms']:.2f} ms")
     print(f"status polls (shop)        {polls['rps']:>9.0f} req/s   p50 {polls['p50_ms']:.2f} ms"
@@ -175,6 +190,8 @@ def report(base: dict[str, float], polls: dict[str, float], orders_per_s: float,
     print(f"orders end to end          {orders_per_s:>9.1f} orders/s"
           f"   ratio {orders_per_s / base['rps']:.4f} of the bare endpoint's req/s"
           f"   ({args.orders} orders, {args.workers} workers, {args.connections} buyers)")
+    if refused:
+        print(f"admission                  {refused}")
     shares = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
     print(f"CPU share during orders    {shares} (1.00 = one core)")
     per_order = {k: v / orders_per_s * 1000 for k, v in cpu.items()} if orders_per_s else {}

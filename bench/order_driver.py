@@ -29,6 +29,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.retry_after: float | None = None  # of the last answer
 
     async def request(self, method: str, path: str, body: bytes = b"",
                       headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -49,9 +50,12 @@ class Connection:
                 continue
             status = int(raw[9:12])
             length = 0
+            self.retry_after = None
             for line in raw.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
+                elif line[:12].lower() == b"retry-after:":
+                    self.retry_after = float(line[12:])
             data = await self.reader.readexactly(length) if length else b""
             return status, data
         raise ConnectionError("unreachable")
@@ -72,6 +76,11 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
                            "email": f"b{i}@example.com"}).encode()
         status, data = await conn.request("POST", "/api/orders", body)
+        if status == 503 and conn.retry_after is not None:  # busy: come back as told
+            errors.append("busy")
+            todo.append(i)
+            await asyncio.sleep(conn.retry_after)
+            continue
         if status != 201:
             errors.append(f"create {status}")
             continue
@@ -108,7 +117,8 @@ async def run(url: str, orders: int, buyers: int, poll_s: float) -> dict[str, ob
     took = time.perf_counter() - started
     latencies = sorted(t for _, t in done)
     n = len(latencies)
-    return {"orders": n, "errors": len(errors), "seconds": round(took, 3),
+    return {"orders": n, "errors": sum(e != "busy" for e in errors),
+            "refused": errors.count("busy"), "seconds": round(took, 3),
             "orders_per_s": round(n / took, 2) if took else 0.0,
             "p50_s": round(latencies[n // 2], 4) if n else None,
             "p99_s": round(latencies[int(n * 0.99)], 4) if n else None,

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fakalab.contract.rates import recent_rate
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.statuspage import ComponentHealth, ComponentState
@@ -70,9 +71,13 @@ class Throughput:
             self.done.popleft()
 
     def rate(self, now: float) -> float | None:
-        """Completions per second over the window; None before there is any."""
+        """Completions per second over the window — over the part of it since the oldest
+        completion still in it when that is shorter (at least 1 s): a burst after a quiet spell
+        is measured at its own pace, not diluted by the quiet. None before there is any."""
         self._trim(now)
-        return len(self.done) / self.window_s if self.done else None
+        if not self.done:
+            return None
+        return recent_rate(len(self.done), self.done[0], now, self.window_s)
 
 
 def estimate_eta(

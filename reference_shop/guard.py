@@ -31,6 +31,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from fakalab.reference_shop.coalesce import CoalescingTransport
+
 __all__ = ["ConnectionLimits", "GuardedProtocol", "Refusals", "guarded_protocol", "usable_fds"]
 
 log = logging.getLogger("fakalab.guard")
@@ -114,6 +116,7 @@ class GuardedProtocol(HttpToolsProtocol):
     shared: _Shared
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         super().connection_made(transport)
         shared = self.shared
         shared.open += 1

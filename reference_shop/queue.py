@@ -11,6 +11,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from fakalab.contract.rates import recent_rate
+
 __all__ = ["WorkQueue"]
 
 
@@ -89,13 +91,14 @@ class WorkQueue:
     def overtaking_rate(self, priority: int, now: float, window_s: float = 10.0) -> float:
         """Orders per second recently pushed into lanes served before ``priority``'s lane."""
         lane_no = self._lane_of(priority)
-        count = 0
+        count, oldest = 0, None
         for n, times in self._recent.items():
             while times and times[0] < now - window_s:
                 times.popleft()
-            if n < lane_no:
+            if n < lane_no and times:
                 count += len(times)
-        return count / window_s
+                oldest = times[0] if oldest is None else min(oldest, times[0])
+        return recent_rate(count, oldest, now, window_s)
 
     def oldest_wait(self, now: float) -> float:
         heads = [lane.items[0][2] for lane in self._lanes.values() if lane.items]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from fakalab.contract.rates import MIN_SPAN_S
+
 __all__ = ["StageClock", "payment_etas", "shop_payment_etas", "stage_clock", "stage_etas"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -82,10 +84,16 @@ def stage_etas(clock: StageClock, starts: FloatArray) -> FloatArray:
 
 
 def _rate(times: FloatArray, at: FloatArray, window_s: float) -> FloatArray:
-    """Events per second in (at − window_s, at] (``times`` sorted)."""
+    """Events per second in (at − window_s, at] (``times`` sorted), over the span since the
+    oldest of them when shorter (at least 1 s): ``contract/rates.py``, vectorised."""
     upto = np.searchsorted(times, at, side="right")
     since = np.searchsorted(times, at - window_s, side="right")
-    return (upto - since) / window_s
+    count = upto - since
+    if len(times) == 0:
+        return np.zeros(len(at))
+    oldest = times[np.minimum(since, len(times) - 1)]
+    span = np.clip(at - oldest, MIN_SPAN_S, window_s)
+    return np.where(count > 0, count / span, 0.0)
 
 
 def shop_payment_etas(

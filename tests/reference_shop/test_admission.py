@@ -71,11 +71,11 @@ def test_the_measured_throughput_caps_capacity_when_orders_queue() -> None:
     a = admission(workers=8, budget_s=10.0)  # 8 / 1.5 s = 5.3 orders/s on paper
     queue(a, 20)  # 3.75 s + 1.5 s on paper
     assert a.check(100.0) is None
-    for i in range(10):  # but only one order a second left the pipeline lately
+    for i in range(10):  # but only ten orders left the pipeline in the last 9 s
         a.promises.throughput.record(91.0 + i)
     refusal = a.check(100.0)
-    assert refusal is not None and refusal.predicted_s == pytest.approx(20 / 1.0 + 1.5)
-    assert refusal.retry_after_s == 12
+    assert refusal is not None and refusal.predicted_s == pytest.approx(20 / (10 / 9) + 1.5)
+    assert refusal.retry_after_s == 10
 
 
 def test_retry_after_is_capped_and_lag_refuses_on_its_own() -> None:

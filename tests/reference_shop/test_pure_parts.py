@@ -150,7 +150,8 @@ def test_queue_knows_the_position_of_an_order_about_to_be_queued_and_who_overtak
     for i, prio in enumerate([0, 1, 1, 2]):
         q.push(f"o{i}", prio, float(i))
     assert q.ahead_of_new(1) == 3 and q.ahead_of_new(0) == 1 and q.ahead_of_new(2) == 4
-    assert q.overtaking_rate(1, now=5.0, window_s=10) == 0.1  # one push into lane 0
+    # One push into lane 0, 5 s ago: measured over the 5 s since (contract/rates.py)
+    assert q.overtaking_rate(1, now=5.0, window_s=10) == 0.2
     assert q.overtaking_rate(0, now=5.0) == 0.0
     assert q.overtaking_rate(2, now=50.0) == 0.0  # the window forgot them
 
