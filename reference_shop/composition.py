@@ -28,6 +28,7 @@ from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.monitor import Monitor
 from fakalab.reference_shop.ordering import Ordering
 from fakalab.reference_shop.payments import CHANNELS, Payments
+from fakalab.reference_shop.receipts import Receipts
 from fakalab.reference_shop.state import ShopState
 from fakalab.reference_shop.statuspage import ComponentHealth, StatusPage
 from fakalab.reference_shop.tasks import Tasks
@@ -53,6 +54,7 @@ class Shop:
     fulfilment: Fulfilment
     monitor: Monitor
     backoffice: Backoffice
+    receipts: Receipts | None = None  # settings.receipts off: None
 
     async def open(self) -> None:
         """Connect and create the tables: DatabaseUnavailable (one line) if the database
@@ -64,11 +66,16 @@ class Shop:
         await self.transitions.load_counts()
         resumed = await self.fulfilment.resume_in_flight()
         await self.monitor.restore_status(resumed)
+        if self.receipts is not None:
+            await self.receipts.open()
         self.tasks.start([*self.fulfilment.loops(), *self.payments.loops(),
-                          self.monitor.loop()])
+                          self.monitor.loop(),
+                          *([self.receipts.loop()] if self.receipts is not None else [])])
 
     async def stop(self) -> None:
         await self.tasks.stop()
+        if self.receipts is not None:
+            await self.receipts.flush()
         await self.http.aclose()
         await self.db.close()
 
@@ -121,4 +128,5 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
         payments=payments, fulfilment=fulfilment,
         monitor=Monitor(database, state.status, upstreams.values(), state.queue, state.views,
                         promises, state.active, s, state.metrics, state.mode),
-        backoffice=Backoffice(database, transitions, fulfilment.enqueue))
+        backoffice=Backoffice(database, transitions, fulfilment.enqueue),
+        receipts=Receipts(database, s.receipt_key) if s.receipts else None)
