@@ -17,7 +17,7 @@ import pandas as pd
 from fakalab.contract.receipt import ReceiptError
 from fakalab.reference_shop.audit import AuditInput, Check, run_checks
 from fakalab.reference_shop.dburl import DatabaseProblem
-from fakalab.reference_shop.receipts import StoredLog, parse_heads, stored_log
+from fakalab.reference_shop.receipts import RECORDED_HEADS, StoredLog, parse_heads, stored_log
 from fakalab.reference_shop.storage.snapshot import Snapshot, read, read_snapshot
 
 __all__ = ["audit", "audit_run", "load_input"]
@@ -102,9 +102,6 @@ def _settings(shop: dict[str, Any], key: str, default: float) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise AuditError(f"run.json: shop.{key} is {value!r}, not a number")
     return float(value)
-
-
-RECORDED_HEADS = "receipt_heads.jsonl"  # the signed heads the drill recorded
 
 
 def _receipt_log(where: str | Path, recorded: Path | None) -> StoredLog | None:

@@ -50,11 +50,12 @@ from fakalab.reference_shop.storage import receipts as store
 from fakalab.reference_shop.storage.rows import EventRow
 from fakalab.reference_shop.storage.writer import Cursor
 
-__all__ = ["HEAD_INTERVAL_S", "NotLogged", "Receipts", "StoredLog", "audit_log", "load_key",
-           "milestone", "parse_heads", "stored_log"]
+__all__ = ["HEAD_INTERVAL_S", "RECORDED_HEADS", "NotLogged", "Receipts", "StoredLog",
+           "audit_log", "load_key", "milestone", "parse_heads", "stored_log"]
 
 log = logging.getLogger("fakalab.receipts")
 HEAD_INTERVAL_S = 1.0
+RECORDED_HEADS = "receipt_heads.jsonl"  # the run directory's record of the heads (the drill's)
 BATCH = 20_000  # events logged per tick at most (a shop catching up after receipts were off)
 
 
