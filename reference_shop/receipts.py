@@ -104,6 +104,7 @@ class Receipts:
         self.head: TreeHead | None = None
         self._key: Ed25519PrivateKey | None = None
         self._last_event = 0
+        self._behind = False  # the last tick took a full batch: more are waiting
         self._lock = asyncio.Lock()
 
     @property
@@ -146,6 +147,7 @@ class Receipts:
         async with self._lock:
             after = self._last_event
             new = await self.db.run(lambda c: store.events_after(c, after, BATCH))
+            self._behind = len(new) == BATCH
             if not new:
                 return None
             start = len(self.log)
@@ -165,10 +167,11 @@ class Receipts:
 
     async def loop(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(0 if self._behind else self.interval_s)
             try:
                 await self.tick()
             except Exception:  # the next tick tries again; the order path never waits
+                self._behind = False
                 log.exception("receipts: logging events failed")
 
     async def flush(self) -> None:

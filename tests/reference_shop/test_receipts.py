@@ -5,6 +5,7 @@ rewritten and re-signed with the shop's own key — is caught by the receipt and
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
 from collections.abc import AsyncIterator
@@ -53,6 +54,17 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The same on both backends (PostgreSQL: skipped without its server binaries)."""
+    url = (f"sqlite:///{tmp_path / 'shop.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_database"))
+    database = Database(url)
+    await database.open()
+    yield database
+    await database.close()
+
+
 async def write(db: Database, order: str, *states: str) -> None:
     def unit(c: Any) -> None:
         for state in states:
@@ -75,7 +87,8 @@ def sql(tmp_path: Path, statement: str, *params: Any) -> None:
     con.close()
 
 
-async def test_events_are_logged_and_a_receipt_verifies(db: Database) -> None:
+async def test_events_are_logged_and_a_receipt_verifies(any_db: Database) -> None:
+    db = any_db
     r = await receipts(db)
     with pytest.raises(NotLogged, match="no head signed yet"):
         await r.receipt("A")
@@ -104,7 +117,8 @@ async def test_events_after_the_head_are_pending_until_the_next_tick(db: Databas
         await r.receipt("nobody")
 
 
-async def test_a_later_head_extends_an_earlier_one(db: Database) -> None:
+async def test_a_later_head_extends_an_earlier_one(any_db: Database) -> None:
+    db = any_db
     r = await receipts(db)
     await write(db, "A", *STATES[:3])
     first = await r.tick()
@@ -120,7 +134,8 @@ async def test_a_later_head_extends_an_earlier_one(db: Database) -> None:
         r.consistency(99)
 
 
-async def test_a_restart_keeps_the_key_and_the_log(db: Database) -> None:
+async def test_a_restart_keeps_the_key_and_the_log(any_db: Database) -> None:
+    db = any_db
     r = await receipts(db)
     await write(db, "A", *STATES[:2])
     await r.tick()
@@ -232,3 +247,25 @@ def test_the_audit_catches_a_gap_and_a_forged_head() -> None:
     assert problems[1] == "log entry missing (found 2)"
     assert "no longer produces" in problems[2]  # the gap cut the log at one entry
     assert "not the shop's" in problems[3]
+
+
+async def test_a_backlog_is_logged_in_batches_without_waiting(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakalab.reference_shop import receipts as module
+
+    monkeypatch.setattr(module, "BATCH", 2)
+    await write(db, "A", *STATES)
+    await write(db, "B", "pending_payment")
+    r = await receipts(db, interval_s=3600.0)  # only a backlog makes the loop go on at once
+    await r.tick()
+    assert r.head is not None and r.head.size == 2
+    task = asyncio.create_task(r.loop())
+    try:
+        for _ in range(1000):  # up to 10 s on a busy machine; it takes milliseconds
+            await asyncio.sleep(0.01)
+            if r.head.size == 5:
+                break
+    finally:
+        task.cancel()
+    assert r.head.size == 5
+    verify_receipt(await r.receipt("A"), r.public_key)
