@@ -17,6 +17,8 @@ import numpy.typing as npt
 from fakalab.chaos.journal import FAULT_COLUMNS
 
 __all__ = [
+    "ATTEMPT_COLUMNS",
+    "ATTEMPT_OUTCOMES",
     "BUYER_RECORD_COLUMNS",
     "EVENT_COLUMNS",
     "FAULT_COLUMNS",
@@ -51,6 +53,11 @@ EVENT_COLUMNS = ("order_no", "seq", "at", "state", "message", "eta_at", "visible
 POLL_COLUMNS = ("order_no", "at", "persona", "via", "http_status", "latency_ms", "state_seen",
                 "message_seen", "eta_seen")
 TICKET_COLUMNS = ("order_no", "at", "reason", "waited_s")
+# One row per try at placing an order: outcome created | refused (the shop said busy: 503 or
+# 429 with Retry-After) | failed (any other answer, or none) | gave_up (after a refusal).
+ATTEMPT_COLUMNS = ("journey", "at", "persona", "attempt", "outcome", "http_status",
+                   "latency_ms", "retry_after_s", "order_no")
+ATTEMPT_OUTCOMES = ("created", "refused", "failed", "gave_up")
 INCIDENT_COLUMNS = ("incident_id", "component", "state", "at", "message")
 # What each simulated buyer saw of its own orders, one row per thing that happened, written by
 # every Locust process (locust/records/buyers-<pid>.csv): `what` is created (value: JSON of
@@ -85,7 +92,7 @@ OUTSIDE_SOURCES: dict[str, str] = {
     "orders.gateway_confirmed_at": "gateway: the first api.php answer telling the shop paid",
     "events.csv": "buyer: each state the first time it was seen (poll, stream or create)",
     "events.prev_hash": "not observable from outside (the shop's ledger)",
-    "polls.csv": "buyer", "tickets.csv": "buyer",
+    "polls.csv": "buyer", "tickets.csv": "buyer", "attempts.csv": "buyer",
     "notifies.csv": "gateway: every notification and probe, with the shop's reply",
     "keys.csv": "buyer: SHA-256 of each key the first time it was shown",
     "probes.csv": "drill: the test notifications and what the buyer saw after them",

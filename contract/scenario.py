@@ -61,6 +61,11 @@ class BuyerBehaviour(_Model):
     patience_s: tuple[float, float] = (20.0, 60.0)
     max_wait_s: Annotated[float, Field(gt=0)] = 180.0
     products: dict[str, Weight] = Field(default_factory=lambda: {"steam-50": 1.0})
+    # A shop that says "busy" (503 or 429 with Retry-After): the buyer comes back after the
+    # hint times U(1, 1.5), at most `busy_retries` times, or gives up (`busy_give_up` of
+    # buyers at each refusal, and whoever is told to wait longer than max_wait_s).
+    busy_retries: Annotated[int, Field(ge=0, le=20)] = 3
+    busy_give_up: Share = 0.25
 
     @field_validator("patience_s")
     @classmethod

@@ -36,6 +36,16 @@ class ShopSettings(BaseSettings):
     failover: bool = True
     reconciliation: bool = True
     priority_lanes: bool = True
+    admission: bool = Field(
+        True, description="Admission control before payment (reference_shop/admission.py): "
+        "refuse a new order with 503 and Retry-After while the predicted delivery time of an "
+        "order placed now exceeds admission_budget_s, or the event loop lags; false: accept "
+        "every order (the collapse it prevents).")
+    admission_budget_s: float | None = Field(
+        None, gt=0, description="Longest predicted paid-to-delivered time at which a new order "
+        "is still accepted (default: half of sla_s).")
+    admission_max_lag_s: float = Field(
+        0.25, gt=0, description="Event-loop lag above which new orders are refused.")
     receipts: bool = Field(True, description="Verifiable receipts (docs/receipts.md): log every "
                            "order event in a Merkle log and publish its signed head each second.")
     receipt_key: str | None = Field(None, description="PEM file of the Ed25519 key that signs "
@@ -95,6 +105,9 @@ class ShopSettings(BaseSettings):
         if self.payment_channel == "epay" and not self.epay_url:
             raise ValueError("payment_channel epay needs epay_url (the gateway's base URL)")
         return self
+
+    def admission_budget(self) -> float:
+        return self.admission_budget_s if self.admission_budget_s is not None else self.sla_s / 2
 
     def callback_base(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

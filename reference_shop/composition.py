@@ -9,11 +9,13 @@ and :meth:`Shop.stop`. No other module knows every service.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fakalab.contract.shop_settings import ShopSettings
+from fakalab.reference_shop.admission import Admission
 from fakalab.reference_shop.backoffice import Backoffice
 from fakalab.reference_shop.breaker import Breaker
 from fakalab.reference_shop.buyer_status import BuyerStatus
@@ -54,6 +56,7 @@ class Shop:
     fulfilment: Fulfilment
     monitor: Monitor
     backoffice: Backoffice
+    admission: Admission
     receipts: Receipts | None = None  # settings.receipts off: None
 
     async def open(self) -> None:
@@ -69,8 +72,18 @@ class Shop:
         if self.receipts is not None:
             await self.receipts.open()
         self.tasks.start([*self.fulfilment.loops(), *self.payments.loops(),
-                          self.monitor.loop(),
+                          self.monitor.loop(), self._watch_lag(),
                           *([self.receipts.loop()] if self.receipts is not None else [])])
+
+    async def _watch_lag(self) -> None:
+        lag, gauge = self.admission.lag, self.state.metrics.loop_lag
+        watched = asyncio.create_task(lag.loop())
+        try:
+            while True:
+                await asyncio.sleep(1.0)
+                gauge.set(lag.seconds)
+        finally:
+            watched.cancel()
 
     async def stop(self) -> None:
         await self.tasks.stop()
@@ -129,4 +142,6 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
         monitor=Monitor(database, state.status, upstreams.values(), state.queue, state.views,
                         promises, state.active, s, state.metrics, state.mode),
         backoffice=Backoffice(database, transitions, fulfilment.enqueue),
+        admission=Admission(promises, state.counts, budget_s=s.admission_budget(),
+                            max_lag_s=s.admission_max_lag_s, enabled=s.admission),
         receipts=Receipts(database, s.receipt_key) if s.receipts else None)

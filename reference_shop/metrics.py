@@ -44,6 +44,14 @@ class ShopMetrics:
         self.refused = Counter("fakalab_connections_refused_total",
                                "Connections the server closed or refused (reference_shop/guard)",
                                ["reason"], registry=r)
+        self.admission_refused = Counter(
+            "fakalab_orders_refused_total", "New orders refused by admission control "
+            "(reference_shop/admission.py)", ["reason"], registry=r)
+        self.admission_predicted = Gauge(
+            "fakalab_admission_predicted_seconds", "Predicted paid-to-delivered time of an "
+            "order placed now, at the last admission decision", registry=r)
+        self.loop_lag = Gauge("fakalab_event_loop_lag_seconds",
+                              "How late the shop's event loop runs (smoothed)", registry=r)
         self.held = Counter("fakalab_orders_held_total",
                             "Times an order was kept in its stage to retry a failing dependency",
                             registry=r)
@@ -64,6 +72,8 @@ class OrderCounts:
     def __init__(self, gauge: Gauge) -> None:
         self._gauge = gauge
         self.by_state: dict[str, int] = {}
+        # (from, to) -> orders that moved so since start-up (from None: a new order)
+        self.flows: dict[tuple[str | None, str], int] = {}
 
     def load(self, counts: dict[str, int]) -> None:
         """The counts stored at start-up."""
@@ -73,6 +83,7 @@ class OrderCounts:
 
     def moved(self, previous: str | None, state: str) -> None:
         """One order left ``previous`` (None: a new order) and entered ``state``."""
+        self.flows[previous, state] = self.flows.get((previous, state), 0) + 1
         if previous is not None:
             self.by_state[previous] = self.by_state.get(previous, 1) - 1
             self._gauge.labels(previous).set(self.by_state[previous])

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fakalab.reports import metrics as m
+from fakalab.reports.admission import admission
 from fakalab.reports.model import model_frame, model_metrics
 from fakalab.reports.rundir import Run
 from fakalab.reports.transparency import (
@@ -126,6 +127,7 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
         "stages": m.stages(intervals),
         "by_priority": m.by_class(run.orders, out, "priority"),
         "by_channel": m.by_class(run.orders, out, "channel"),
+        "admission": admission(run.attempts, out, run.started_at, run.ended_at),
         "transparency": transparency(run.orders, out, run.polls, run.tickets, notes, vacuum, etas),
         "faults": _faults(run, notes),
         "model": None

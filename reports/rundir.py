@@ -45,6 +45,8 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "eta_seen": _F,
     },
     "tickets.csv": {"order_no": _S, "at": _F, "reason": _S},
+    "attempts.csv": {"journey": _S, "at": _F, "persona": _S, "attempt": _F, "outcome": _S,
+                     "http_status": _F, "latency_ms": _F, "retry_after_s": _F},
     "faults.csv": {
         "fault_id": _S,
         "link": _S,
@@ -91,6 +93,7 @@ class Run:
     journal: dict[str, Any] | None
     simulation: Simulation | None
     warnings: tuple[str, ...] = ()  # what looks wrong in the files (e.g. rows missing)
+    attempts: pd.DataFrame | None = None  # attempts.csv; None in runs made before it existed
 
     @property
     def run_id(self) -> str:
@@ -296,6 +299,8 @@ def load_run(path: str | Path) -> Run:
         journal=_read_json(journal_path) if journal_path.is_file() else None,
         simulation=_simulation(root),
         warnings=_missing_rows(root, meta, tables),
+        attempts=_table(root, "attempts.csv", {"attempts.csv": {"*": None}})
+        if (root / "attempts.csv").is_file() else None,
     )
 
 

@@ -53,29 +53,50 @@ class Tickets:
 
 @dataclass(frozen=True)
 class Looks:
-    """A buyer's looks at the order: from ``watch_from``, every ``poll_s`` (0: continuously)."""
+    """A buyer's looks at the order: from ``watch_from``, every ``poll_s`` (0: continuously);
+    ``poll_s`` is one period for every buyer or one per buyer."""
 
     watch_from: FloatArray
-    poll_s: float
+    poll_s: float | FloatArray
 
     def _origin(self, t: FloatArray) -> FloatArray:
         return self.watch_from[:, None] if t.ndim == 2 else self.watch_from
 
+    def _period(self, t: FloatArray) -> float | FloatArray:
+        if np.ndim(self.poll_s) == 0:
+            return float(self.poll_s)  # type: ignore[arg-type]
+        period = np.asarray(self.poll_s, dtype=np.float64)
+        return period[:, None] if t.ndim == 2 else period
+
+    def _grid(self, t: FloatArray, step: FloatArray) -> FloatArray:
+        period = self._period(t)
+        if np.ndim(period) == 0:
+            return t if period == 0 else self._origin(t) + step * period
+        with np.errstate(invalid="ignore"):
+            return np.where(period == 0, t, self._origin(t) + step * period)
+
+    def _steps(self, t: FloatArray, ceil: bool) -> FloatArray:
+        period = self._period(t)
+        origin = self._origin(t)
+        with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf; a period of 0
+            ratio = (t - origin) / period
+            return np.maximum(np.ceil(ratio), 0) if ceil else np.floor(ratio) + 1
+
     def at_or_after(self, t: FloatArray) -> FloatArray:
         """The first look at or after ``t`` (rows: buyers; a matrix has one column per time)."""
-        if self.poll_s == 0:
+        if np.ndim(self.poll_s) == 0 and self.poll_s == 0:
             return t
-        origin = self._origin(t)
-        with np.errstate(invalid="ignore"):  # inf - inf: a buyer who never watches
-            return origin + np.maximum(np.ceil((t - origin) / self.poll_s), 0) * self.poll_s
+        return self._grid(t, self._steps(t, ceil=True))
 
     def after(self, t: FloatArray) -> FloatArray:
         """The first look strictly after ``t``."""
-        if self.poll_s == 0:
+        if np.ndim(self.poll_s) == 0 and self.poll_s == 0:
             return t
-        origin = self._origin(t)
-        with np.errstate(invalid="ignore"):
-            return origin + (np.floor((t - origin) / self.poll_s) + 1) * self.poll_s
+        return self._grid(t, self._steps(t, ceil=False))
+
+
+def _cut(poll_s: float | FloatArray, rows: slice | npt.NDArray[np.int64]) -> float | FloatArray:
+    return poll_s if np.ndim(poll_s) == 0 else np.asarray(poll_s)[rows]
 
 
 def file_tickets(
@@ -84,11 +105,14 @@ def file_tickets(
     *,
     max_wait_s: float,
     eta_grace_s: float,
-    poll_s: float = 0.0,
+    poll_s: float | FloatArray = 0.0,
 ) -> Tickets:
     """The first ticket each buyer files, if any (in blocks of rows, to bound memory)."""
     parts = [
-        _file_tickets(_rows(timeline, block), patience[block], max_wait_s, eta_grace_s, poll_s)
+        _file_tickets(
+            _rows(timeline, block), patience[block], max_wait_s, eta_grace_s,
+            _cut(poll_s, block),
+        )
         for block in _blocks(len(patience))
     ]
     return Tickets(
@@ -141,7 +165,11 @@ def _eta_passed_at(timeline: Timeline, eta_grace_s: float, looks: Looks) -> Floa
 
 
 def _file_tickets(
-    timeline: Timeline, patience: FloatArray, max_wait_s: float, eta_grace_s: float, poll_s: float
+    timeline: Timeline,
+    patience: FloatArray,
+    max_wait_s: float,
+    eta_grace_s: float,
+    poll_s: float | FloatArray,
 ) -> Tickets:
     watch_from = timeline.changes[:, 0]
     looks = Looks(watch_from, poll_s)
@@ -164,7 +192,7 @@ def queue_stale_at(
     patience: FloatArray,
     starts: FloatArray,
     watch_from: FloatArray | None = None,
-    poll_s: float = 0.0,
+    poll_s: float | FloatArray = 0.0,
 ) -> FloatArray:
     """When each buyer, looking every ``poll_s`` from ``watch_from``, first finds the queue
     position unchanged for longer than their patience while their order waits (+inf: never).
@@ -180,14 +208,16 @@ def queue_stale_at(
     next_change = np.fmin(boundary[first], starts)  # an order served at once never waited
     at = _stale_between(origin, enqueued_at, next_change, patience, poll_s)
     gaps = np.diff(boundary)
-    shortest = max(float(patience.min()) - poll_s, 0.0) if len(patience) else 0.0
+    longest_poll = float(np.max(poll_s)) if np.size(poll_s) else 0.0
+    shortest = max(float(patience.min()) - longest_poll, 0.0) if len(patience) else 0.0
     candidates = np.flatnonzero(gaps > shortest)
     low, high = np.searchsorted(candidates, first), np.searchsorted(candidates, own)
     pending = np.flatnonzero((high > low) & np.isinf(at) & ~np.isnan(enqueued_at))
     while len(pending):
         j = candidates[low[pending]]
         stale = _stale_between(
-            origin[pending], boundary[j], boundary[j + 1], patience[pending], poll_s
+            origin[pending], boundary[j], boundary[j + 1], patience[pending],
+            _cut(poll_s, pending),
         )
         fired = np.isfinite(stale)
         at[pending[fired]] = stale[fired]
@@ -201,7 +231,7 @@ def _stale_between(
     change: FloatArray,
     next_change: FloatArray,
     patience: FloatArray,
-    poll_s: float,
+    poll_s: float | FloatArray,
 ) -> FloatArray:
     """The look that finds a view seen since ``change`` stale, if before ``next_change`` is seen."""
     looks = Looks(origin, poll_s)

@@ -11,19 +11,25 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from fakalab.contract.scenario import ScenarioError, load_scenario
+from fakalab.contract.scenario import Scenario, ScenarioError, load_scenario
+from fakalab.reports.rundir import load_run
+from fakalab.simulate.against import compare, refusal
 from fakalab.simulate.calibrate import ArrivalMode
-from fakalab.simulate.capacity import parse_slo
+from fakalab.simulate.calibrating import calibrate_runs, run_calibration_drills
+from fakalab.simulate.capacity import Slo, parse_slo
+from fakalab.simulate.forecast import forecast
+from fakalab.simulate.forecast_tables import against_table, forecast_table, windows_table
 from fakalab.simulate.mmc import MMcModel, MMcReport, run_mmc
 from fakalab.simulate.runfiles import RunDirError, simulate_run
-from fakalab.simulate.scenario_model import scenario_model
+from fakalab.simulate.scenario_model import CALIBRATION, load_calibration, scenario_model
+from fakalab.simulate.shop_calibration import ShopCalibration
 from fakalab.simulate.targets import (
     capacity_document,
     capacity_table,
@@ -96,47 +102,96 @@ def simulate(ctx: click.Context, run_validation: bool) -> None:
 
 @simulate.command("target", hidden=True)
 @click.argument("target")
-@click.option("--orders", type=click.IntRange(min=1), help="Orders instead of the duration.")
+@click.option("--orders", type=click.IntRange(min=1),
+              help="Run N orders: the scenario's load and faults back to back until N orders.")
+@click.option("--duration", help="The drill's --duration (e.g. 90s): the scenario that long.")
 @click.option("--what-if", "what_ifs", multiple=True, help="LEVER=V[,V…], e.g. workers=4,6,8.")
 @click.option("--set", "sets", multiple=True, help="Scenario override, as for `fakalab drill`.")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Replications  [default: 20 for a forecast (3 beyond 100,000 orders), 5 for "
+              "sweeps and replays]")
 @click.option("--capacity", "plan", is_flag=True, help="Smallest worker count meeting --slo.")
 @click.option("--slo", default="delay_rate<=1%", show_default=True)
 @click.option(
     "--arrivals",
-    type=click.Choice(["trace", "rate"]),
-    default="trace",
-    show_default=True,
-    help="RUN_DIR: replay the run's own arrival times, or Poisson at the fitted rate.",
+    type=click.Choice(["trace", "rate", "drill", "poisson"]),
+    default=None,
+    help="RUN_DIR: the run's own arrival times (trace, default) or Poisson at the fitted rate "
+    "(rate). SCENARIO: the orders the seeded drill will place (drill, default) or a new "
+    "Poisson realisation per seed (poisson).",
 )
+@click.option("--generators", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="The drill's --generators (its load schedule depends on them).")
+@click.option("--calibration", "calibration_runs", multiple=True, metavar="RUN_DIR[,RUN_DIR…]",
+              help="Fit the shop's calibration from these runs instead of shop.json "
+              "(repeat the option or separate with commas).")
+@click.option("--against", "against", metavar="RUN_DIR",
+              help="Show the forecast next to what this run measured.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def target(
     target: str,
     orders: int | None,
+    duration: str | None,
     what_ifs: tuple[str, ...],
     sets: tuple[str, ...],
     seed: int,
-    seeds: int,
+    seeds: int | None,
     plan: bool,
     slo: str,
-    arrivals: ArrivalMode,
+    arrivals: str | None,
+    generators: int,
+    calibration_runs: tuple[str, ...],
+    against: str | None,
     as_json: bool,
 ) -> None:
-    """Calibrate from a run directory (writes RUN_DIR/simulation/), or plan with a scenario."""
-    seed_list = list(range(seed, seed + seeds))
+    """Calibrate from a run directory (writes RUN_DIR/simulation/), or forecast a scenario."""
     if _is_run_dir(target):
-        _run_dir(target, seed_list, arrivals, as_json)
+        seed_list = list(range(seed, seed + (seeds or 5)))
+        if arrivals not in (None, "trace", "rate"):
+            _fail(f"--arrivals {arrivals} is for a scenario; a run directory takes trace or rate")
+        _run_dir(target, seed_list, arrivals or "trace", as_json)  # type: ignore[arg-type]
         return
+    if arrivals in ("trace", "rate"):
+        _fail(f"--arrivals {arrivals} is for a run directory; a scenario takes drill or poisson")
+    if orders is not None and duration is not None:
+        _fail("give --orders or --duration, not both")
+    overrides = list(sets) + ([f"duration={duration}"] if duration else [])
     try:
-        scenario = load_scenario(target, list(sets))
-        model, skipped = scenario_model(scenario, orders=orders)
+        scenario = load_scenario(target, overrides)
+        calibration = _calibration(calibration_runs)
         levers, objective = parse_what_ifs(what_ifs), parse_slo(slo)
-        check_levers(model, levers)
-    except (ScenarioError, ValueError, KeyError) as error:
+    except (ScenarioError, ValueError, KeyError, RunDirError) as error:
         _fail(str(error).strip("'\"").replace("\n", "; "))
-    for fault in skipped:
-        click.echo(f"note: the model leaves out the fault {fault}", err=True)
+    if levers or plan:
+        _sweep(scenario, calibration, orders, arrivals, levers, objective, plan,
+               list(range(seed, seed + (seeds or 5))), as_json)
+        return
+    replications = seeds or (3 if orders is not None and orders > 100_000 else 20)
+    seed_list = list(range(seed, seed + replications))
+    _forecast(scenario, calibration, orders, arrivals or "drill", generators, seed_list,
+              against, as_json)
+
+
+def _calibration(given: tuple[str, ...]) -> ShopCalibration:
+    runs = [part for item in given for part in item.split(",") if part]
+    if not runs:
+        return load_calibration()
+    return calibrate_runs(runs, log=lambda line: click.echo(f"calibration: {line}", err=True))
+
+
+def _sweep(scenario: Scenario, calibration: ShopCalibration, orders: int | None,
+           arrivals: str | None, levers: dict[str, list[object]], objective: Slo, plan: bool,
+           seed_list: list[int], as_json: bool) -> None:
+    try:
+        model, notes = scenario_model(scenario, orders=orders, calibration=calibration,
+                                      arrivals=arrivals or "poisson")  # type: ignore[arg-type]
+        check_levers(model, levers)
+    except (ValueError, KeyError) as error:
+        _fail(str(error).strip("'\"").replace("\n", "; "))
+    if not as_json:
+        for line in notes:
+            click.echo(f"fault: {line}", err=True)
     long_run = len(seed_list) * (model.orders or 0) > LONG_RUN or plan or bool(levers)
     with progress_bar(scenario.name, long_run and not as_json) as progress:
         if plan:
@@ -153,6 +208,100 @@ def target(
         click.echo(json.dumps(out, indent=2))
     else:
         _stdout().print(table)
+
+
+def _forecast(scenario: Scenario, calibration: ShopCalibration, orders: int | None,
+              arrivals: str, generators: int, seed_list: list[int], against: str | None,
+              as_json: bool) -> None:
+    run = None
+    if against is not None:
+        try:
+            run = load_run(against)
+        except RunDirError as error:
+            _fail(str(error))
+        if scenario.variants and run.meta.get("variant"):
+            try:
+                scenario = scenario.variant(str(run.meta["variant"]))
+            except ScenarioError as error:
+                _fail(f"{run.path}: {error.problems[0]}")
+        problem = refusal(scenario, run, calibration)
+        runs_generators = len((run.meta.get("load") or {}).get("summaries") or [1])
+        if problem is None and runs_generators != generators:
+            problem = (f"{run.path}: the run had {runs_generators} load generators: pass "
+                       f"--generators {runs_generators}")
+        if problem is None and orders is not None:
+            problem = f"{run.path}: a drill has no --orders; forecast it with its own duration"
+        if problem is not None:
+            _fail(problem)
+    elif scenario.variants:
+        _fail(f"{scenario.name} has variants ({', '.join(v.name for v in scenario.variants)}): "
+              f"forecast one with --set, or give --against a run of one")
+    try:
+        model, notes = scenario_model(scenario, orders=orders, calibration=calibration,
+                                      arrivals=arrivals, generators=generators)  # type: ignore[arg-type]
+    except ValueError as error:
+        _fail(str(error).strip("'\"").replace("\n", "; "))
+    long_run = len(seed_list) * (model.orders or 0) > LONG_RUN
+    with progress_bar(scenario.name, long_run and not as_json) as progress:
+        result = forecast(model, seed_list, speed_log_mean=calibration.speed_log_mean,
+                          speed_log_sd=calibration.speed_log_sd, progress=progress, notes=notes,
+                          calibration=calibration_document(calibration))
+    comparison = compare(result, run) if run is not None else None
+    what = (f"{model.orders:,} orders (the load repeated)" if orders else
+            f"{model.duration_s:g} s, {'the drill' if arrivals == 'drill' else 'Poisson'}'s orders")
+    if as_json:
+        document: dict[str, Any] = {"scenario": scenario.name, "runs": what,
+                                    "workers": model.workers, "forecast": result.document()}
+        if comparison is not None:
+            document["against"] = comparison
+        click.echo(json.dumps(document, indent=2))
+        return
+    console = _stdout()
+    title = (f"{scenario.name}: forecast before the drill — {what}, {model.workers} workers, "
+             f"{len(seed_list)} replications")
+    console.print(forecast_table(title, result))
+    console.print(f"calibration: {calibration.describe()}")
+    for line in notes:
+        console.print(f"fault: {line}")
+    if comparison is not None:
+        console.print(against_table(f"against {comparison['run_id']}", comparison))
+        console.print(windows_table(comparison))
+
+
+def calibration_document(cal: ShopCalibration) -> dict[str, Any]:
+    return {
+        "description": cal.describe(),
+        "fitted_at": cal.fitted_at,
+        "fakalab": cal.fakalab,
+        "sources": [s.model_dump() for s in cal.sources],
+        "cpu_speed": {"runs": list(cal.speeds), "log_mean": cal.speed_log_mean,
+                      "log_sd": cal.speed_log_sd},
+    }
+
+
+@simulate.command("calibrate")
+@click.option("--repeat", type=click.IntRange(min=1), default=2, show_default=True,
+              help="How often to run each drain drill (their spread is the harness's noise).")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/calibration"),
+              show_default=True, help="Where the calibration drills write their runs.")
+@click.argument("from_runs", nargs=-1, metavar="[RUN_DIR]...")
+@click.option("--out", type=click.Path(path_type=Path), default=CALIBRATION, show_default=True,
+              help="The calibration file to write.")
+def calibrate(repeat: int, runs_dir: Path, from_runs: tuple[str, ...], out: Path) -> None:
+    """Re-measure the shop: run the calibration drills (simulate/calibration/*.yaml) one at a
+    time as `python -m fakalab drill`, fit, and write the calibration forecasts use. Given
+    RUN_DIRs, fit from those runs instead of drilling."""
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        paths = list(from_runs) or run_calibration_drills(runs_dir, repeat=repeat, log=log)
+        cal = calibrate_runs(paths, log=log)
+    except RunDirError as error:
+        _fail(str(error))
+    out.write_text(cal.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    click.echo(f"wrote {out}: {cal.describe()}")
 
 
 def _is_run_dir(target: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -22,8 +23,11 @@ class FaultSchedule:
 
     def __init__(self, faults: Iterable[Fault]) -> None:
         self._by_target: dict[str, list[Fault]] = defaultdict(list)
-        for fault in faults:
+        for fault in sorted(faults, key=lambda f: f.start_s):
             self._by_target[fault.target].append(fault)
+        self._starts = {t: [f.start_s for f in fs] for t, fs in self._by_target.items()}
+        self._longest = {t: max(f.end_s - f.start_s for f in fs)
+                         for t, fs in self._by_target.items()}
 
     def affects(self, target: str) -> bool:
         return target in self._by_target
@@ -34,7 +38,12 @@ class FaultSchedule:
     def at(self, target: str, t: float, failure_prob: float) -> tuple[float, float, float]:
         """(latency factor, added latency, failure probability) of ``target`` at time ``t``."""
         factor, added, override = 1.0, 0.0, -1.0
-        for fault in self._by_target.get(target, ()):
+        faults = self._by_target.get(target, ())
+        if faults:
+            starts = self._starts[target]
+            first = bisect.bisect_left(starts, t - self._longest[target])
+            faults = faults[first : bisect.bisect_right(starts, t)]
+        for fault in faults:
             if fault.start_s <= t < fault.end_s:
                 factor *= fault.latency_factor
                 added += fault.added_latency_s

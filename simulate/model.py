@@ -16,7 +16,10 @@ import numpy.typing as npt
 
 from fakalab.simulate.arrivals import arrival_times
 from fakalab.simulate.buyer import Timeline, file_tickets, queue_stale_at
-from fakalab.simulate.eta import payment_etas, stage_clock, stage_etas
+from fakalab.simulate.calls import Calls, health_penalty
+from fakalab.simulate.channels import settle_shop_payments
+from fakalab.simulate.cpu import CpuCalendar
+from fakalab.simulate.eta import payment_etas, shop_payment_etas, stage_clock, stage_etas
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.params import PipelineModel
 from fakalab.simulate.payment import Payments, settle_payments
@@ -33,6 +36,8 @@ from fakalab.simulate.workers import (
 
 __all__ = ["SimulationResult", "draw_pool_inputs", "run"]
 
+PENALISED = ("risk", "supplier-a")  # the upstreams whose health the shop's ETA adds (shop.py)
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -47,6 +52,11 @@ class SimulationResult:
 
 def _created(model: PipelineModel, streams: Streams) -> npt.NDArray[np.float64]:
     """Creation times: the model's trace when it has one, else drawn from its load shape."""
+    if model.trace is not None:
+        times = np.asarray(model.trace.created_at, dtype=np.float64)
+        if model.duration_s is None:
+            return times[: model.orders]
+        return times[times < model.duration_s]
     if model.arrival_times is None:
         return arrival_times(
             model.arrivals, streams["arrivals"], orders=model.orders, duration_s=model.duration_s
@@ -61,11 +71,44 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
     """Simulate ``model`` once; the same model and seed always give the same result."""
     streams, faults = Streams(seed), FaultSchedule(model.faults)
     created = _created(model, streams)
-    priority = _priorities(model, streams, len(created))
-    payments = settle_payments(model.payment, created, streams, faults)
+    n = len(created)
+    priority = _priorities(model, streams, n)
+    supplier = _suppliers(model, streams, priority)
+    outages = model.cpu.outages if model.cpu is not None else ()
+    if model.payment.failover_rule == "shop":
+        horizon = model.horizon_s if model.horizon_s is not None else math.inf
+        shop = settle_shop_payments(
+            model.payment, created, streams, faults, model.upstreams, model.upstream_faults,
+            outages, horizon,
+        )
+        paid = shop.paid if model.trace is None else shop.paid & _column(model.trace.pays, n)
+        payments = Payments(
+            paid,
+            np.where(paid, shop.paid_click_at, np.nan),
+            np.where(paid, shop.paid_at, np.nan),
+            shop.channel,
+            np.where(paid, shop.confirmed_by, -1),
+        )
+    else:
+        payments = settle_payments(model.payment, created, streams, faults)
     inputs = draw_pool_inputs(model, priority, payments.paid_at, streams)
     retries = [RetryDraws(stage, streams[f"retry:{stage.name}"]) for stage in model.stages]
     classes = len(model.classes) if model.priority_lanes else 1
+    channels = {c.name for c in model.payment.channels}
+    worker_upstreams = [u for u in model.upstreams if u.name not in channels]
+    calls = None
+    if any(stage.upstreams for stage in model.stages):
+        calls = Calls(
+            worker_upstreams,
+            [f for f in model.upstream_faults if f.target not in channels],
+            {u.name: streams[f"calls:{u.name}"] for u in worker_upstreams},
+            log_health=PENALISED if model.buyer.eta == "shop" else (),
+            speed=model.cpu.speed if model.cpu is not None else 1.0,
+        )
+    cpu = None
+    if model.cpu is not None:
+        watching = np.fmin(payments.paid_at, payments.paid_click_at)
+        cpu = CpuCalendar(model.cpu, created, watching)
     pool = run_pool(
         model.workers,
         model.stages,
@@ -77,8 +120,17 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         hold_s=model.hold_s,
         hold_retry_s=model.hold_retry_s,
         holds=HoldDraws(streams["hold"]),
+        calls=calls,
+        cpu=cpu,
+        supplier=supplier.tolist(),
     )
-    records = _records(model, created, priority, payments, pool, streams)
+    penalty = None
+    if calls is not None and calls.log:
+        slow_s = model.payment.slow_ms / 1000
+        confirmed = np.nan_to_num(payments.paid_at, nan=0.0)
+        penalty = np.max([health_penalty(log, confirmed, slow_s=slow_s)
+                          for log in calls.log.values()], axis=0)
+    records = _records(model, created, priority, supplier, payments, pool, streams, penalty)
     utilisation = _utilisation(model, records, pool.busy_s)
     return SimulationResult(
         model,
@@ -89,7 +141,25 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
     )
 
 
+def _column(values: tuple[object, ...], n: int) -> npt.NDArray[np.bool_]:
+    return np.asarray(values[:n], dtype=bool)
+
+
+def _suppliers(
+    model: PipelineModel, streams: Streams, priority: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Which orders are of supplier products: the trace's, else drawn per class."""
+    if model.trace is not None:
+        return _column(model.trace.supplier, len(priority))
+    shares = np.array([c.supplier_share for c in model.classes])
+    if not shares.any():
+        return np.zeros(len(priority), dtype=bool)
+    return streams["kind"].random(len(priority)) < shares[priority]
+
+
 def _priorities(model: PipelineModel, streams: Streams, n: int) -> npt.NDArray[np.int64]:
+    if model.trace is not None:
+        return np.asarray(model.trace.cls[:n], dtype=np.int64)
     if len(model.classes) == 1:
         return np.zeros(n, dtype=np.int64)
     shares = np.array([c.share for c in model.classes])
@@ -119,25 +189,39 @@ def _records(
     model: PipelineModel,
     created: FloatArray,
     priority: npt.NDArray[np.int64],
+    supplier: npt.NDArray[np.bool_],
     payments: Payments,
     pool: PoolRecords,
     streams: Streams,
+    penalty: FloatArray | None = None,
 ) -> OrderRecords:
     starts = np.column_stack([_numpy(column) for column in pool.stage_start])
     ends = np.column_stack([_numpy(column) for column in pool.stage_end])
     delivered_at = _numpy(pool.delivered_at)
     patience = model.buyer.patience.sample(streams["patience"], len(created))
+    poll: float | FloatArray = model.buyer.poll_s
+    if model.trace is not None:
+        patience = np.asarray(model.trace.patience_s[: len(created)], dtype=np.float64)
+        poll = np.asarray(model.trace.poll_s[: len(created)], dtype=np.float64)
+    elif model.buyer.poll_mix:
+        shares = np.array([share for share, _ in model.buyer.poll_mix])
+        periods = np.array([period for _, period in model.buyer.poll_mix])
+        pick = streams["poll"].choice(len(shares), size=len(created), p=shares / shares.sum())
+        poll = periods[pick]
     started_at = _numpy(pool.started_at)
+    failed_stage = np.frombuffer(pool.failed_stage, dtype=np.int64).copy()
     if model.buyer.transparency == "transparent":
         ahead = np.frombuffer(pool.ahead, dtype=np.int64)
-        timeline = _transparent(model, payments, starts, ends, delivered_at, ahead)
+        left = _left_at(model, starts, ends, delivered_at, failed_stage)
+        timeline = _transparent(model, payments, starts, ends, delivered_at, ahead, priority,
+                                left, penalty)
         if model.buyer.queue_updates:
             queue_stale = queue_stale_at(
                 payments.paid_at,
                 patience,
                 started_at,
                 payments.paid_click_at,
-                model.buyer.poll_s,
+                poll,
             )
             timeline = replace(timeline, queued_column=1, queue_stale=queue_stale)
     else:
@@ -149,7 +233,7 @@ def _records(
         patience,
         max_wait_s=buyer.max_wait_s,
         eta_grace_s=buyer.eta_grace_s,
-        poll_s=buyer.poll_s,
+        poll_s=poll,
     )
     end = model.horizon_s if model.horizon_s is not None else math.inf
     ticket_at = np.where(tickets.at <= end, tickets.at, np.nan)
@@ -166,7 +250,9 @@ def _records(
         stage_start=starts,
         stage_time=ends - starts,
         delivered_at=delivered_at,
-        failed_stage=np.frombuffer(pool.failed_stage, dtype=np.int64).copy(),
+        failed_stage=failed_stage,
+        review=np.frombuffer(pool.review, dtype=np.int8).astype(bool),
+        supplier=supplier,
         eta_at=eta_at,
         delayed=_delayed(payments.paid_at, delivered_at, model.sla_s, end),
         ticket_at=ticket_at,
@@ -205,6 +291,21 @@ def _blocking(model: PipelineModel) -> list[int]:
     return [k for k, stage in enumerate(model.stages) if stage.blocks_delivery]
 
 
+def _left_at(
+    model: PipelineModel,
+    starts: FloatArray,
+    ends: FloatArray,
+    delivered_at: FloatArray,
+    failed_stage: npt.NDArray[np.int64],
+) -> FloatArray:
+    """When orders left the pipeline (delivered, or parked), sorted: the shop's throughput."""
+    parked = failed_stage >= 0
+    rows = np.flatnonzero(parked)
+    parked_at = ends[rows, failed_stage[rows]] if len(rows) else np.zeros(0)
+    left = np.concatenate([delivered_at[~np.isnan(delivered_at)], parked_at])
+    return np.sort(left[~np.isnan(left)])
+
+
 def _transparent(
     model: PipelineModel,
     payments: Payments,
@@ -212,6 +313,9 @@ def _transparent(
     ends: FloatArray,
     delivered_at: FloatArray,
     ahead: npt.NDArray[np.int64],
+    priority: npt.NDArray[np.int64],
+    left_at: FloatArray,
+    penalty: FloatArray | None = None,
 ) -> Timeline:
     """Buyer says paid; payment confirmed (with an ETA); each blocking stage starts (with a
     new ETA); delivered."""
@@ -221,7 +325,15 @@ def _transparent(
         ends[:, blocking],
         [model.stages[k].service.expected for k in blocking],
     )
-    on_payment = payment_etas(clock, payments.paid_at, ahead.astype(np.float64), model.workers)
+    if model.buyer.eta == "shop":
+        lanes = priority if model.priority_lanes else np.zeros(len(priority), dtype=np.int64)
+        on_payment = shop_payment_etas(
+            clock, payments.paid_at, ahead.astype(np.float64), model.workers,
+            priority=lanes, left_at=left_at, floor_s=model.buyer.eta_floor_s, penalty=penalty,
+        )
+    else:
+        on_payment = payment_etas(clock, payments.paid_at, ahead.astype(np.float64),
+                                  model.workers)
     none = np.full(len(delivered_at), np.nan)
     changes = [payments.paid_click_at, payments.paid_at, *starts[:, blocking].T, delivered_at]
     etas = [none, on_payment, *stage_etas(clock, starts[:, blocking]).T, none]

@@ -19,12 +19,16 @@ __all__ = [
     "HOLDING_STAGES",
     "Buyer",
     "Channel",
+    "Cpu",
     "Fault",
     "LoadShape",
     "Payment",
     "PipelineModel",
     "PriorityClass",
     "Stage",
+    "Trace",
+    "Upstream",
+    "UpstreamFault",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -79,12 +83,100 @@ class Stage(BaseModel):
     failure_prob: float = Field(0.0, ge=0, le=1)
     blocks_delivery: bool = True
     holds: bool = False
+    # The shop's way (``upstreams`` given): ``service`` is the stage's own work on the shop's CPU
+    # (its database write), then one call through the chain of upstreams (``simulate.calls``),
+    # with the upstream's timeout, retries, backoff and breaker; ``timeout_s``, ``attempts``,
+    # ``failure_prob`` and the backoff above then apply only to legacy stages without upstreams.
+    upstreams: tuple[str, ...] = ()
+    call_for: Literal["all", "supplier"] = "all"  # orders that make the call (product kind)
+    failover_on_breaker: bool = False  # try the chain backwards while the first one's breaker
+    # refuses (the shop's ``_supplier_chain``)
 
     @model_validator(mode="after")
     def _holding(self) -> Stage:
         if self.holds and not self.blocks_delivery:
             raise ValueError(f"stage {self.name!r}: only a stage that blocks delivery can hold")
         return self
+
+
+class Upstream(BaseModel):
+    """An upstream service as the shop calls it (``reference_shop/upstream.py``
+    ``Upstream.call``): up to ``retries`` attempts, each cut at ``timeout_s``, full-jitter
+    backoff U[0, min(backoff_max_s, backoff_base_s · 2^attempt)] before attempts 1, 2, …, and a
+    circuit breaker (``reference_shop/breaker.py``) that opens after ``breaker_threshold``
+    consecutive failed attempts and refuses calls for ``breaker_cooldown_s``. ``latency`` is one
+    attempt's time without faults, as the shop waits for it (I/O, not the shop's CPU)."""
+
+    model_config = _FROZEN
+
+    name: str
+    latency: Dist = Dist.const(0.003)
+    timeout_s: float = Field(2.0, gt=0)
+    retries: int = Field(3, ge=1, le=20)
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
+    breaker: bool = True
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(5.0, gt=0)
+
+
+class UpstreamFault(BaseModel):
+    """What a drill fault does to each attempt of a call to upstream ``target`` that starts in
+    [start_s, end_s) (``simulate.fault_map`` derives these from scenario faults).
+
+    A share ``share`` of attempts (the toxic's toxicity) is affected: ``added_latency_s`` ±
+    U(−jitter_s, jitter_s) is added to its latency, and when ``fails`` it fails after
+    ``fail_after_s`` (0: refused at once; None: it hangs until the shop's timeout). Business
+    switches act on every attempt: ``error_prob`` answers 503 (a failed attempt, retried),
+    ``refuse_prob`` a definitive refusal (the supplier's 409: the next upstream of the chain, or
+    needs_attention), ``review_prob`` the risk service's "review" (needs_review)."""
+
+    model_config = _FROZEN
+
+    target: str
+    start_s: float = Field(ge=0)
+    end_s: float
+    share: float = Field(1.0, ge=0, le=1)
+    added_latency_s: float = Field(0.0, ge=0)
+    jitter_s: float = Field(0.0, ge=0)
+    fails: bool = False
+    fail_after_s: float | None = Field(0.0, ge=0)
+    error_prob: float = Field(0.0, ge=0, le=1)
+    refuse_prob: float = Field(0.0, ge=0, le=1)
+    review_prob: float = Field(0.0, ge=0, le=1)
+    calls: Literal["all", "create", "query"] = "all"  # a payment channel's: all, creating
+    # payments only (business ``latency_ms``, ``error_pct``) or queries only (``query_latency_ms``)
+
+    @model_validator(mode="after")
+    def _window(self) -> UpstreamFault:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"fault on {self.target!r}: end_s must be after start_s")
+        return self
+
+
+class Cpu(BaseModel):
+    """The shop's one event loop, shared by every stage's own work (``Stage.service`` when the
+    stage has ``upstreams``): a single server, first come first served (``simulate.cpu``).
+    Work the workers do not see takes a share of it: ``per_created_s`` of CPU per order created
+    (placing it, creating the payment, the buyer's "I have paid", the callback),
+    ``per_poll_s`` per buyer look (``polls_per_watcher`` looks per second per paid, undelivered
+    order), ``per_waiting_s`` per second for each paid, undelivered order (its buyer's looks,
+    its place in the queue the status monitor refreshes every second, the load generator
+    sharing the machine) and ``per_delivery_s`` per delivery (the notification side task); at most
+    ``max_background`` of it. While the shop is down (``outages``) nothing runs."""
+
+    model_config = _FROZEN
+
+    per_created_s: float = Field(0.0, ge=0)
+    per_poll_s: float = Field(0.0, ge=0)
+    polls_per_watcher: float = Field(0.0, ge=0)
+    per_waiting_s: float = Field(0.0, ge=0)  # per second per paid, undelivered order
+    per_delivery_s: float = Field(0.0, ge=0)
+    max_background: float = Field(0.9, ge=0, lt=1)
+    outages: tuple[tuple[float, float], ...] = ()
+    # the machine's speed relative to the calibration's base drill: the CPU's work and the
+    # upstreams' own latency (not a fault's) are divided by it
+    speed: float = Field(1.0, gt=0)
 
 
 class Channel(BaseModel):
@@ -118,6 +210,19 @@ class Payment(BaseModel):
     reconcile_after_s: float = Field(5.0, ge=0)
     reconcile_latency: Dist = Dist.const(0.2)
     provider_retry_s: float | None = Field(60.0, gt=0)
+    # The shop's way (``failover_rule="shop"``, ``simulate.channels``): each order's payment is
+    # created as ``reference_shop/payments.py`` does — channel A first; with failover, B first
+    # while A's breaker refuses or A's mean latency over the last ``health_window_s`` exceeds
+    # ``slow_ms`` — through the ``PipelineModel.upstreams`` of the channels' names and their
+    # faults; an order whose payment no channel could create is never paid. Reconciliation
+    # runs in rounds every ``reconcile_interval_s`` (0: at once) and asks the channel (its
+    # upstream call, faults included); a failed query is asked again ``max(2, after)`` later.
+    # A callback that reaches a shop that is down is re-sent after ``callback_retries_s``.
+    failover_rule: Literal["window", "shop"] = "window"
+    health_window_s: float = Field(10.0, gt=0)
+    slow_ms: float = Field(500.0, gt=0)
+    reconcile_interval_s: float = Field(0.0, ge=0)
+    callback_retries_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 
     @model_validator(mode="after")
     def _channels(self) -> Payment:
@@ -134,6 +239,7 @@ class PriorityClass(BaseModel):
 
     name: str
     share: float = Field(ge=0, le=1)
+    supplier_share: float = Field(0.0, ge=0, le=1)  # its orders of supplier products
 
 
 class Fault(BaseModel):
@@ -178,6 +284,37 @@ class Buyer(BaseModel):
     eta_grace_s: float = Field(0.0, ge=0)
     poll_s: float = Field(3.0, ge=0)
     queue_updates: bool = True
+    # "shop": the ETA on payment as the shop computes it now (throughput cap, overtaking,
+    # ``eta_floor_s``, whole seconds; ``simulate.eta.shop_payment_etas``)
+    eta: Literal["simple", "shop"] = "simple"
+    eta_floor_s: float = Field(5.0, ge=0)
+    # (share, poll_s) of buyers: each buyer draws how often they look (replaces ``poll_s``)
+    poll_mix: tuple[tuple[float, float], ...] = ()
+
+
+class Trace(BaseModel):
+    """Given orders instead of drawn ones (``simulate.schedule``: the very orders a seeded drill
+    will send): creation times (increasing), priority class, supplier product or not, whether
+    the buyer pays, their patience and how often they look (0: a live stream)."""
+
+    model_config = _FROZEN
+
+    created_at: tuple[float, ...]
+    cls: tuple[int, ...]
+    supplier: tuple[bool, ...]
+    pays: tuple[bool, ...]
+    patience_s: tuple[float, ...]
+    poll_s: tuple[float, ...]
+
+    @model_validator(mode="after")
+    def _aligned(self) -> Trace:
+        n = len(self.created_at)
+        if any(len(v) != n for v in (self.cls, self.supplier, self.pays, self.patience_s,
+                                     self.poll_s)):
+            raise ValueError("a trace needs one value per order in every column")
+        if any(b < a for a, b in itertools.pairwise(self.created_at)):
+            raise ValueError("trace created_at must be increasing")
+        return self
 
 
 HOLDING_STAGES = frozenset({"risk_check", "allocation"})
@@ -205,6 +342,7 @@ class PipelineModel(BaseModel):
 
     arrivals: LoadShape = LoadShape()
     arrival_times: tuple[float, ...] | None = None
+    trace: Trace | None = None
     orders: int | None = Field(None, ge=1)
     duration_s: float | None = Field(None, gt=0)
     horizon_s: float | None = Field(None, gt=0)
@@ -216,6 +354,9 @@ class PipelineModel(BaseModel):
     classes: tuple[PriorityClass, ...] = (PriorityClass(name="standard", share=1.0),)
     priority_lanes: bool = True
     faults: tuple[Fault, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
+    upstream_faults: tuple[UpstreamFault, ...] = ()
+    cpu: Cpu | None = None
     buyer: Buyer = Buyer()
     sla_s: float = Field(30.0, gt=0)
     window_s: float = Field(60.0, gt=0)
@@ -229,6 +370,10 @@ class PipelineModel(BaseModel):
             raise ValueError("arrival_times must be increasing")
         if times is not None and times and times[0] < 0:
             raise ValueError("arrival_times must be >= 0")
+        if self.trace is not None and self.arrival_times is not None:
+            raise ValueError("give arrival_times or a trace, not both")
+        if self.trace is not None and self.trace.cls and max(self.trace.cls) >= len(self.classes):
+            raise ValueError("the trace names a priority class the model does not have")
         if not math.isclose(sum(c.share for c in self.classes), 1.0):
             raise ValueError("priority class shares must sum to 1")
         if not any(s.blocks_delivery for s in self.stages):
@@ -239,7 +384,22 @@ class PipelineModel(BaseModel):
         unknown = sorted({f.target for f in self.faults} - set(names))
         if unknown:
             raise ValueError(f"faults target unknown stages or channels: {unknown}")
+        upstreams = [u.name for u in self.upstreams]
+        if len(set(upstreams)) != len(upstreams):
+            raise ValueError("upstream names must be distinct")
+        called = {name for s in self.stages for name in s.upstreams}
+        if self.payment.failover_rule == "shop":
+            called |= {c.name for c in self.payment.channels}
+        missing = sorted(called - set(upstreams))
+        if missing:
+            raise ValueError(f"stages or channels call unknown upstreams: {missing}")
+        unknown = sorted({f.target for f in self.upstream_faults} - set(upstreams))
+        if unknown:
+            raise ValueError(f"upstream faults target unknown upstreams: {unknown}")
         return self
+
+    def upstream(self, name: str) -> Upstream:
+        return next(u for u in self.upstreams if u.name == name)
 
     @property
     def job_mean_s(self) -> float:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fakalab.simulate.calls import CHAIN_DEFINITIVE, CHAIN_OK, CHAIN_REVIEW, Calls
+from fakalab.simulate.cpu import CpuCalendar
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.params import Stage
 
@@ -69,6 +71,7 @@ class Plan:
     end: float
     resume: int = -1
     held: int = -1
+    review: bool = False  # parked as needs_review (the risk service said "review")
 
 
 class Planner:
@@ -83,10 +86,17 @@ class Planner:
         faults: FaultSchedule,
         retries: Sequence[RetryDraws],
         hold_s: float,
+        calls: Calls | None = None,
+        cpu: CpuCalendar | None = None,
+        supplier: Sequence[bool] | None = None,
     ) -> None:
         self.stages, self.faults, self.retries = stages, faults, retries
         self.first_service, self.first_uniform = first_service, first_uniform
         self.paid_at, self.hold_s = paid_at, hold_s
+        self.calls, self.cpu, self.supplier = calls, cpu, supplier
+        self.shop_style = [cpu is not None or bool(stage.upstreams) for stage in stages]
+        if any(stage.upstreams for stage in stages) and calls is None:
+            raise ValueError("stages with upstreams need the run's calls")
         self.faulted = [faults.affects(stage.name) for stage in stages]
         self.last_blocking = max(k for k, s in enumerate(stages) if s.blocks_delivery)
         self.stage_info = [
@@ -103,6 +113,8 @@ class Planner:
 
     def plan(self, i: int, t: float, resume: int = -1) -> Plan:
         """Order ``i``'s pass when a worker takes it at ``t`` (resuming stage ``resume``)."""
+        if self.cpu is not None or self.calls is not None:
+            return self.shop_plan(i, t, resume)
         starts: list[float] = []
         ends: list[float] = []
         delivered_at, failed, held = math.nan, -1, -1
@@ -150,3 +162,42 @@ class Planner:
             if uniform >= failure:
                 return t, True
         return t, False
+
+    def shop_plan(self, i: int, t: float, resume: int = -1) -> Plan:
+        """A pass the shop's way: each stage's own work on the CPU calendar (its write), then its
+        call through the chain of upstreams (``simulate.calls``); the outcome of the chain
+        decides: held (transient, within ``hold_s`` of payment, on a holding stage), parked
+        (``needs_attention``: transient too late, or a definitive refusal) or ``needs_review``."""
+        now = t
+        starts: list[float] = []
+        ends: list[float] = []
+        delivered_at, failed, held, review = math.nan, -1, -1, False
+        stage_info = self.stage_info if resume < 0 else self.stage_info[resume:]
+        cpu, calls = self.cpu, self.calls
+        for k, stage, services, _, _, _ in stage_info:
+            starts.append(t)
+            work = self.retries[k].next()[0] if k == resume else services[i]
+            if self.faulted[k]:
+                factor, added, _ = self.faults.at(stage.name, t, 0.0)
+                work = work * factor + added
+            t = t + work if cpu is None else cpu.reserve(t, work, now)
+            outcome = CHAIN_OK
+            if stage.upstreams and (stage.call_for == "all" or (
+                    self.supplier is not None and self.supplier[i])):
+                assert calls is not None
+                t, outcome = calls.chain(stage, t)
+            ends.append(t)
+            if outcome != CHAIN_OK and stage.blocks_delivery:
+                if outcome == CHAIN_REVIEW:
+                    failed, review = k, True
+                elif (outcome != CHAIN_DEFINITIVE and stage.holds
+                      and t - self.paid_at[i] < self.hold_s):
+                    held = k
+                else:
+                    failed = k
+                break
+            if k == self.last_blocking:
+                delivered_at = t
+                if cpu is not None:
+                    cpu.delivered(t)
+        return Plan(starts, ends, delivered_at, failed, t, resume, held, review)

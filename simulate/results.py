@@ -37,6 +37,8 @@ class OrderRecords:
     stage_time: FloatArray
     delivered_at: FloatArray
     failed_stage: IntArray
+    review: BoolArray  # parked as needs_review (else failed_stage parks it in needs_attention)
+    supplier: BoolArray  # an order of a supplier product
     eta_at: FloatArray
     delayed: BoolArray
     ticket_at: FloatArray
@@ -121,7 +123,7 @@ def summarise(records: OrderRecords, *, utilisation: float) -> Summary:
         paid=int(paid.sum()),
         unconfirmed=int((records.buyer_paid & ~paid).sum()),
         delivered=int(delivered.sum()),
-        needs_attention=int((records.failed_stage >= 0).sum()),
+        needs_attention=int(((records.failed_stage >= 0) & ~records.review).sum()),
         delayed=delayed,
         delay_rate=_ratio(delayed, int(paid.sum())),
         p50_s=_percentiles(latency[delivered])[0],

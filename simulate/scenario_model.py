@@ -1,150 +1,307 @@
-"""A scenario file as a pipeline model (pure): load shape, personas, shop settings, drill faults.
+"""A scenario file as a pipeline model of the reference shop (pure).
 
-Stage service times, the callback delay and the buyer's pay time come from a calibration
-measured on a drill (``simulate/calibration/defaults.json``, see docs/simulation.md), not from
-invented values.
+Everything comes from the scenario, the shop's own settings model
+(``fakalab.contract.shop_settings.ShopSettings``: every setting the scenario leaves out takes the
+shop's default) and a calibration measured on other drills (``simulate.shop_calibration``):
+
+- **Orders**: by default the very orders the seeded drill will place (``simulate.schedule``:
+  times, personas, products, patience, live stream or polling); ``arrivals="poisson"`` draws
+  a new realisation of the same load for every seed instead. ``duration_s`` is the drill's
+  ``--duration``; ``orders=N`` runs the scenario's load and faults back to back (period: the
+  scenario's duration) until N orders were created (Poisson).
+- **Products → lanes and kinds** (``simulate.products``): one priority class per priority of the
+  scenario's products, each with its share of supplier products.
+- **Stages**, as ``reference_shop/fulfilment.py`` runs them, each a write on the shop's CPU
+  (``Cpu``) then a call: ``risk_check`` (the worker's read and first write; the risk service),
+  ``allocation`` (a write; supplier A, then B with failover, for supplier products),
+  ``delivery`` (a write; delivered), ``commit`` (the delivered write; does not block delivery).
+  Risk check and allocation hold an order that fails transiently (``hold_s``, ``hold_retry_s``).
+- **Upstreams**: ``upstream_timeout_s``, ``retries``, ``backoff_base_s``, ``backoff_max_s``,
+  ``circuit_breaker``, ``breaker_threshold``, ``breaker_cooldown_s``.
+- **Payments** the shop's way (``simulate.channels``): ``failover``, ``slow_upstream_ms``,
+  ``reconciliation``, ``reconcile_after_paid_s``, ``reconcile_interval_s``.
+- **Faults**: ``simulate.fault_map``.
+- **Buyers**: ``think_s``, ``impatient_refresh_s``, ``sse_share``, ``patience_s``,
+  ``max_wait_s``; the ETA as the shop computes it (``eta_floor_s``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
 
 from fakalab.contract.scenario import Scenario
-from fakalab.simulate.calibrate import Calibration
+from fakalab.contract.shop_settings import ShopSettings
 from fakalab.simulate.dists import Dist
+from fakalab.simulate.fault_map import Mapped, map_faults
 from fakalab.simulate.params import (
-    HOLDING_STAGES,
     Buyer,
     Channel,
-    Fault,
+    Cpu,
     LoadShape,
     Payment,
     PipelineModel,
+    PriorityClass,
     Stage,
+    Trace,
+    Upstream,
 )
+from fakalab.simulate.products import PRODUCTS
+from fakalab.simulate.schedule import ORDERING, PAYING, drill_orders
+from fakalab.simulate.shop_calibration import ShopCalibration
 
-__all__ = ["DEFAULTS", "fault_windows", "load_defaults", "scenario_model"]
+__all__ = ["CALIBRATION", "DRAIN_LIMIT_S", "Arrivals", "load_calibration", "polls_per_watcher",
+           "scenario_model", "shop_settings"]
 
-DEFAULTS = Path(__file__).parent / "calibration" / "defaults.json"
-_TARGETS = {
-    "risk": "risk_check",
-    "supplier-a": "allocation",
-    "supplier-b": "allocation",
-    "payment-a": "payment-a",
-    "payment-b": "payment-b",
-}
-_ORDERING = ("buyer", "impatient", "double_payer", "abandoner")
-_PAYING = ("buyer", "impatient", "double_payer")
+CALIBRATION = Path(__file__).parent / "calibration" / "shop.json"
+DRAIN_LIMIT_S = 20.0  # the drill waits at most min(sla_s, 20 s) for orders in flight
+Arrivals = Literal["drill", "poisson"]
 
 
-def load_defaults(path: Path = DEFAULTS) -> Calibration:
-    return Calibration.model_validate(json.loads(path.read_text(encoding="utf-8")))
+def load_calibration(path: Path = CALIBRATION) -> ShopCalibration:
+    return ShopCalibration.model_validate(json.loads(path.read_text(encoding="utf-8")))
 
 
-def _shape(scenario: Scenario, share: float, step_s: float = 1.0) -> LoadShape:
-    times = np.arange(0.0, scenario.duration + step_s, step_s)
+def shop_settings(scenario: Scenario) -> ShopSettings:
+    """The shop's settings for the scenario: its own, and the shop's defaults for the rest
+    (validated without reading the environment)."""
+    return ShopSettings.model_validate(dict(scenario.shop))
+
+
+def _empirical(values: tuple[float, ...]) -> Dist:
+    return Dist(kind="empirical", values=values)
+
+
+def _lanes(scenario: Scenario) -> tuple[list[int], dict[str, int]]:
+    """The priorities of the scenario's products (most urgent first), and each product's lane."""
+    unknown = sorted(set(scenario.load.buyers.products) - set(PRODUCTS))
+    if unknown:
+        raise ValueError(f"scenario {scenario.name!r}: unknown products {unknown} (the shop "
+                         f"sells {sorted(PRODUCTS)})")
+    priorities = sorted({PRODUCTS[p].priority for p in scenario.load.buyers.products})
+    return priorities, {p: priorities.index(PRODUCTS[p].priority)
+                        for p in scenario.load.buyers.products}
+
+
+def _classes(scenario: Scenario) -> tuple[PriorityClass, ...]:
+    priorities, lane = _lanes(scenario)
+    weights = {p: w for p, w in scenario.load.buyers.products.items() if w > 0}
+    total = sum(weights.values())
+    out = []
+    for k, priority in enumerate(priorities):
+        mine = {p: w for p, w in weights.items() if lane[p] == k}
+        share = sum(mine.values()) / total
+        supplier = sum(w for p, w in mine.items() if PRODUCTS[p].kind == "supplier")
+        out.append(PriorityClass(name=f"priority {priority}", share=share,
+                                 supplier_share=supplier / sum(mine.values()) if mine else 0))
+    return tuple(out)
+
+
+def polls_per_watcher(scenario: Scenario) -> float:
+    """Looks per second of a buyer waiting for delivery, averaged over the paying personas:
+    ``impatient`` every ``impatient_refresh_s``, the others every ``think_s`` (on average)
+    unless they watch a live stream (``sse_share``; a keep-alive every 5 s)."""
+    weights = scenario.load.personas.model_dump()
+    behaviour = scenario.load.buyers
+    paying = sum(weights[p] for p in PAYING)
+    if paying <= 0:
+        return 0.0
+    impatient = weights["impatient"] / paying
+    polling = (1 - behaviour.sse_share) / behaviour.think_s + behaviour.sse_share / 5.0
+    return impatient / behaviour.impatient_refresh_s + (1 - impatient) * polling
+
+
+def _poll_mix(scenario: Scenario) -> tuple[tuple[float, float], ...]:
+    weights = scenario.load.personas.model_dump()
+    behaviour = scenario.load.buyers
+    paying = sum(weights[p] for p in PAYING)
+    if paying <= 0:
+        return ()
+    impatient = weights["impatient"] / paying
+    return (
+        (impatient, behaviour.impatient_refresh_s),
+        ((1 - impatient) * behaviour.sse_share, 0.0),
+        ((1 - impatient) * (1 - behaviour.sse_share), behaviour.think_s),
+    )
+
+
+def _shape(scenario: Scenario, duration: float, share: float, step_s: float = 1.0) -> LoadShape:
+    times = np.arange(0.0, duration + step_s, step_s)
     rates = [scenario.load.shape.rate(float(t)) * share for t in times]
     if max(rates) <= 0:
         raise ValueError(f"scenario {scenario.name!r}: no buyer ever orders")
     return LoadShape(points=tuple((float(t), float(r)) for t, r in zip(times, rates, strict=True)))
 
 
-def _fault(target: str, start: float, end: float, action: Any, toxicity: float) -> Fault | None:
-    if action.kind == "down" or action.type == "timeout":
-        return Fault(target=target, start_s=start, end_s=end, failure_prob=toxicity)
-    if action.kind == "toxic" and action.type == "latency":
-        added = toxicity * action.attributes.get("latency", 0) / 1000
-        return Fault(target=target, start_s=start, end_s=end, added_latency_s=added)
-    drop = action.attributes.get("callback_drop_pct") if action.kind == "business" else None
-    if drop is not None and target.startswith("payment"):
-        return Fault(target=target, start_s=start, end_s=end, failure_prob=toxicity * drop / 100)
-    return None
+def _in_outage(t: float, outages: list[tuple[float, float]]) -> bool:
+    return any(start <= t < end for start, end in outages)
 
 
-def fault_windows(scenario: Scenario) -> tuple[list[Fault], list[str]]:
-    """The drill's faults as model fault windows, and the ones the model cannot express."""
-    faults, skipped = [], []
-    for spec in scenario.drill.faults if scenario.drill else []:
-        target = _TARGETS.get(spec.link.split("->", 1)[1])
-        start, end = float(spec.start), float(spec.start + spec.duration)
-        fault = None if target is None else _fault(target, start, end, spec.fault, spec.toxicity)
-        if fault is None:
-            skipped.append(f"{spec.link} {spec.fault.kind} {spec.fault.type}".strip())
-        else:
-            faults.append(fault)
-    return faults, skipped
+def _trace(scenario: Scenario, duration: float, outages: list[tuple[float, float]],
+           generators: int = 1) -> Trace:
+    """The drill's orders; those whose visitor came while the shop was down are never placed."""
+    drill = drill_orders(scenario, duration_s=duration, generators=generators)
+    _, lane = _lanes(scenario)
+    behaviour = scenario.load.buyers
+    rows = [k for k, t in enumerate(drill.created_at) if not _in_outage(t, outages)]
 
+    def poll(k: int) -> float:
+        if drill.persona[k] == "impatient":
+            return behaviour.impatient_refresh_s
+        return 0.0 if drill.sse[k] else behaviour.think_s
 
-def _stages(defaults: Calibration, shop: dict[str, Any]) -> tuple[Stage, ...]:
-    retry = {
-        "timeout_s": shop.get("upstream_timeout_s", 2.0),
-        "attempts": shop.get("retries", 3),
-        "backoff_s": shop.get("backoff_base_s", 0.1),
-        "backoff_max_s": shop.get("backoff_max_s", 2.0),
-    }
-    stages = [
-        Stage(
-            name=name,
-            service=Dist(kind="empirical", values=fitted.base),
-            holds=name in HOLDING_STAGES,
-            **retry,
-        )
-        for name, fitted in defaults.stages.items()
-    ]
-    delivery = defaults.stages["delivery"].base
-    commit = Stage(
-        name="commit",
-        service=Dist(kind="empirical", values=delivery),
-        timeout_s=None,
-        attempts=1,
-        blocks_delivery=False,
+    return Trace(
+        created_at=tuple(drill.created_at[k] for k in rows),
+        cls=tuple(lane[drill.product[k]] for k in rows),
+        supplier=tuple(PRODUCTS[drill.product[k]].kind == "supplier" for k in rows),
+        pays=tuple(drill.persona[k] in PAYING for k in rows),
+        patience_s=tuple(0.0 if math.isnan(drill.patience_s[k]) else drill.patience_s[k]
+                         for k in rows),
+        poll_s=tuple(poll(k) for k in rows),
     )
-    return (*stages, commit)
+
+
+def _upstreams(cal: ShopCalibration, s: ShopSettings) -> tuple[Upstream, ...]:
+    common = {
+        "timeout_s": s.upstream_timeout_s,
+        "retries": s.retries,
+        "backoff_base_s": s.backoff_base_s,
+        "backoff_max_s": s.backoff_max_s,
+        "breaker": s.circuit_breaker,
+        "breaker_threshold": s.breaker_threshold,
+        "breaker_cooldown_s": s.breaker_cooldown_s,
+    }
+    risk, supplier = _empirical(cal.risk_call_s), _empirical(cal.supplier_call_s)
+    channel = Dist.const(0.003)  # the pay time measured from the order's creation includes it
+    return (
+        Upstream(name="risk", latency=risk, **common),
+        Upstream(name="supplier-a", latency=supplier, **common),
+        Upstream(name="supplier-b", latency=supplier, **common),
+        Upstream(name="payment-a", latency=channel, **common),
+        Upstream(name="payment-b", latency=channel, **common),
+    )
+
+
+def _stages(cal: ShopCalibration, s: ShopSettings) -> tuple[Stage, ...]:
+    shop_way = {"timeout_s": None, "attempts": 1}
+    suppliers = ("supplier-a", "supplier-b") if s.failover else ("supplier-a",)
+    return (
+        Stage(name="risk_check", service=_empirical(cal.pickup_s), upstreams=("risk",),
+              holds=True, **shop_way),
+        Stage(name="allocation", service=_empirical(cal.write_s), upstreams=suppliers,
+              call_for="supplier", failover_on_breaker=s.failover, holds=True, **shop_way),
+        Stage(name="delivery", service=_empirical(cal.delivery_s), **shop_way),
+        Stage(name="commit", service=_empirical(cal.write_s), blocks_delivery=False,
+              **shop_way),
+    )
+
+
+def _repeat(mapped: Mapped, period: float, times: int) -> Mapped:
+    """The faults of one period, in each of ``times`` periods."""
+    out = Mapped(notes=list(mapped.notes), ignored=list(mapped.ignored))
+    for k in range(times):
+        shift = k * period
+        out.upstream_faults += [f.model_copy(update={"start_s": f.start_s + shift,
+                                                     "end_s": f.end_s + shift})
+                                for f in mapped.upstream_faults]
+        out.channel_faults += [f.model_copy(update={"start_s": f.start_s + shift,
+                                                    "end_s": f.end_s + shift})
+                               for f in mapped.channel_faults]
+        out.outages += [(a + shift, b + shift) for a, b in mapped.outages]
+    return out
 
 
 def scenario_model(
-    scenario: Scenario, *, orders: int | None = None, defaults: Calibration | None = None
+    scenario: Scenario,
+    *,
+    orders: int | None = None,
+    duration_s: float | None = None,
+    calibration: ShopCalibration | None = None,
+    arrivals: Arrivals = "drill",
+    generators: int = 1,
 ) -> tuple[PipelineModel, list[str]]:
-    """The scenario as a model (``orders`` replaces its duration), and the faults left out."""
-    defaults = defaults or load_defaults()
+    """The scenario as a model, and a line for each fault saying what it became (or why it
+    changes nothing). ``orders`` and ``duration_s`` are exclusive."""
+    if orders is not None and duration_s is not None:
+        raise ValueError("give --orders or --duration, not both")
+    cal = calibration or load_calibration()
+    s = shop_settings(scenario)
+    duration = float(scenario.duration if duration_s is None else duration_s)
+    mapped = map_faults(scenario, timeout_s=s.upstream_timeout_s)
     weights = scenario.load.personas.model_dump()
-    ordering = sum(weights[p] for p in _ORDERING)
-    paying = sum(weights[p] for p in _PAYING)
-    shop, buyers = scenario.shop, scenario.load.buyers
-    callback = Dist(kind="empirical", values=defaults.callback.base)
-    faults, skipped = fault_windows(scenario)
+    ordering = sum(weights[p] for p in ORDERING)
+    paying = sum(weights[p] for p in PAYING)
+    visitors = sum(weights.values())
+    shape = _shape(scenario, duration, ordering / visitors)
+    trace = None
+    horizon: float | None = duration + min(scenario.sla_s, DRAIN_LIMIT_S)
+    if orders is not None:
+        per_period = float(np.trapezoid([r for _, r in shape.points],
+                                        [t for t, _ in shape.points]))
+        periods = max(1, math.ceil(1.5 * orders / max(per_period, 1e-9)) + 1)
+        mapped = _repeat(mapped, duration, periods)
+        last = (periods * duration, shape.points[-1][1])
+        shape = LoadShape(points=(*((t + k * duration, r) for k in range(periods)
+                                    for t, r in shape.points if t < duration), last))
+        horizon = None
+    elif arrivals == "drill":
+        trace = _trace(scenario, duration, mapped.outages, generators)
+    behaviour = scenario.load.buyers
+    write = cal.write_mean_s
+    callback = _empirical(cal.callback_s)
     model = PipelineModel(
-        arrivals=_shape(scenario, ordering / sum(weights.values())),
+        arrivals=shape,
+        trace=trace,
         orders=orders,
-        duration_s=None if orders else float(scenario.duration),
-        workers=shop.get("workers", 4),
-        hold_s=shop.get("hold_s", 120.0),
-        hold_retry_s=shop.get("hold_retry_s", 1.0),
-        stages=_stages(defaults, shop),
+        duration_s=None if orders is not None else duration,
+        horizon_s=horizon,
+        workers=s.workers,
+        hold_s=s.hold_s,
+        hold_retry_s=s.hold_retry_s,
+        stages=_stages(cal, s),
         payment=Payment(
-            pay_time=Dist(kind="empirical", values=defaults.pay_time),
-            pay_prob=paying / ordering if ordering else 0.0,
-            channels=(
-                Channel(name="payment-a", callback_delay=callback),
-                Channel(name="payment-b", callback_delay=callback),
-            ),
-            failover=shop.get("failover", True),
-            reconciliation=shop.get("reconciliation", True),
-            reconcile_after_s=shop.get("reconcile_after_paid_s", 5.0),
+            pay_time=_empirical(cal.pay_time_s),
+            pay_prob=1.0 if trace is not None else (paying / ordering if ordering else 0.0),
+            channels=(Channel(name="payment-a", callback_delay=callback),
+                      Channel(name="payment-b", callback_delay=callback)),
+            failover=s.failover,
+            reconciliation=s.reconciliation,
+            reconcile_after_s=s.reconcile_after_paid_s,
+            reconcile_interval_s=s.reconcile_interval_s,
+            reconcile_latency=_empirical(cal.write_s),
+            provider_retry_s=None,
+            failover_rule="shop",
+            slow_ms=s.slow_upstream_ms,
         ),
-        priority_lanes=shop.get("priority_lanes", True),
-        faults=tuple(faults),
+        classes=_classes(scenario),
+        priority_lanes=s.priority_lanes,
+        faults=tuple(mapped.channel_faults),
+        upstreams=_upstreams(cal, s),
+        upstream_faults=tuple(mapped.upstream_faults),
+        cpu=Cpu(
+            per_created_s=cal.per_created_writes * write,
+            per_delivery_s=cal.per_delivery_writes * write,
+            per_poll_s=cal.per_poll_s,
+            polls_per_watcher=polls_per_watcher(scenario),
+            per_waiting_s=cal.per_waiting_s,
+            outages=tuple(mapped.outages),
+        ),
         buyer=Buyer(
-            transparency=str(shop.get("transparency", "transparent")),  # type: ignore[arg-type]
-            patience=Dist(kind="uniform", low=buyers.patience_s[0], high=buyers.patience_s[1]),
-            max_wait_s=buyers.max_wait_s,
-            poll_s=buyers.think_s,
+            transparency=s.transparency.value,
+            patience=Dist(kind="uniform", low=behaviour.patience_s[0],
+                          high=behaviour.patience_s[1]),
+            max_wait_s=behaviour.max_wait_s,
+            poll_s=behaviour.think_s,
+            poll_mix=() if trace is not None else _poll_mix(scenario),
+            eta="shop",
+            eta_floor_s=s.eta_floor_s,
         ),
         sla_s=scenario.sla_s,
         window_s=10.0,
     )
-    return model, skipped
+    return model, mapped.notes + [f"no effect: {line}" for line in mapped.ignored]
+

@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
+from fakalab.simulate.calls import Calls
+from fakalab.simulate.cpu import CpuCalendar
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.params import Stage
 from fakalab.simulate.plan import HoldDraws, Plan, Planner, RetryDraws
@@ -106,6 +108,7 @@ class PoolRecords:
     stage_end: list[array[float]] = field(init=False)
     delivered_at: array[float] = field(init=False)
     failed_stage: array[int] = field(init=False)
+    review: array[int] = field(init=False)  # 1: parked as needs_review
     ahead: array[int] = field(init=False)
     busy_s: float = 0.0
 
@@ -115,6 +118,7 @@ class PoolRecords:
         self.stage_start = [_nans(n) for _ in range(self.stages)]
         self.stage_end = [_nans(n) for _ in range(self.stages)]
         self.failed_stage, self.ahead = array("q", [-1]) * n, array("q", [0]) * n
+        self.review = array("b", [0]) * n
 
 
 def _nans(n: int) -> array[float]:
@@ -209,6 +213,7 @@ class _Pool:
             records.stage_end[k][i] = plan.ends[k]
         records.delivered_at[i] = plan.delivered_at
         records.failed_stage[i] = plan.failed_stage
+        records.review[i] = plan.review
         records.busy_s += plan.end - plan.starts[0]
 
     def record_pass(self, i: int, plan: Plan) -> None:
@@ -222,6 +227,7 @@ class _Pool:
             records.stage_end[k][i] = math.nan if k == plan.held else end
         records.delivered_at[i] = plan.delivered_at
         records.failed_stage[i] = plan.failed_stage
+        records.review[i] = plan.review
         records.busy_s += plan.end - plan.starts[0]
 
 
@@ -245,6 +251,9 @@ def run_pool(
     hold_s: float = 0.0,
     hold_retry_s: float = 1.0,
     holds: HoldDraws | None = None,
+    calls: Calls | None = None,
+    cpu: CpuCalendar | None = None,
+    supplier: Sequence[bool] | None = None,
 ) -> PoolRecords:
     """Run the pool until every queued order is done (or until ``horizon_s``). An order whose
     holding stage fails less than ``hold_s`` after payment is queued again after
@@ -258,6 +267,9 @@ def run_pool(
         faults,
         retries,
         hold_s,
+        calls,
+        cpu,
+        supplier,
     )
     holds = holds or HoldDraws(np.random.default_rng(0))
     pool = _Pool(env, stages, inputs, planner, holds, classes, hold_retry_s, horizon_s)

@@ -7,7 +7,9 @@ browser: the catalog only. buyer: order → pay at the payment URL → "I have p
 has that button) → watch (poll with a think time, or the event stream for `sse_share` of buyers
 when the profile has one) until delivered, filing at most one ticket. impatient: the same,
 refreshing every `impatient_refresh_s`. double_payer: pays twice. abandoner: orders and never
-pays.
+pays. A shop that answers an order with "busy" (503 or 429 with Retry-After) is tried again
+after the hint times U(1, 1.5), up to `busy_retries` times, unless the buyer gives up
+(`busy_give_up` at each refusal); Locust counts such an answer as `… (busy)`, not as an error.
 
 With a gateway (`cashier`: the prefix of its cashier URLs, for an external target) the buyer
 follows the shop's payment URL — redirects, script locations, self-submitting forms — to the
@@ -18,7 +20,9 @@ shown, and a status that said delivered with no key to fetch.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -32,6 +36,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from fakalab.contract.profile import Profile, Step
 from fakalab.contract.scenario import BuyerBehaviour
 from fakalab.contract.stages import FINAL_LABELS, OrderState
+from fakalab.scenarios.locust.busy import retry_after
 from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
 from fakalab.scenarios.paypage import to_cashier
@@ -46,6 +51,8 @@ from fakalab.scenarios.profile_client import (
 
 __all__ = ["Journeys", "LocustHttp"]
 
+_journeys = itertools.count(1)
+
 
 class LocustHttp:
     """The profile client's `Http` over Locust's FastHttpSession (counted in Locust's stats)."""
@@ -56,15 +63,20 @@ class LocustHttp:
     def send(self, request: SentRequest, name: str) -> Answer:
         url = request.url + ("?" + urlencode(request.params) if request.params else "")
         started = time.perf_counter()
-        response = self.session.request(
-            request.method, url, name=name, headers=request.headers or None,
-            json=request.json_body, data=request.form, allow_redirects=False)
-        if not response.status_code:  # no answer: Locust keeps the error on the response
-            return Answer(0, str(getattr(response, "error", "") or "no answer"), {},
+        with self.session.request(
+                request.method, url, name=name, headers=request.headers or None,
+                json=request.json_body, data=request.form, allow_redirects=False,
+                catch_response=True) as response:
+            if not response.status_code:  # no answer: Locust keeps the error on the response
+                return Answer(0, str(getattr(response, "error", "") or "no answer"), {},
+                              time.perf_counter() - started)
+            headers = {str(k): str(v) for k, v in (response.headers or {}).items()}
+            if retry_after(response.status_code, headers) is not None:
+                # The shop said "busy, come back in N s": an answer by design, not an error.
+                response.request_meta["name"] = f"{name} (busy)"
+                response.success()
+            return Answer(response.status_code, response.text or "", headers,
                           time.perf_counter() - started)
-        headers = {str(k): str(v) for k, v in (response.headers or {}).items()}
-        return Answer(response.status_code, response.text or "", headers,
-                      time.perf_counter() - started)
 
 
 class Journeys:
@@ -133,17 +145,37 @@ class Journeys:
         return journey.cashier
 
     def _order(self, persona: str, rng: random.Random) -> dict[str, Any] | None:
+        """Place the order; a busy shop's refusal is retried after its hint (or the buyer
+        gives up). Every try is written to attempts.csv."""
         products = self.behaviour.products
         product = rng.choices(list(products), list(products.values()))[0]
-        context: dict[str, Any] = {"product": product, "quantity": 1, "persona": persona,
-                                   "email": f"{persona}@example.com"}
-        result = self.client.run("create_order", context)
-        if not result.ok:
-            return None
-        self.writer.buyer(context["order_id"], time.time(), "created", json.dumps({
-            "persona": persona, "product_id": product, "quantity": 1,
-            "amount": context.get("amount"), "state": context.get("state")}))
-        return context
+        journey = f"{os.getpid()}-{next(_journeys)}"
+        behaviour = self.behaviour
+        for attempt in range(1, behaviour.busy_retries + 2):
+            context: dict[str, Any] = {"product": product, "quantity": 1, "persona": persona,
+                                       "email": f"{persona}@example.com"}
+            result = self.client.run("create_order", context)
+            answer = result.answer
+            wait = retry_after(answer.status, dict(answer.headers))
+            outcome = "created" if result.ok else "refused" if wait is not None else "failed"
+            self.writer.attempt(journey, time.time(), persona, attempt, outcome, answer.status,
+                                round(answer.seconds * 1000, 2), wait,
+                                context.get("order_id") if result.ok else None)
+            if result.ok:
+                self.writer.buyer(context["order_id"], time.time(), "created", json.dumps({
+                    "persona": persona, "product_id": product, "quantity": 1,
+                    "amount": context.get("amount"), "state": context.get("state")}))
+                return context
+            if wait is None:
+                return None
+            delay = wait * rng.uniform(1.0, 1.5)
+            if attempt > behaviour.busy_retries or delay > behaviour.max_wait_s \
+                    or rng.random() < behaviour.busy_give_up:
+                self.writer.attempt(journey, time.time(), persona, attempt, "gave_up",
+                                    answer.status, None, wait, None)
+                return None
+            gevent.sleep(delay)
+        return None
 
     def _watch_poll(self, order: dict[str, Any], persona: str, watch: Watch,
                     rng: random.Random) -> None:

@@ -1,4 +1,5 @@
-"""polls.csv and tickets.csv (docs/run-dir.md): one file per Locust process, merged after the run.
+"""polls.csv, tickets.csv and attempts.csv (docs/run-dir.md): one file per Locust process,
+merged after the run.
 
 Each generator process appends to `polls-<pid>.csv` / `tickets-<pid>.csv` in the records
 directory; `merge_records(directory, out)` concatenates them ordered by time (pure over files).
@@ -14,11 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from fakalab.contract.rundir import BUYER_RECORD_COLUMNS, POLL_COLUMNS, TICKET_COLUMNS
+from fakalab.contract.rundir import (
+    ATTEMPT_COLUMNS,
+    BUYER_RECORD_COLUMNS,
+    POLL_COLUMNS,
+    TICKET_COLUMNS,
+)
 
 __all__ = ["RecordWriter", "buyer_records", "merge_records", "merge_rows"]
 
-KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS}
+KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS, "attempts": ATTEMPT_COLUMNS}
 WRITTEN = {**KINDS, "buyers": BUYER_RECORD_COLUMNS}
 
 
@@ -54,6 +60,9 @@ class RecordWriter:
     def ticket(self, *row: Any) -> None:
         self._write("tickets", row)
 
+    def attempt(self, *row: Any) -> None:
+        self._write("attempts", row)
+
     def buyer(self, *row: Any) -> None:
         self._write("buyers", row)
 
@@ -80,7 +89,8 @@ def merge_rows(parts: Sequence[Sequence[dict[str, str]]]) -> list[dict[str, str]
 
 
 def merge_records(directory: Path, out: Path) -> dict[str, int]:
-    """Write `out/polls.csv` and `out/tickets.csv` from the per-process files; rows per kind."""
+    """Write `out/polls.csv`, `out/tickets.csv` and `out/attempts.csv` from the per-process
+    files; rows per kind."""
     counts = {}
     for kind, columns in KINDS.items():
         parts = []

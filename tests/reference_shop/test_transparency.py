@@ -97,15 +97,20 @@ async def test_a_passed_eta_is_replaced_for_polling_buyers_too(
     once the one they were shown has passed."""
     from tests.reference_shop.conftest import set_faults
 
-    set_faults(upstream_urls, "risk", latency_ms=700)
-    shop = await make_shop(workers=1, eta_floor_s=0)
+    # The risk check takes 1 s while the shop's stage clock starts from 0.05 s a stage and
+    # learns slowly: the last of ten queued orders is promised far less than the ~9 s it will
+    # wait. (The status page never calls risk slow here, so no upstream penalty corrects the
+    # promise: regression — with 6 orders of 0.7 s, a loaded machine let the penalty in first
+    # and the promise came true.)
+    set_faults(upstream_urls, "risk", latency_ms=1000)
+    shop = await make_shop(workers=1, eta_floor_s=0, slow_upstream_ms=60_000)
     async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
         b = Buyer(client)
-        orders = [await b.order() for _ in range(6)]
+        orders = [await b.order() for _ in range(10)]
         for o in orders:
             await b.pay(o)
         revised = None
-        for _ in range(80):
+        for _ in range(200):
             view = await b.status(orders[-1])
             if view["state"] == "paid" and "the estimate was updated" in view["message"]:
                 revised = view  # still queued, not yet picked up by the worker

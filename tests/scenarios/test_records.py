@@ -20,7 +20,7 @@ def test_writers_of_several_processes_merge(tmp_path: Path) -> None:
     second.ticket("B1", 11.0, "stale_status", 2.5)
     first.close()
     second.close()
-    assert merge_records(tmp_path, tmp_path) == {"polls": 2, "tickets": 1}
+    assert merge_records(tmp_path, tmp_path) == {"polls": 2, "tickets": 1, "attempts": 0}
     with open(tmp_path / "polls.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == POLL_COLUMNS

@@ -8,7 +8,7 @@ from fakalab.reports.rundir import load_run
 from fakalab.simulate.calibrate import arrival_rates, segment_edges, to_model
 from fakalab.simulate.model import run
 from fakalab.simulate.runfiles import simulate_run
-from fakalab.simulate.scenario_model import load_defaults
+from fakalab.simulate.scenario_model import load_calibration
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small_run"
 
@@ -99,7 +99,11 @@ def test_arrival_rates_per_window() -> None:
     assert end == pytest.approx(9.0, abs=1e-5)
 
 
-def test_the_committed_defaults_load() -> None:
-    defaults = load_defaults()
-    assert set(defaults.stages) == {"risk_check", "allocation", "delivery"}
-    assert all(0 < f.mean < 0.1 for f in defaults.stages.values())
+def test_the_committed_calibration_loads_and_names_its_sources() -> None:
+    cal = load_calibration()
+    assert {s.role for s in cal.sources} >= {"base"}
+    assert all(s.run_id and s.started_at for s in cal.sources)
+    for name in ("write_s", "pickup_s", "risk_call_s", "supplier_call_s", "delivery_s"):
+        assert 0 < float(np.mean(getattr(cal, name))) < 0.1, name
+    assert 0 < float(np.median(cal.callback_s)) < 1
+    assert cal.fitted_at and cal.fakalab

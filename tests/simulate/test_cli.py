@@ -110,3 +110,41 @@ def test_an_slo_on_an_unknown_figure_is_one_line_naming_the_figures() -> None:
     assert code == 2
     assert "no figure 'nosuch' (one of: orders," in output and "delay_rate" in output
     assert "Traceback" not in output and "KeyError" not in output
+
+
+REAL = __import__("pathlib").Path(__file__).parents[1] / "reports" / "fixtures" / "real-drill"
+
+
+def test_calibrate_from_runs_writes_a_calibration_naming_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "shop.json"
+    code, output = _invoke("calibrate", str(REAL), "--out", str(out))
+    assert code == 0, output
+    document = json.loads(out.read_text())
+    assert [s["run_id"] for s in document["sources"]] == ["20261124-221622-real-mini"]
+    assert document["fitted_at"] and document["fakalab"]
+    assert "20261124-221622-real-mini (base)" in output
+
+
+def test_a_forecast_names_its_calibration_and_interval_method() -> None:
+    code, output = _invoke("steady", "--duration", "20s", "--seeds", "2")
+    assert code == 0, output
+    assert "calibration fitted" in output and "percentiles of the replications" in output
+    assert "20 s, the drill's orders" in output
+
+
+def test_orders_and_duration_together_are_refused() -> None:
+    code, output = _invoke("steady", "--orders", "100", "--duration", "20s")
+    assert code == 2 and "not both" in output
+
+
+def test_a_scenario_with_variants_needs_one() -> None:
+    code, output = _invoke("transparency-ab")
+    assert code == 2 and "has variants (transparent, opaque)" in output
+
+
+def test_orders_json_counts_exactly_the_orders_asked_for() -> None:
+    code, output = _invoke("steady", "--orders", "5000", "--seeds", "2", "--json")
+    assert code == 0, output
+    document = json.loads(output)
+    assert document["forecast"]["figures"]["orders"]["mean"] == 5000
+    assert document["runs"].startswith("5,000 orders")

@@ -16,6 +16,10 @@ SURFACE = {
         "PipelineModel",
         "PriorityClass",
         "Stage",
+        "Cpu",
+        "Trace",
+        "Upstream",
+        "UpstreamFault",
     },
     "fakalab.simulate.erlang": {
         "erlang_b",
@@ -52,7 +56,8 @@ SURFACE = {
     "fakalab.simulate.replay": {"WINDOW_COLUMNS", "compare", "replay", "simulated_orders"},
     "fakalab.simulate.runfiles": {"RunDirError", "RunSimulation", "compact", "simulate_run"},
     "fakalab.simulate.scenario_model": {
-        "DEFAULTS", "fault_windows", "load_defaults", "scenario_model"},
+        "CALIBRATION", "DRAIN_LIMIT_S", "Arrivals", "load_calibration", "polls_per_watcher",
+        "scenario_model", "shop_settings"},
     "fakalab.simulate.cli": {"simulate"},
 }
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from fakalab.cli import cli
 from fakalab.contract.scenario import load_scenario
-from fakalab.simulate.scenario_model import fault_windows, scenario_model
+from fakalab.simulate.scenario_model import scenario_model
 from fakalab.simulate.targets import parse_what_ifs
 from fakalab.simulate.whatif import sweep
 
@@ -108,10 +108,11 @@ def test_capacity_json() -> None:
 
 
 def test_scenario_faults_and_levers() -> None:
-    faults, skipped = fault_windows(load_scenario("flash-sale"))
-    targets = sorted((f.target, f.added_latency_s, f.failure_prob) for f in faults)
-    assert targets == [("allocation", 0.5, None), ("payment-a", 0.0, 0.3), ("payment-a", 0.8, None)]
-    assert skipped == []
+    model, notes = scenario_model(load_scenario("flash-sale"))
+    latency = sorted((f.target, f.added_latency_s, f.jitter_s) for f in model.upstream_faults)
+    assert latency == [("payment-a", 0.8, 0.2), ("supplier-a", 0.5, 0.0)]
+    assert [(f.target, f.failure_prob) for f in model.faults] == [("payment-a", 0.3)]
+    assert len(notes) == 3
     assert parse_what_ifs(["workers=4,6", "transparency=opaque"]) == {
         "workers": [4, 6],
         "buyer.transparency": ["opaque"],

@@ -1,0 +1,134 @@
+"""Admission control before payment (pure): refuse a new order quickly while the shop could not
+deliver it within its budget, rather than accept it and let it time out.
+
+The decision is made from live measurements, never a constant rate:
+
+- the **predicted delivery time** of an order placed now: :func:`eta.estimate_eta` for a paid
+  order behind the backlog — the paid orders queued for a worker, plus the orders waiting for
+  payment times the share of placed orders that got paid so far (the orders that will join the
+  queue before this one) — at the pipeline's capacity (workers per mean stage time, or the
+  measured throughput when the queue is not empty and that is lower), with the excess latency
+  of degraded upstreams;
+- the **event loop's lag**: when the shop's own loop is this late, every answer is, and more
+  orders only make it later.
+
+An order is refused when the prediction exceeds the budget (by default half the SLA: the other
+half is the margin for a prediction that is wrong) or the lag exceeds ``max_lag_s``. The
+refusal says when to come back: the time the backlog needs to drain to the budget at that
+capacity, at least one second.
+
+    admission = Admission(promises, counts, settings)
+    refusal = admission.check(time.time())   # None: admit
+    if refusal: answer 503 with Retry-After: refusal.retry_after_s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+from fakalab.reference_shop.eta import Ewma, Promises, estimate_eta
+from fakalab.reference_shop.metrics import OrderCounts
+from fakalab.reference_shop.states import OrderState
+
+__all__ = ["Admission", "LoopLag", "Refusal", "busy_message"]
+
+S = OrderState
+PENDING, PAID, EXPIRED = S.PENDING_PAYMENT.value, S.PAID.value, S.EXPIRED.value
+MAX_RETRY_AFTER_S = 60
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # backlog | loop_lag
+    retry_after_s: int
+    predicted_s: float  # predicted paid → delivered of an order placed now (backlog), or the lag
+
+    @property
+    def message(self) -> str:
+        return busy_message(self.retry_after_s)
+
+
+def busy_message(retry_after_s: int) -> str:
+    """What the buyer is told."""
+    unit = "second" if retry_after_s == 1 else "seconds"
+    return f"The sale is busy: please try again in {retry_after_s} {unit}."
+
+
+class LoopLag:
+    """How late the event loop runs: a task sleeps `interval_s` and measures the overshoot
+    (smoothed; a single late wake-up after a pause does not refuse orders for long)."""
+
+    def __init__(self, interval_s: float = 0.05, alpha: float = 0.3) -> None:
+        self.interval_s = interval_s
+        self.lag = Ewma(0.0, alpha)
+
+    def observe(self, overshoot_s: float) -> None:
+        self.lag.update(max(overshoot_s, 0.0))
+
+    @property
+    def seconds(self) -> float:
+        return self.lag.value
+
+    async def loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(self.interval_s)
+            self.observe(time.monotonic() - started - self.interval_s)
+
+
+class Admission:
+    def __init__(self, promises: Promises, counts: OrderCounts, *, budget_s: float,
+                 max_lag_s: float, enabled: bool = True, lag: LoopLag | None = None) -> None:
+        self.promises = promises
+        self.counts = counts
+        self.budget_s = budget_s
+        self.max_lag_s = max_lag_s
+        self.enabled = enabled
+        self.lag = lag or LoopLag()
+        self.last_predicted_s = 0.0
+
+    def conversion(self) -> float:
+        """The share of placed orders that got paid, among those whose payment is decided (a
+        prior of one paid order: early in a sale every waiting order is assumed to pay)."""
+        paid = self.counts.flows.get((PENDING, PAID), 0)
+        expired = self.counts.flows.get((PENDING, EXPIRED), 0)
+        return (paid + 1) / (paid + expired + 1)
+
+    def backlog(self) -> float:
+        """Orders that will be served before an order placed now."""
+        pending = max(self.counts.by_state.get(PENDING, 0), 0)
+        return len(self.promises.queue) + pending * self.conversion()
+
+    def predicted_s(self, now: float) -> tuple[float, float]:
+        """(seconds from payment to delivery of an order placed now, the capacity in orders
+        per second that prediction assumed)."""
+        p = self.promises
+        queued = len(p.queue)
+        throughput = p.throughput.rate(now) if queued else None
+        penalty = p.upstream_penalty(now)
+        eta = estimate_eta(now, S.PAID, queue_ahead=math.ceil(self.backlog()),
+                           workers=p.workers, clock=p.clock, upstream_penalty_s=penalty,
+                           throughput_per_s=throughput)
+        assert eta is not None
+        per_order = p.clock.per_order() + penalty
+        capacity = max(p.workers, 1) / per_order if per_order > 0 else float("inf")
+        if throughput:
+            capacity = min(capacity, throughput)
+        return eta - now, capacity
+
+    def check(self, now: float) -> Refusal | None:
+        """None to admit the order, else why not and when to come back."""
+        if not self.enabled:
+            return None
+        lag = self.lag.seconds
+        if lag > self.max_lag_s:
+            return Refusal("loop_lag", max(1, math.ceil(4 * lag)), lag)
+        predicted, capacity = self.predicted_s(now)
+        self.last_predicted_s = predicted
+        if predicted <= self.budget_s:
+            return None
+        drain_s = (predicted - self.budget_s) if math.isfinite(capacity) else 1.0
+        return Refusal("backlog", min(MAX_RETRY_AFTER_S, max(1, math.ceil(drain_s))), predicted)

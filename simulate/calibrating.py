@@ -1,0 +1,253 @@
+"""Calibrating the shop from run directories, and re-running the calibration drills (I/O).
+
+``fakalab simulate calibrate`` runs ``simulate/calibration/cal-base.yaml`` once and
+``cal-drain.yaml`` and ``cal-drain-long.yaml`` ``--repeat`` times each, each as
+``python -m fakalab drill FILE --out DIR --no-report`` in a child process (``simulate`` imports
+no drill code), then fits (``calibrate_runs``) and writes ``simulate/calibration/shop.json``.
+``fakalab simulate calibrate RUN_DIR…`` fits from runs that already exist, and
+``fakalab simulate SCENARIO --calibration RUN_DIR…`` fits from a team's earlier runs for one
+forecast without writing anything.
+
+The base distributions come from the runs whose queue never grew beyond ``BACKLOG`` orders (all
+runs, when every one had a backlog), from the events written while the queue was short (at most
+one order per worker waiting) and outside every fault window; a run whose queue grew beyond
+``BACKLOG`` gives a CPU speed (``fit_speed``) instead.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from fakalab.contract.scenario import ScenarioError, parse_scenario
+from fakalab.reports.metrics import queue_steps
+from fakalab.reports.rundir import Run, RunDirError, load_run
+from fakalab.simulate.model import run as simulate
+from fakalab.simulate.params import PipelineModel
+from fakalab.simulate.products import PRODUCTS
+from fakalab.simulate.shop_calibration import (
+    ShopCalibration,
+    Source,
+    base_samples,
+    fakalab_version,
+    iso,
+    now_iso,
+)
+
+__all__ = ["BACKLOG", "CALIBRATION_DIR", "DRILLS", "calibrate_runs", "fit_cpu", "fit_speed",
+           "load_origin", "run_calibration_drills", "run_scenario"]
+
+FloatArray = npt.NDArray[np.float64]
+CALIBRATION_DIR = Path(__file__).parent / "calibration"
+DRILLS = {"base": CALIBRATION_DIR / "cal-base.yaml", "drain": CALIBRATION_DIR / "cal-drain.yaml",
+          "drain-long": CALIBRATION_DIR / "cal-drain-long.yaml"}
+BACKLOG = 50  # a run whose queue got this deep tells how fast the shop drains
+SPEEDS = tuple(np.round(np.exp(np.linspace(math.log(0.3), math.log(3.0), 29)), 4))
+WAITING = (0.0, 0.0002, 0.0004, 0.0006, 0.0008, 0.0011, 0.0015)  # CPU s/s per waiting order
+
+
+def load_origin(run: Run) -> float:
+    """Epoch seconds of the load's start (the first generator's), which the drill's fault
+    times count from; the run's ``started_at`` (before the stack started) without it."""
+    load = run.meta.get("load")
+    summaries = load.get("summaries") if isinstance(load, dict) else None
+    found = [s.get("started_at") for s in summaries or [] if isinstance(s, dict)]
+    starts = [float(s) for s in found if isinstance(s, int | float)]
+    return min(starts) if starts else run.started_at
+
+
+def run_scenario(run: Run):  # type: ignore[no-untyped-def]
+    """The run's own resolved scenario (``scenario.yaml``)."""
+    path = run.path / "scenario.yaml"
+    try:
+        return parse_scenario(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read the scenario: {exc.strerror}") from None
+    except ScenarioError as exc:
+        raise RunDirError(f"{path}: {exc.problems[0]}") from None
+
+
+def _kind(product: str) -> str:
+    known = PRODUCTS.get(product)
+    return known.kind if known is not None else "local"
+
+
+def _quiet(run: Run, origin: float, workers: int) -> Callable[[FloatArray], npt.NDArray[np.bool_]]:
+    """Event times (seconds from the load's start) outside faults and with a short queue."""
+    faults = [(float(a) - origin, float(b) - origin)
+              for a, b in zip(run.faults["started_at"], run.faults["ended_at"], strict=True)
+              if math.isfinite(a)]
+    queue = queue_steps(run.orders)
+
+    def quiet(at: FloatArray) -> npt.NDArray[np.bool_]:
+        keep = queue.at(at + origin) <= workers
+        for start, end in faults:
+            keep &= ~((at >= start - 1) & (at < end + 5))
+        return keep
+
+    return quiet
+
+
+def _relative(run: Run, origin: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    orders = run.orders.copy()
+    for column in ("created_at", "paid_at", "shop_paid_at", "buyer_paid_at", "delivered_at"):
+        orders[column] = orders[column] - origin
+    events = run.events.copy()
+    events["at"] = events["at"] - origin
+    return orders, events
+
+
+def _measured_depth(run: Run, origin: float, times: FloatArray) -> FloatArray:
+    return queue_steps(run.orders).at(times + origin).astype(float)
+
+
+def _queue_error(model: PipelineModel, measured: FloatArray, times: FloatArray,
+                 seeds: Sequence[int]) -> float:
+    depth = np.zeros(len(times))
+    for seed in seeds:
+        records = simulate(model, seed).records
+        frame = pd.DataFrame({"paid_at": np.fmin(records.paid_at, records.paid_click_at),
+                              "delivered_at": records.delivered_at})
+        depth += queue_steps(frame).at(times) / len(seeds)
+    busy = (depth > model.workers) | (measured > model.workers)
+    return float(np.abs(depth - measured)[busy].mean()) if busy.any() else 0.0
+
+
+def _drain_case(run: Run, cal: ShopCalibration):  # type: ignore[no-untyped-def]
+    from fakalab.simulate.scenario_model import scenario_model
+
+    origin = load_origin(run)
+    model, _ = scenario_model(run_scenario(run), calibration=cal)
+    times = np.arange(0.0, run.ended_at - origin, 1.0)
+    return model, _measured_depth(run, origin, times), times
+
+
+def fit_speed(run: Run, cal: ShopCalibration, seeds: Sequence[int] = (0, 1),
+              speeds: Sequence[float] = SPEEDS) -> tuple[float, float]:
+    """The CPU speed at which the model, run on this run's own scenario (its orders, faults
+    and settings) with ``cal``, holds the queue closest to the one measured, second by second
+    (the mean absolute difference over the seconds when either queue was longer than the
+    workers); returns (speed, that difference)."""
+    model, measured, times = _drain_case(run, cal)
+    assert model.cpu is not None
+    best = (1.0, math.inf)
+    for speed in speeds:
+        m = model.model_copy(update={"cpu": model.cpu.model_copy(update={"speed": speed})})
+        error = _queue_error(m, measured, times, seeds)
+        if error < best[1]:
+            best = (float(speed), error)
+    return best
+
+
+def fit_cpu(
+    runs: Sequence[Run],
+    cal: ShopCalibration,
+    *,
+    waiting: Sequence[float] = WAITING,
+    log: Callable[[str], None] | None = None,
+) -> tuple[float, dict[str, tuple[float, float]]]:
+    """The CPU cost per waiting order (shared by every run) and each run's CPU speed that
+    together hold the drain runs' queues closest to the measured ones (the sum of the runs'
+    mean absolute differences)."""
+    best: tuple[float, dict[str, tuple[float, float]]] = (0.0, {})
+    best_total = math.inf
+    for cost in waiting:
+        trial = cal.model_copy(update={"per_waiting_s": cost})
+        fits = {run.run_id: fit_speed(run, trial, speeds=SPEEDS[::2]) for run in runs}
+        total = sum(error for _, error in fits.values())
+        if log is not None:
+            log(f"  per waiting order {cost * 1000:.2f} ms/s: queue off by "
+                f"{total / max(len(fits), 1):.1f} orders on average")
+        if total < best_total:
+            best, best_total = (float(cost), fits), total
+    cost = best[0]
+    trial = cal.model_copy(update={"per_waiting_s": cost})
+    return cost, {run.run_id: fit_speed(run, trial) for run in runs}
+
+
+def _source(run: Run, role: str) -> Source:
+    versions = run.meta.get("versions")
+    version = versions.get("fakalab") if isinstance(versions, dict) else None
+    return Source(run_id=run.run_id, scenario=str(run.meta.get("scenario")), role=role,
+                  started_at=iso(run.started_at), fakalab=version, path=str(run.path))
+
+
+def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | None = None
+                   ) -> ShopCalibration:
+    """Fit a calibration from run directories (``RunDirError`` on a bad one)."""
+    runs = [load_run(path) for path in paths]
+    if not runs:
+        raise RunDirError("no run directory to calibrate from")
+    draining = [run for run in runs if int(queue_steps(run.orders).depth.max(initial=0)) > BACKLOG]
+    light = [run for run in runs if run not in draining] or runs
+    parts: dict[str, list[FloatArray]] = {}
+    for run in light:
+        origin = load_origin(run)
+        workers = int((run.meta.get("shop") or {}).get("workers", 4))
+        orders, events = _relative(run, origin)
+        samples = base_samples(orders, events, _kind, _quiet(run, origin, workers))
+        for name, values in samples.items():
+            parts.setdefault(name, []).append(np.asarray(values))
+    base = {name: tuple(float(v) for v in np.concatenate(values)) for name, values in parts.items()}
+    from fakalab.simulate.shop_calibration import quantiles
+
+    base = {name: quantiles(values) for name, values in base.items()}
+    sources = [_source(run, "drain" if run in draining else "base") for run in runs]
+    cal = ShopCalibration(sources=tuple(sources), fitted_at=now_iso(), fakalab=fakalab_version(),
+                          **base)
+    speeds, errors = [], {}
+    cost, fits = fit_cpu(draining, cal, log=log) if draining else (0.0, {})
+    for run in draining:
+        speed, error = fits[run.run_id]
+        speeds.append(speed)
+        errors[run.run_id] = {"speed": speed, "mean_abs_queue_error": round(error, 2)}
+        if log is not None:
+            log(f"{run.run_id}: CPU speed {speed:.3f} (queue off by {error:.1f} orders)")
+    logs = np.log(speeds) if speeds else np.zeros(0)
+    fit = {
+        "speed_grid": [float(SPEEDS[0]), float(SPEEDS[-1]), len(SPEEDS)],
+        "per_waiting_grid_s": list(WAITING),
+        "objective": "mean absolute difference of the queue (paid, undelivered) per second, "
+                     "model (mean of 2 seeds, the run's own orders and faults) against the run, "
+                     "over the seconds with a backlog",
+        "runs": errors,
+    }
+    if not speeds:
+        fit["note"] = "no run had a backlog: CPU speed 1 (the base run's), no spread"
+    return cal.model_copy(update={
+        "per_waiting_s": cost,
+        "speeds": tuple(speeds),
+        "speed_log_mean": float(logs.mean()) if len(logs) else 0.0,
+        "speed_log_sd": float(logs.std(ddof=1)) if len(logs) > 1 else 0.0,
+        "fit": fit,
+    })
+
+
+def run_calibration_drills(out: Path, *, repeat: int = 2,
+                           log: Callable[[str], None] | None = None) -> list[Path]:
+    """Run the calibration drills one at a time — the base drill once, then each drain drill
+    ``repeat`` times, alternating — and return the run directories they wrote."""
+    out.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    plan = [DRILLS["base"]] + [DRILLS["drain"], DRILLS["drain-long"]] * repeat
+    for k, scenario in enumerate(plan, 1):
+        before = set(out.iterdir())
+        if log is not None:
+            log(f"calibration drill {k}/{len(plan)}: {scenario.name}")
+        command = [sys.executable, "-m", "fakalab", "drill", str(scenario), "--out", str(out),
+                   "--no-report"]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        new = sorted(p for p in set(out.iterdir()) - before if (p / "run.json").is_file())
+        if done.returncode not in (0, 1) or not new:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RunDirError(f"calibration drill {scenario.name} failed (exit "
+                              f"{done.returncode}): {tail[0]}")
+        made += new
+    return made

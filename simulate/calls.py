@@ -1,0 +1,297 @@
+"""Calls to the shop's upstreams, as the shop makes them (pure; no SimPy).
+
+Mirrors ``reference_shop/upstream.py`` and ``reference_shop/breaker.py`` line by line:
+
+- ``Upstream.call``: up to ``retries`` attempts; before attempt k ≥ 1 a full-jitter backoff
+  U[0, min(backoff_max_s, backoff_base_s · 2^k)] (``jittered_backoff``); before *every* attempt
+  the breaker is asked (``breaker.allow``) and a refusal raises at once, costing nothing; an
+  attempt that times out (``timeout_s``), cannot connect or is answered 5xx is a failure, which
+  the breaker records; any other answer (2xx, or the supplier's 409) ends the call and is a
+  success for the breaker.
+- ``Breaker``: closed → open after ``breaker_threshold`` consecutive failures; open → half open
+  once ``breaker_cooldown_s`` has passed, when ``allow`` lets one trial through; a success
+  closes it, a failure opens it again.
+- ``call_with_failover``: each upstream of the chain in turn; the first accepted answer wins; a
+  definitive refusal of every one (409) is not transient (the order is parked), anything else is
+  (the order is held).
+- ``_supplier_chain`` (``reference_shop/fulfilment.py``): with failover, supplier B first while
+  A's breaker does not allow a call — asking it, which can use up the half-open trial (then A
+  is never called again: a call it refuses records nothing, so the breaker stays half open).
+
+The calls of one run are worked out in the order the workers start their passes, so the
+breakers see attempts roughly in time order: each breaker applies the outcomes recorded up to
+the moment it is asked (``_pending``), not outcomes planned for later.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from array import array
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from fakalab.simulate.params import Stage, Upstream, UpstreamFault
+
+__all__ = ["BREAKER_REFUSED", "FAILED", "OK", "REFUSED", "REVIEW", "BreakerModel", "Calls",
+           "full_jitter", "health_penalty"]
+
+# outcomes of an attempt, a call and a chain
+OK, FAILED, REFUSED, REVIEW, BREAKER_REFUSED = 0, 1, 2, 3, 4
+# what a chain means for the order
+CHAIN_OK, CHAIN_TRANSIENT, CHAIN_DEFINITIVE, CHAIN_REVIEW = 0, 1, 2, 3
+CLOSED, OPEN, HALF_OPEN = 0, 1, 2
+BLOCK = 1024
+
+
+class BreakerModel:
+    """``reference_shop.breaker.Breaker`` with its clock passed in, plus outcomes recorded for
+    a later moment (``record`` at ``now`` takes effect for ``allow`` calls at or after it)."""
+
+    __slots__ = (
+        "_pending",
+        "_seq",
+        "cooldown_s",
+        "enabled",
+        "failures",
+        "opened_at",
+        "state",
+        "threshold",
+        "trial_out",
+    )
+
+    def __init__(self, threshold: int = 5, cooldown_s: float = 5.0, enabled: bool = True) -> None:
+        self.threshold, self.cooldown_s, self.enabled = threshold, cooldown_s, enabled
+        self.state, self.failures, self.opened_at, self.trial_out = CLOSED, 0, 0.0, False
+        self._pending: list[tuple[float, int, bool]] = []
+        self._seq = 0
+
+    def allow(self, now: float) -> bool:
+        self._catch_up(now)
+        if not self.enabled or self.state == CLOSED:
+            return True
+        if self.state == OPEN and now - self.opened_at >= self.cooldown_s:
+            self.state, self.trial_out = HALF_OPEN, False
+        if self.state == HALF_OPEN and not self.trial_out:
+            self.trial_out = True
+            return True
+        return False
+
+    def record(self, ok: bool, now: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (now, self._seq, ok))
+
+    def _catch_up(self, now: float) -> None:
+        pending = self._pending
+        while pending and pending[0][0] <= now:
+            at, _, ok = heapq.heappop(pending)
+            self._apply(ok, at)
+
+    def _apply(self, ok: bool, now: float) -> None:
+        if ok:
+            self.failures, self.state = 0, CLOSED
+            return
+        self.failures += 1
+        if self.state == HALF_OPEN or self.failures >= self.threshold:
+            if self.enabled:
+                self.state = OPEN
+            self.opened_at = now
+            self.trial_out = False
+
+
+def full_jitter(attempt: int, base: float, cap: float, uniform: float) -> float:
+    """``jittered_backoff``: U[0, min(cap, base · 2^attempt)], from a uniform draw in [0, 1)."""
+    return uniform * min(cap, base * 2**attempt)
+
+
+class _Draws:
+    """Buffered draws for one upstream: base latencies and uniforms."""
+
+    __slots__ = ("_latencies", "_uniforms", "latency", "rng")
+
+    def __init__(self, upstream: Upstream, rng: np.random.Generator) -> None:
+        self.latency, self.rng = upstream.latency, rng
+        self._latencies: list[float] = []
+        self._uniforms: list[float] = []
+
+    def base(self) -> float:
+        if not self._latencies:
+            self._latencies = self.latency.sample(self.rng, BLOCK).tolist()
+        return self._latencies.pop()
+
+    def uniform(self) -> float:
+        if not self._uniforms:
+            self._uniforms = self.rng.random(BLOCK).tolist()
+        return self._uniforms.pop()
+
+
+class Calls:
+    """The upstreams of one run: their breakers, faults and random draws."""
+
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        faults: Sequence[UpstreamFault],
+        rngs: dict[str, np.random.Generator],
+        track_health: Sequence[str] = (),
+        log_health: Sequence[str] = (),
+        speed: float = 1.0,
+    ) -> None:
+        self.upstreams = {u.name: u for u in upstreams}
+        self.speed = speed  # the machine's speed: base latencies are divided by it
+        self.track = frozenset(track_health)
+        # every attempt's (end, latency, failed) of these upstreams, for the status page's
+        # health afterwards (``health_penalty``)
+        self.log = {name: (array("d"), array("d"), array("b")) for name in log_health
+                    if name in self.upstreams}
+        self.breakers = {
+            u.name: BreakerModel(u.breaker_threshold, u.breaker_cooldown_s, u.breaker)
+            for u in upstreams
+        }
+        self.faults: dict[str, list[UpstreamFault]] = {u.name: [] for u in upstreams}
+        for fault in sorted(faults, key=lambda f: f.start_s):
+            self.faults[fault.target].append(fault)
+        # faults by start, and the longest one, to find the active ones by bisection
+        self._starts = {name: [f.start_s for f in fs] for name, fs in self.faults.items()}
+        self._longest = {name: max((f.end_s - f.start_s for f in fs), default=0.0)
+                         for name, fs in self.faults.items()}
+        self.draws = {u.name: _Draws(u, rngs[u.name]) for u in upstreams}
+        self.attempts = dict.fromkeys(self.upstreams, 0)
+        self.failures = dict.fromkeys(self.upstreams, 0)
+        # ``ComponentHealth``: (end, latency) of every attempt, for the mean over a window
+        self.samples: dict[str, deque[tuple[float, float]]] = {u: deque() for u in self.upstreams}
+        self._ahead: dict[str, list[tuple[float, float]]] = {u: [] for u in self.upstreams}
+        self._sums = dict.fromkeys(self.upstreams, 0.0)
+
+    def mean_latency_s(self, name: str, now: float, window_s: float) -> float:
+        """``ComponentHealth.mean_latency_ms`` (in seconds): the mean latency of the attempts
+        that ended in the last ``window_s`` (0 when there were none); an attempt planned to end
+        later is not seen yet."""
+        samples, ahead = self.samples[name], self._ahead[name]
+        while ahead and ahead[0][0] <= now:
+            sample = heapq.heappop(ahead)
+            samples.append(sample)
+            self._sums[name] += sample[1]
+        while samples and samples[0][0] < now - window_s:
+            self._sums[name] -= samples.popleft()[1]
+        return self._sums[name] / len(samples) if samples else 0.0
+
+    def attempt(self, name: str, t: float, kind: str = "all") -> tuple[float, int]:
+        """One attempt starting at ``t``: (seconds it takes, OK/FAILED/REFUSED/REVIEW)."""
+        upstream, draws = self.upstreams[name], self.draws[name]
+        latency, fail_after, failing, result = draws.base() / self.speed, math.inf, False, OK
+        faults = self.faults[name]
+        if not faults:
+            self.attempts[name] += 1
+            if latency >= upstream.timeout_s:
+                self.failures[name] += 1
+                return upstream.timeout_s, FAILED
+            return latency, OK
+        starts = self._starts[name]
+        first = bisect.bisect_left(starts, t - self._longest[name])
+        last = bisect.bisect_right(starts, t)
+        for fault in faults[first:last]:
+            if not fault.start_s <= t < fault.end_s:
+                continue
+            if fault.calls != "all" and fault.calls != kind:
+                continue
+            if fault.share >= 1.0 or draws.uniform() < fault.share:
+                added = fault.added_latency_s
+                if fault.jitter_s:
+                    added += fault.jitter_s * (2 * draws.uniform() - 1)
+                latency += max(added, 0.0)
+                if fault.fails:
+                    failing = True
+                    after = math.inf if fault.fail_after_s is None else fault.fail_after_s
+                    fail_after = min(fail_after, after)
+            for prob, outcome in ((fault.error_prob, FAILED), (fault.refuse_prob, REFUSED),
+                                  (fault.review_prob, REVIEW)):
+                if prob and result == OK and draws.uniform() < prob:
+                    result = outcome
+        self.attempts[name] += 1
+        if failing or latency >= upstream.timeout_s:  # no answer: cut off, or the timeout
+            self.failures[name] += 1
+            return min(fail_after, upstream.timeout_s), FAILED
+        if result == FAILED:
+            self.failures[name] += 1
+        return latency, result
+
+    def call(self, name: str, t: float, kind: str = "all") -> tuple[float, int]:
+        """``Upstream.call`` from ``t``: (end time, OK/FAILED/REFUSED/REVIEW/BREAKER_REFUSED).
+        ``kind`` selects the faults of a payment channel's calls ("create" or "query")."""
+        upstream, breaker, draws = self.upstreams[name], self.breakers[name], self.draws[name]
+        for attempt in range(upstream.retries):
+            if attempt:
+                t += full_jitter(
+                    attempt, upstream.backoff_base_s, upstream.backoff_max_s, draws.uniform()
+                )
+            if not breaker.allow(t):
+                return t, BREAKER_REFUSED
+            took, result = self.attempt(name, t, kind)
+            t += took
+            breaker.record(result != FAILED, t)
+            if name in self.track:
+                heapq.heappush(self._ahead[name], (t, took))
+            log = self.log.get(name)
+            if log is not None:
+                log[0].append(t)
+                log[1].append(took)
+                log[2].append(result == FAILED)
+            if result != FAILED:
+                return t, result
+        return t, FAILED
+
+    def chain(self, stage: Stage, t: float) -> tuple[float, int]:
+        """``call_with_failover`` over the stage's chain: (end time, CHAIN_…)."""
+        chain = stage.upstreams
+        if stage.failover_on_breaker and len(chain) > 1 and not self.breakers[chain[0]].allow(t):
+            chain = chain[::-1]
+        answered = False
+        for name in chain:
+            t, result = self.call(name, t)
+            if result == OK:
+                return t, CHAIN_OK
+            if result == REVIEW:
+                return t, CHAIN_REVIEW
+            if result == REFUSED:
+                answered = True
+        return t, CHAIN_DEFINITIVE if answered else CHAIN_TRANSIENT
+
+    def quiet(self, name: str) -> bool:
+        """No fault ever touches ``name`` (a call is then one attempt of its base latency)."""
+        return not self.faults[name]
+
+
+def health_penalty(
+    log: tuple[array[float], array[float], array[int]],
+    at: npt.NDArray[np.float64],
+    *,
+    window_s: float = 10.0,
+    slow_s: float = 0.5,
+) -> npt.NDArray[np.float64]:
+    """The upstream's part of the shop's ETA penalty at each of ``at`` (``Shop._upstream_penalty``
+    with ``statuspage.ComponentHealth``): its mean latency over the last ``window_s`` when it is
+    not operational — at least 3 attempts, and 5% of them failed or 20% slower than ``slow_s``;
+    0 otherwise."""
+    ends = np.frombuffer(log[0], dtype=np.float64)
+    if not len(ends):
+        return np.zeros(len(at))
+    order = np.argsort(ends, kind="stable")
+    ends = ends[order]
+    latency = np.frombuffer(log[1], dtype=np.float64)[order]
+    failed = np.frombuffer(log[2], dtype=np.int8)[order].astype(np.float64)
+    sums = [np.concatenate(([0.0], np.cumsum(v))) for v in (latency, failed,
+                                                           (latency > slow_s).astype(float))]
+    upto = np.searchsorted(ends, at, side="right")
+    since = np.searchsorted(ends, at - window_s, side="left")
+    count = upto - since
+    safe = np.maximum(count, 1)
+    mean = (sums[0][upto] - sums[0][since]) / safe
+    errors = (sums[1][upto] - sums[1][since]) / safe
+    slow = (sums[2][upto] - sums[2][since]) / safe
+    degraded = (count >= 3) & ((errors >= 0.05) | (slow >= 0.2))
+    return np.where(degraded, mean, 0.0)

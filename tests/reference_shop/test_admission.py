@@ -1,0 +1,152 @@
+"""Admission control (reference_shop/admission.py): the pure decision, and the door of a real
+shop — refusals are 503 with Retry-After and the buyer's message, derived from the backlog,
+never a paid order left behind; switched off, every order is accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from fakalab.reference_shop.admission import Admission, LoopLag, busy_message
+from fakalab.reference_shop.eta import Promises, StageClock, Throughput
+from fakalab.reference_shop.metrics import OrderCounts, ShopMetrics
+from fakalab.reference_shop.queue import WorkQueue
+from fakalab.reference_shop.server import RunningShop
+from fakalab.reference_shop.states import OrderState
+from tests.reference_shop.conftest import Buyer
+
+S = OrderState
+
+
+def admission(workers: int = 2, budget_s: float = 10.0, stage_s: float = 0.5,
+              **kw: object) -> Admission:
+    clock = StageClock(prior_s=stage_s)  # three stages: 1.5 s per order
+    promises = Promises(WorkQueue(), clock, Throughput(), {}, workers, floor_s=0)
+    return Admission(promises, OrderCounts(ShopMetrics().orders), budget_s=budget_s,
+                     max_lag_s=0.25, **kw)  # type: ignore[arg-type]
+
+
+def queue(a: Admission, n: int) -> None:
+    for i in range(n):
+        a.promises.queue.push(f"o{i}", 1, 0.0)
+
+
+def test_an_idle_shop_admits() -> None:
+    a = admission()
+    assert a.check(100.0) is None
+    assert a.last_predicted_s == pytest.approx(1.5)
+
+
+def test_a_backlog_past_the_budget_refuses_and_says_when_it_will_have_drained() -> None:
+    a = admission(workers=2, budget_s=10.0)  # capacity 2 / 1.5 s = 1.33 orders/s
+    queue(a, 12)  # 12 / 1.33 = 9 s waiting + 1.5 s own = 10.5 s
+    refusal = a.check(100.0)
+    assert refusal is not None and refusal.reason == "backlog"
+    assert refusal.predicted_s == pytest.approx(10.5)
+    assert refusal.retry_after_s == 1  # 0.5 s over the budget
+    queue(a, 0)
+    a2 = admission(workers=2, budget_s=10.0)
+    queue(a2, 11)  # 8.25 + 1.5 = 9.75 s: inside
+    assert a2.check(100.0) is None
+
+
+def test_orders_waiting_for_payment_count_at_the_share_that_pays() -> None:
+    a = admission(workers=2, budget_s=10.0)
+    a.counts.load({S.PENDING_PAYMENT.value: 20})
+    assert a.conversion() == 1.0  # nothing decided yet: every waiting order may pay
+    assert a.check(0.0) is not None  # 20 ahead: 15 s + 1.5 s
+    for _ in range(9):  # of ten decided payments, one was paid: the share is (1+1)/(10+1)
+        a.counts.moved(S.PENDING_PAYMENT.value, S.EXPIRED.value)
+    a.counts.moved(S.PENDING_PAYMENT.value, S.PAID.value)
+    assert a.conversion() == pytest.approx(2 / 11)
+    assert a.backlog() == pytest.approx(10 * 2 / 11)  # ten still waiting
+    assert a.check(0.0) is None
+
+
+def test_the_measured_throughput_caps_capacity_when_orders_queue() -> None:
+    a = admission(workers=8, budget_s=10.0)  # 8 / 1.5 s = 5.3 orders/s on paper
+    queue(a, 20)  # 3.75 s + 1.5 s on paper
+    assert a.check(100.0) is None
+    for i in range(10):  # but only one order a second left the pipeline lately
+        a.promises.throughput.record(91.0 + i)
+    refusal = a.check(100.0)
+    assert refusal is not None and refusal.predicted_s == pytest.approx(20 / 1.0 + 1.5)
+    assert refusal.retry_after_s == 12
+
+
+def test_retry_after_is_capped_and_lag_refuses_on_its_own() -> None:
+    a = admission(workers=1, budget_s=1.0)
+    queue(a, 1000)
+    refusal = a.check(0.0)
+    assert refusal is not None and refusal.retry_after_s == 60
+    b = admission()
+    b.lag.observe(10.0)  # smoothed: one observation moves it by alpha
+    refusal = b.check(0.0)
+    assert refusal is not None and refusal.reason == "loop_lag" and refusal.retry_after_s >= 1
+
+
+def test_switched_off_it_admits_everything() -> None:
+    a = admission(workers=1, budget_s=1.0, enabled=False)
+    queue(a, 1000)
+    assert a.check(0.0) is None
+
+
+def test_the_buyer_is_told_in_words() -> None:
+    assert busy_message(1) == "The sale is busy: please try again in 1 second."
+    assert busy_message(7) == "The sale is busy: please try again in 7 seconds."
+
+
+async def test_loop_lag_sees_a_blocked_loop() -> None:
+    lag = LoopLag(interval_s=0.01, alpha=1.0)
+    task = asyncio.create_task(lag.loop())
+    await asyncio.sleep(0.05)
+    time.sleep(0.3)  # the loop is blocked: the watcher wakes up at least 0.29 s late
+    await asyncio.sleep(0.001)  # it observes that once, then sleeps its 10 ms again
+    task.cancel()
+    assert lag.seconds >= 0.2
+
+
+async def _place(client: httpx.AsyncClient) -> httpx.Response:
+    return await client.post("/api/orders", json={"product_id": "steam-50", "quantity": 1,
+                                                  "email": "flash@example.com"})
+
+
+async def test_a_real_shop_refuses_at_its_backlog_and_recovers_when_it_drains(
+        make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    # One worker, no stage measured yet (0.05 s a stage): 6.7 orders/s. With a 1 s budget the
+    # shop admits about six unpaid orders (each may pay), then refuses the next.
+    # (The lag limit is out of reach: on a busy test machine the decision is the backlog's.)
+    running = await make_shop(workers=1, admission_budget_s=1.0, admission_max_lag_s=30)
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        answers = [await _place(client) for _ in range(20)]
+        placed = [r.json() for r in answers if r.status_code == 201]
+        refused = [r for r in answers if r.status_code == 503]
+        assert 3 <= len(placed) <= 10 and len(placed) + len(refused) == 20
+        first = answers.index(refused[0])
+        assert all(r.status_code == 503 for r in answers[first:])  # nothing drained meanwhile
+        body = refused[0].json()
+        assert body["busy"] is True and body["reason"] == "backlog"
+        assert body["retry_after_s"] >= 1
+        assert refused[0].headers["retry-after"] == str(body["retry_after_s"])
+        assert body["error"] == busy_message(body["retry_after_s"])
+        metrics = (await client.get("/metrics")).text
+        assert f'fakalab_orders_refused_total{{reason="backlog"}} {len(refused)}.0' in metrics
+        buyer = Buyer(client)
+        for order in placed:  # the accepted buyers pay: every one is delivered
+            await buyer.pay(order)
+        for order in placed:
+            await buyer.wait_state(order, "delivered")
+        again = await _place(client)  # drained: the door is open again
+        assert again.status_code == 201, again.text
+
+
+async def test_switched_off_the_shop_accepts_every_order(
+        make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    running = await make_shop(workers=1, admission_budget_s=1.0, admission=False)
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        answers = [await _place(client) for _ in range(20)]
+        assert [r.status_code for r in answers] == [201] * 20

@@ -1,0 +1,45 @@
+"""Slow: drill flash-sale and steady, each forecast (and the forecast written) before its drill,
+and compare (bench/drill_check.py, as bench/validate_catalog.py does for the whole catalog).
+
+Skipped unless FAKALAB_DRILL_TESTS=1: about 8 minutes of drills on a 2-core machine, which
+should not share it with other drills (the drills wait for a quiet machine, up to 10 minutes).
+
+    FAKALAB_DRILL_TESTS=1 .venv/bin/python -m pytest tests/simulate/test_forecast_drills.py -s
+"""
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("FAKALAB_DRILL_TESTS") != "1",
+                       reason="drills: set FAKALAB_DRILL_TESTS=1"),
+    pytest.mark.timeout(1800),
+]
+
+
+@pytest.mark.parametrize("name", ["steady", "flash-sale"])
+def test_a_forecast_made_before_the_drill_against_the_drill(name: str, tmp_path: Path) -> None:
+    from drill_check import check
+
+    (item,) = check(name, tmp_path, seeds=20, max_load=0.75 * (os.cpu_count() or 2),
+                    wait_s=600)
+    assert item.comparison is not None, item.error
+    written = json.loads((tmp_path / "forecasts" / f"{name}.json").read_text())
+    assert dt.datetime.fromisoformat(written["forecast_at"]) <= dt.datetime.fromisoformat(
+        item.drilled_at or "")
+    figures = item.comparison["figures"]
+    print(name, item.load, {k: (v["forecast"], v["interval"], v["measured"])
+                            for k, v in figures.items()})
+    if name == "steady":
+        assert figures["delay_rate"]["measured"] == 0.0 == figures["delay_rate"]["forecast"]
+        assert abs(figures["p95_s"]["error_pct"]) <= 30
+    else:  # the drill's own spread is wide: a delay and a backlog, in the forecast's range
+        assert figures["delay_rate"]["measured"] > 0.05
+        assert figures["peak_queue_depth"]["measured"] > 300
