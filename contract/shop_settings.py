@@ -89,6 +89,8 @@ class ShopSettings(BaseSettings):
         10.0, gt=0, description="A request's line and headers must arrive within this of the "
         "connection opening or of the previous response (idle and trickling clients).")
     sla_s: float = Field(30.0, gt=0)
+    demo_keys: int = Field(2000, ge=0, le=1_000_000, description="Card keys of each local "
+                           "product the demo catalog (--demo) stocks: a flash sale needs more.")
 
     # Which payment path new orders take: channel A with failover to B (the default), or an
     # 易支付 (epay) gateway (reference_shop/epay_channel.py, docs/shop.md).

@@ -155,7 +155,7 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
 
     from fakalab.reference_shop.app import create_app
     from fakalab.reference_shop.dburl import DatabaseProblem
-    from fakalab.reference_shop.demo import load_catalog
+    from fakalab.reference_shop.demo import demo_catalog, load_catalog
     from fakalab.reference_shop.server import uvicorn_config
 
     app = create_app(settings)
@@ -165,7 +165,7 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
         await app.state.shop.db.close()
         _fail(exc)
     if demo:
-        await load_catalog(app.state.shop.db)
+        await load_catalog(app.state.shop.db, demo_catalog(settings.demo_keys))
     server = uvicorn.Server(uvicorn_config(app, settings, log_level))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

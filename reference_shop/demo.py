@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fakalab.reference_shop import db
 from fakalab.reference_shop.storage import products, stock
 from fakalab.reference_shop.storage.rows import ProductRow
 from fakalab.reference_shop.storage.writer import Cursor
 
-__all__ = ["DEMO_PRODUCTS", "Product", "load_catalog"]
+__all__ = ["DEMO_PRODUCTS", "Product", "demo_catalog", "load_catalog"]
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,13 @@ DEMO_PRODUCTS = (
 
 
 def card_key(rng: random.Random, prefix: str) -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    blocks = ("".join(rng.choice(alphabet) for _ in range(5)) for _ in range(4))
-    return prefix + "-" + "-".join(blocks)
+    chars = "".join(rng.choices("ABCDEFGHJKLMNPQRSTUVWXYZ23456789", k=20))
+    return f"{prefix}-{chars[:5]}-{chars[5:10]}-{chars[10:15]}-{chars[15:]}"
+
+
+def demo_catalog(keys: int) -> tuple[Product, ...]:
+    """The demo products with `keys` card keys for each local product."""
+    return tuple(replace(p, keys=keys) if p.keys else p for p in DEMO_PRODUCTS)
 
 
 async def load_catalog(database: db.Database, catalog: tuple[Product, ...] = DEMO_PRODUCTS,

@@ -36,7 +36,7 @@ from fakalab.contract.stages import IN_FLIGHT_STATES
 from fakalab.contract.target import Target
 from fakalab.scenarios import live, runinfo
 from fakalab.scenarios.export import export_run
-from fakalab.scenarios.loadgen import LocustRun
+from fakalab.scenarios.loadgen import DEFAULT_MASTER_PORT, LoadgenError, LocustRun
 from fakalab.scenarios.outside import export_outside
 from fakalab.scenarios.probes import ProbeResult, run_probes, write_probes
 from fakalab.scenarios.profile_client import HttpxHttp, ProfileClient
@@ -58,6 +58,9 @@ class DrillOptions:
     generators: int = 1  # Locust processes
     report: bool = True
     drain_s: float | None = None  # default: min(sla_s, 20)
+    bind: str | None = None  # the shop, upstreams and Locust master listen here (else loopback)
+    remote_generators: int = 0  # Locust workers that join from other hosts
+    master_port: int = DEFAULT_MASTER_PORT
 
 
 @dataclass
@@ -88,7 +91,8 @@ class _Run:
         if self.target is None:
             db_url = scenario.shop.get("db_url") or os.environ.get("FAKALAB_SHOP_DB_URL")
             self.stack = Stack(self.dir, self.settings, options.toxiproxy_url, scenario.seed,
-                               isolate=sorted(killed - {"shop"}), db_url=db_url)
+                               isolate=sorted(killed - {"shop"}), db_url=db_url,
+                               bind=options.bind or "127.0.0.1")
         else:
             self.stack = TargetStack(self.dir, self.target, self.settings,
                                      options.toxiproxy_url, scenario.seed, self._address)
@@ -109,7 +113,7 @@ class _Run:
             loop.add_signal_handler(sig, self._interrupt, sig)
         try:
             await self._drive()
-        except (StackError, PluginError) as exc:
+        except (StackError, PluginError, LoadgenError) as exc:
             self.error = str(exc)
         finally:
             await self._teardown()
@@ -142,11 +146,18 @@ class _Run:
             if self.stopped.is_set():
                 return
         self.locust = LocustRun(self.dir, self.dir / "scenario.yaml", self.stack.shop_url,
-                                duration, self.options.generators, extra)
+                                duration, self.options.generators, extra,
+                                self.options.remote_generators, self.options.bind or "127.0.0.1",
+                                self.options.master_port)
         self.locust.start()
-        t0 = await asyncio.to_thread(self.locust.wait_started, 60.0)
+        if self.locust.remote:
+            self.console.print(f"  waiting for {self.locust.remote} remote generator(s): on "
+                               f"each other host run `fakalab generator --master "
+                               f"{self.locust.master}`")
+        t0 = await asyncio.to_thread(self.locust.wait_started, 60.0, self.stopped.is_set)
         if t0 is None:
-            self.error = f"Locust did not start (see {self.dir / 'locust' / 'locust.log'})"
+            if not self.stopped.is_set():
+                self.error = self.locust.why_not_started()
             return
         runner_task = None
         if self.scenario.drill is not None and self.scenario.drill.faults:
@@ -386,10 +397,17 @@ def _audit(run: _Run) -> list[str]:
 
 def _invalid_reasons(run: _Run) -> list[str]:
     reasons: list[str] = []
-    for summary in run.locust.summaries() if run.locust else []:
+    summaries = run.locust.summaries() if run.locust else []
+    for summary in summaries:
         reasons += [str(r) for r in summary.get("invalid_reasons", [])]
         if summary.get("dropped"):
             reasons.append(f"{summary['dropped']} arrivals dropped (max_journeys reached)")
+        if not summary.get("schedule_done"):  # its last word came before its end: it was lost
+            reasons.append(f"generator {summary.get('generator', '?')} (index "
+                           f"{summary.get('index')}) stopped reporting before its schedule ended")
+    expected = run.locust.processes + run.locust.remote if run.locust and summaries else 0
+    if len(summaries) < expected:
+        reasons.append(f"only {len(summaries)} of {expected} generators reported arrivals")
     return sorted(set(reasons))
 
 

@@ -15,6 +15,7 @@ from fakalab.contract.target import TargetError, load_target
 from fakalab.scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult, run_drill
 from fakalab.scenarios.drill_junit import suites_of
 from fakalab.scenarios.junit import render
+from fakalab.scenarios.loadgen import DEFAULT_MASTER_PORT, LoadgenError, check_listen
 
 __all__ = ["drill"]
 
@@ -45,6 +46,15 @@ def _severity(status: int) -> int:
 @click.option("--generators", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Load generator (Locust) processes: a master and N workers sharing the "
               "arrival rate. The shop's fulfilment workers are --set shop.workers=N.")
+@click.option("--remote-generators", type=click.IntRange(0, 256), default=0, show_default=True,
+              help="Generator processes that join from other hosts (`fakalab generator "
+              "--master BIND:PORT` there), each taking an equal share of the arrivals with the "
+              "local ones. Needs --bind.")
+@click.option("--bind", "bind", default=None, metavar="ADDRESS",
+              help="This machine's address as the other hosts reach it: the shop, its payment "
+              "pages and the Locust master listen there instead of 127.0.0.1.")
+@click.option("--master-port", type=click.IntRange(1, 65535), default=DEFAULT_MASTER_PORT,
+              show_default=True, help="The Locust master's port on --bind (remote generators).")
 @click.option("--workers", "old_workers", hidden=True, default=None,
               help="Renamed: --generators (Locust processes) or --set shop.workers (the shop's).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -56,7 +66,8 @@ def _severity(status: int) -> int:
               help="The shop to drill: a target file, a built-in (reference-epay), or "
               "reference (the default, unless the scenario has a target: section).")
 def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
-          toxiproxy_url: str | None, generators: int, old_workers: str | None,
+          toxiproxy_url: str | None, generators: int, remote_generators: int,
+          bind: str | None, master_port: int, old_workers: str | None,
           sets: tuple[str, ...], no_report: bool, junit_path: Path | None,
           target_name: str | None) -> None:
     """Run SCENARIO (a built-in name or a file) against the reference shop or a --target, with
@@ -81,7 +92,13 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
     if unwritable:
         click.echo(f"error: cannot write run directories under {out}: {unwritable}", err=True)
         sys.exit(2)
-    options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, generators=generators)
+    remote = _remote_problem(resolved.target is not None, remote_generators, bind, master_port)
+    if remote:
+        click.echo(f"error: {remote}", err=True)
+        sys.exit(2)
+    options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, generators=generators,
+                           bind=bind, remote_generators=remote_generators,
+                           master_port=master_port)
     results = run_drill(resolved, options, console)
     for result in results:
         if result.verdicts:
@@ -109,6 +126,26 @@ def _junit(results: list[RunResult], path: Path, console: Console) -> int:
         return ERROR
     console.print(f"JUnit: {path}")
     return 0
+
+
+def _remote_problem(external: bool, remote: int, bind: str | None, port: int) -> str | None:
+    """Why --bind / --remote-generators cannot work as given (None when they can)."""
+    if bind is None:
+        return "--remote-generators needs --bind ADDRESS (an address of this machine that " \
+            "the other hosts reach)" if remote else None
+    if external:
+        return "--bind and --remote-generators drill the reference shop only (not a --target)"
+    if bind in ("", "0.0.0.0", "::"):
+        shown = bind or "''"
+        return f"--bind {shown}: give this machine's own address, not a wildcard (the " \
+            "buyers are sent to pay URLs that name it)"
+    try:
+        check_listen(bind, 0, "the shop")
+        if remote:
+            check_listen(bind, port, "the Locust master (--master-port)")
+    except LoadgenError as exc:
+        return f"--bind {bind}: {exc}"
+    return None
 
 
 def _unwritable(out: Path) -> str | None:

@@ -7,6 +7,10 @@ drill plan can put network faults on each hop; business faults go to the upstrea
 The stack is also the drill plan's process control (`chaos.faults.ProcessControl`): it can
 SIGKILL the shop, or an upstream listed in ``isolate`` (which then runs in a process of its own),
 and restart it on the same address. A process killed on purpose is not a dead child.
+
+`bind` is the address the shop and the upstreams listen on (loopback unless a drill has
+generators on other hosts): the buyers reach the shop there and follow pay URLs naming it.
+The proxies between the shop and its upstreams stay on loopback.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Stack:
     stopping: bool = False  # set when the drill ends early: a killed process stays down
     db_url: str | None = None  # a PostgreSQL server for the shop's database (else SQLite)
     database: dict[str, str] = field(default_factory=dict)  # for run.json
+    bind: str = "127.0.0.1"  # where the shop and the upstreams (pay URLs) listen
     _down: set[str] = field(default_factory=set)  # killed on purpose, not restarted yet
     _not_restarted: dict[str, str] = field(default_factory=dict)  # name -> why
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,7 +127,8 @@ class Stack:
             raise StackError(f"upstreams: no service {', '.join(unknown)} "
                              f"(there are: {', '.join(SERVICES)})")
         shared = [name for name in SERVICES if name not in self.isolate]
-        self.upstreams = UpstreamsProcess(seed=self.seed, only=shared, state_dir=self.state_dir)
+        self.upstreams = UpstreamsProcess(host=self.bind, seed=self.seed, only=shared,
+                                          state_dir=self.state_dir)
         try:
             self.upstream_urls = dict(self.upstreams.start())
         except UpstreamsError as exc:
@@ -137,7 +143,8 @@ class Stack:
     def _spawn_isolated(self, name: str) -> UpstreamsProcess:
         """`name` alone in a process, on its port of the shared port base."""
         proc = UpstreamsProcess(self.upstreams.port_base if self.upstreams else None,
-                                seed=self.seed, only=[name], state_dir=self.state_dir)
+                                host=self.bind, seed=self.seed, only=[name],
+                                state_dir=self.state_dir)
         try:
             self.upstream_urls[name] = proc.start()[name]
         except UpstreamsError as exc:
@@ -193,7 +200,7 @@ class Stack:
 
     def _start_shop(self, logs: Path) -> None:
         self.shop = ShopProcess(
-            self._database(), self.proxied_urls,
+            self._database(), self.proxied_urls, host=self.bind,
             admin_token=self.admin_token, options=_setting_args(self.shop_settings),
             log_path=logs / "shop.log")
         try:

@@ -3,16 +3,17 @@
 Arrivals follow the shape's seeded Poisson process whatever the shop's speed; when
 `max_journeys` are in flight an arrival is dropped and counted (like k6's dropped_iterations).
 A monitor samples process CPU and event-loop lag so a saturated generator marks the run invalid.
+The summary goes to `publish` once a second and at the end: a file in a local run, a message to
+the master from a Locust worker (`records.RecordShipper`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
+import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -27,10 +28,12 @@ __all__ = ["Dispatcher"]
 
 class Dispatcher:
     def __init__(self, scenario: Scenario, journey: Callable[[str, random.Random], None],
-                 summary_path: Path, index: int = 0, processes: int = 1) -> None:
+                 publish: Callable[[dict[str, Any]], None], index: int = 0, processes: int = 1,
+                 generator: str = "") -> None:
         self.scenario = scenario
         self.journey = journey
-        self.summary_path = summary_path
+        self.publish = publish
+        self.generator = generator or socket.gethostname()
         self.index, self.share = index, 1.0 / processes
         self.seed = scenario.seed * 1009 + index
         self.pool = Pool(scenario.load.max_journeys)
@@ -38,6 +41,7 @@ class Dispatcher:
         self.max_lag_s = 0.0
         self.health: list[GeneratorHealth] = []
         self.started_at = self.ended_at = 0.0
+        self.stopping = False  # the run is over: no more arrivals
 
     def run(self) -> None:
         """Dispatch the whole schedule (blocks this greenlet for the scenario's duration), then
@@ -53,6 +57,8 @@ class Dispatcher:
                 delay = origin + offset - time.monotonic()
                 if delay > 0:
                     gevent.sleep(delay)
+                if self.stopping:
+                    break
                 self.scheduled += 1
                 self.max_lag_s = max(self.max_lag_s, time.monotonic() - origin - offset)
                 persona, journey_rng = pick(mix, rng), random.Random(rng.getrandbits(32))
@@ -61,7 +67,7 @@ class Dispatcher:
                     continue
                 self.pool.spawn(self.journey, persona, journey_rng)
                 self.started += 1
-            self.ended_at = time.time()
+            self.ended_at = self.ended_at or time.time()
             self.pool.join()  # the journeys in flight finish, or Locust's end stops them
         finally:
             self.ended_at = self.ended_at or time.time()
@@ -69,7 +75,11 @@ class Dispatcher:
             self.write_summary()
 
     def stop(self) -> None:
-        self.pool.kill(block=False)
+        """The run is over: no more arrivals; journeys still going are stopped (within a
+        second)."""
+        self.stopping = True
+        self.ended_at = self.ended_at or time.time()  # no arrival after this one: final
+        self.pool.kill(block=True, timeout=1.0)
         self.write_summary()
 
     def _monitor(self) -> None:
@@ -85,7 +95,8 @@ class Dispatcher:
     def summary(self) -> dict[str, Any]:
         ended = self.ended_at or time.time()
         return {
-            "pid": os.getpid(), "index": self.index, "share": self.share, "seed": self.seed,
+            "generator": self.generator, "pid": os.getpid(), "index": self.index,
+            "share": self.share, "seed": self.seed,
             "started_at": self.started_at, "ended_at": ended,
             "scheduled": self.scheduled, "started": self.started, "dropped": self.dropped,
             "in_flight": len(self.pool), "schedule_done": bool(self.ended_at),
@@ -96,6 +107,4 @@ class Dispatcher:
         }
 
     def write_summary(self) -> None:
-        temporary = self.summary_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.summary(), indent=1))
-        temporary.replace(self.summary_path)
+        self.publish(self.summary())

@@ -1,13 +1,22 @@
 """The Locust entry: `python -m locust -f scenarios/locust/locustfile.py --headless -u N ...`.
 
 One `Arrivals` user per generator process (`-u` = number of processes) runs the open-loop
-dispatcher of the scenario given by `--fakalab-scenario`; records go to `--fakalab-records`
-(`polls-<pid>.csv`, `tickets-<pid>.csv`, `arrivals-<pid>.json`), merged after the run.
+dispatcher of the scenario given by `--fakalab-scenario`. A single process writes its records
+to `--fakalab-records` (`polls-<pid>.csv`, `tickets-<pid>.csv`, `buyers-<pid>.csv`,
+`arrivals-<pid>.json`), merged after the run.
+
+In distributed mode (`--processes N`, or `--master` with workers from other hosts:
+`fakalab generator --master HOST:PORT`) the master runs no user: it sends every worker the
+scenario's text with the spawn message (Locust passes custom options on), and writes what the
+workers send back (`records.RecordShipper` → `records.RecordReceiver`, files named
+`<kind>-w<index>`). When the run ends the master asks each worker for its last records and
+waits for them before it quits.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +24,26 @@ import gevent
 from geventhttpclient.client import HTTPClientPool
 from locust import User, events, task
 from locust.contrib.fasthttp import FastHttpSession
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from fakalab.contract.profile import load_profile
-from fakalab.contract.scenario import load_scenario
+from fakalab.contract.scenario import Scenario, load_scenario, parse_scenario
 from fakalab.scenarios.locust.dispatcher import Dispatcher
 from fakalab.scenarios.locust.journeys import Journeys
-from fakalab.scenarios.locust.records import RecordWriter
+from fakalab.scenarios.locust.records import (
+    RecordReceiver,
+    RecordShipper,
+    RecordWriter,
+    write_json,
+)
 from fakalab.scenarios.target_plugin import load_plugin
 
-_running: list[tuple[Dispatcher, RecordWriter]] = []
+RECORDS, STOP, DONE = "fakalab_records", "fakalab_stop", "fakalab_done"
+COLLECT_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records
+
+_running: list[tuple[Dispatcher, RecordWriter | RecordShipper]] = []
+_master: dict[str, Any] = {}  # the master's receiver and the workers that have sent DONE
+_finished: list[bool] = []  # a worker that has sent DONE sends nothing more
 
 
 @events.init_command_line_parser.add_listener
@@ -44,6 +63,30 @@ def _arguments(parser: Any) -> None:
                         help="a target plugin (entry point of group fakalab.targets)")
 
 
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        options = environment.parsed_options
+        # custom options reach the workers with the spawn message: the scenario as text, so a
+        # worker on another host needs no copy of the run directory
+        options.fakalab_scenario_text = Path(options.fakalab_scenario).read_text() \
+            if Path(options.fakalab_scenario).is_file() else ""
+        receiver = RecordReceiver(Path(options.fakalab_records))
+        _master.update(receiver=receiver, done=set())
+        runner.register_message(RECORDS, lambda msg, **_: receiver.receive(
+            f"w{runner.get_worker_index(msg.node_id)}", msg.data))
+        runner.register_message(DONE, lambda msg, **_: _master["done"].add(msg.node_id))
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(STOP, lambda **_: _finish(runner), concurrent=True)
+
+
+def _scenario(options: Any) -> Scenario:
+    text = getattr(options, "fakalab_scenario_text", "")
+    return parse_scenario(text, "<from the master>") if text \
+        else load_scenario(options.fakalab_scenario)
+
+
 class Arrivals(User):
     """Not a buyer: the dispatcher of one generator process."""
 
@@ -58,28 +101,61 @@ class Arrivals(User):
             return
         self.done = True
         options = self.environment.parsed_options
-        scenario = load_scenario(options.fakalab_scenario)
+        scenario = _scenario(options)
         runner = self.environment.runner
-        index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
-        records = Path(options.fakalab_records)
-        writer = RecordWriter(records)
+        writer, publish, index = self._sink(runner, Path(options.fakalab_records))
         session = FastHttpSession(
             self.host, self.environment.events.request, None,
             client_pool=HTTPClientPool(concurrency=scenario.load.max_journeys),
             connection_timeout=5.0, network_timeout=60.0)
-        journeys = Journeys(session, scenario.load.buyers, writer,
+        journeys = Journeys(session, scenario.load.buyers, writer,  # type: ignore[arg-type]
                             load_profile(options.fakalab_profile), self.host or "",
                             options.fakalab_cashier or None,
                             load_plugin(options.fakalab_plugin or None))
-        dispatcher = Dispatcher(scenario, journeys.run, records / f"arrivals-{os.getpid()}.json",
-                                index, max(1, options.fakalab_processes))
+        dispatcher = Dispatcher(scenario, journeys.run, publish, index,
+                                max(1, options.fakalab_processes),
+                                os.environ.get("FAKALAB_GENERATOR_NAME", ""))
         _running.append((dispatcher, writer))
         dispatcher.run()
         writer.flush()
 
+    @staticmethod
+    def _sink(runner: Any, records: Path) -> tuple[Any, Any, int]:
+        """Where this process's records and summaries go: files here, or the master."""
+        if isinstance(runner, WorkerRunner):
+            shipper = RecordShipper(lambda batch: runner.send_message(RECORDS, batch))
+            return shipper, shipper.publish, runner.worker_index
+        writer = RecordWriter(records)
+        path = records / f"arrivals-{os.getpid()}.json"
+        return writer, lambda summary: write_json(path, summary), 0
+
+
+def _finish(runner: Any) -> None:
+    """A worker's end: its journeys stopped, its last rows and summary sent, then DONE."""
+    for dispatcher, writer in _running:
+        dispatcher.stop()
+        writer.flush()
+    _finished.append(True)
+    runner.send_message(DONE, None)
+
+
+@events.test_stopping.add_listener
+def _collect(environment: Any, **_: Any) -> None:
+    """On the master: ask the workers for their last records and wait for them (bounded)."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner) or "receiver" not in _master:
+        return
+    expected = {client.id for client in runner.clients.all}
+    runner.send_message(STOP, None)
+    deadline = time.monotonic() + COLLECT_TIMEOUT_S
+    while not expected <= _master["done"] and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+
 
 @events.test_stop.add_listener
 def _stop(**_: Any) -> None:
+    if _finished:
+        return
     for dispatcher, writer in _running:
         dispatcher.stop()
         writer.flush()
@@ -90,3 +166,5 @@ def _quit(**_: Any) -> None:
     for _dispatcher, writer in _running:
         writer.close()
     _running.clear()
+    if "receiver" in _master:
+        _master["receiver"].close()

@@ -5,13 +5,20 @@ Each generator process appends to `polls-<pid>.csv` / `tickets-<pid>.csv` in the
 directory; `merge_records(directory, out)` concatenates them ordered by time (pure over files).
 It also appends what its buyers saw of their orders to `buyers-<pid>.csv`
 (`BUYER_RECORD_COLUMNS`), which the outside view of a run is built from (`buyer_records`).
+
+A Locust worker — forked on this host or joined from another one — writes no file: its
+`RecordShipper` sends the rows in batches (with its arrival summary) over the worker's own
+connection to the master, where a `RecordReceiver` appends them to `<kind>-w<index>.csv` and
+`arrivals-w<index>.json` in the records directory. So a worker needs no shared filesystem and no
+port of its own, and a run directory looks the same whichever host generated its load.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,7 +29,8 @@ from fakalab.contract.rundir import (
     TICKET_COLUMNS,
 )
 
-__all__ = ["RecordWriter", "buyer_records", "merge_records", "merge_rows"]
+__all__ = ["Batch", "RecordReceiver", "RecordShipper", "RecordWriter", "buyer_records",
+           "merge_records", "merge_rows", "write_json"]
 
 KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS, "attempts": ATTEMPT_COLUMNS}
 WRITTEN = {**KINDS, "buyers": BUYER_RECORD_COLUMNS}
@@ -38,21 +46,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-class RecordWriter:
-    """Appends rows to this process's polls and tickets files, flushing every `flush_every`."""
-
-    def __init__(self, directory: Path, pid: int | None = None, flush_every: int = 200) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        pid = os.getpid() if pid is None else pid
-        self._files: dict[str, TextIO] = {}
-        self._writers: dict[str, Any] = {}
-        for kind, columns in WRITTEN.items():
-            handle = open(directory / f"{kind}-{pid}.csv", "w", newline="")  # noqa: SIM115
-            self._files[kind] = handle
-            self._writers[kind] = csv.writer(handle)
-            self._writers[kind].writerow(columns)
-        self._pending = 0
-        self._flush_every = flush_every
+class _Rows:
+    """One method per kind of record the buyers write (`WRITTEN`)."""
 
     def poll(self, *row: Any) -> None:
         self._write("polls", row)
@@ -67,7 +62,31 @@ class RecordWriter:
         self._write("buyers", row)
 
     def _write(self, kind: str, row: Sequence[Any]) -> None:
-        self._writers[kind].writerow([_cell(v) for v in row])
+        raise NotImplementedError
+
+
+class RecordWriter(_Rows):
+    """Appends rows to this process's record files, flushing every `flush_every`."""
+
+    def __init__(self, directory: Path, pid: int | str | None = None,
+                 flush_every: int = 200) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid() if pid is None else pid
+        self._files: dict[str, TextIO] = {}
+        self._writers: dict[str, Any] = {}
+        for kind, columns in WRITTEN.items():
+            handle = open(directory / f"{kind}-{pid}.csv", "w", newline="")  # noqa: SIM115
+            self._files[kind] = handle
+            self._writers[kind] = csv.writer(handle)
+            self._writers[kind].writerow(columns)
+        self._pending = 0
+        self._flush_every = flush_every
+
+    def _write(self, kind: str, row: Sequence[Any]) -> None:
+        self.write_cells(kind, [_cell(v) for v in row])
+
+    def write_cells(self, kind: str, cells: Sequence[str]) -> None:
+        self._writers[kind].writerow(cells)
         self._pending += 1
         if self._pending >= self._flush_every:
             self.flush()
@@ -80,6 +99,82 @@ class RecordWriter:
     def close(self) -> None:
         for handle in self._files.values():
             handle.close()
+
+
+Batch = dict[str, Any]  # {"rows": {kind: [[cell, ...], ...]}, "summary": {...} | None}
+
+
+class RecordShipper(_Rows):
+    """A worker's records, sent to the master in batches instead of written here.
+
+    Same interface as `RecordWriter`; `send(batch)` is the worker's `runner.send_message`. Rows
+    go out every `flush_every` rows and with every `publish(summary)` (once a second)."""
+
+    def __init__(self, send: Callable[[Batch], None], flush_every: int = 500) -> None:
+        self._send = send
+        self._rows: dict[str, list[list[str]]] = {kind: [] for kind in WRITTEN}
+        self._pending = 0
+        self._flush_every = flush_every
+
+    def _write(self, kind: str, row: Sequence[Any]) -> None:
+        self._rows[kind].append([_cell(v) for v in row])
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self.flush()
+
+    def publish(self, summary: dict[str, Any] | None) -> None:
+        """Send the rows so far with this summary (None: rows only)."""
+        rows, self._rows = self._rows, {kind: [] for kind in WRITTEN}
+        self._pending = 0
+        if summary is not None or any(rows.values()):
+            self._send({"rows": {kind: part for kind, part in rows.items() if part},
+                        "summary": summary})
+
+    def flush(self) -> None:
+        self.publish(None)
+
+    def close(self) -> None:
+        self.flush()
+
+
+class RecordReceiver:
+    """The master's side: each worker's batches appended to its own files, flushed at once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._writers: dict[str, RecordWriter] = {}
+        self.closed = False
+
+    def receive(self, source: str, batch: Batch) -> None:
+        """Append a batch of `source` (a worker); ignored once closed, so a late message never
+        reopens — and so empties — a file."""
+        if self.closed:
+            return
+        rows = batch.get("rows") or {}
+        if rows:
+            writer = self._writers.get(source)
+            if writer is None:
+                writer = self._writers[source] = RecordWriter(self.directory, source)
+            for kind, part in rows.items():
+                if kind in WRITTEN:
+                    for cells in part:
+                        writer.write_cells(kind, [str(cell) for cell in cells])
+            writer.flush()
+        if batch.get("summary") is not None:
+            write_json(self.directory / f"arrivals-{source}.json", batch["summary"])
+
+    def close(self) -> None:
+        self.closed = True
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` in one step (readers poll it while it is rewritten)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=1))
+    temporary.replace(path)
 
 
 def merge_rows(parts: Sequence[Sequence[dict[str, str]]]) -> list[dict[str, str]]:

@@ -1,10 +1,19 @@
 import csv
+import json
 from pathlib import Path
 
 import pytest
 
 from fakalab.contract.rundir import POLL_COLUMNS, TICKET_COLUMNS
-from fakalab.scenarios.locust.records import RecordWriter, merge_records, merge_rows
+from fakalab.scenarios.locust.records import (
+    WRITTEN,
+    Batch,
+    RecordReceiver,
+    RecordShipper,
+    RecordWriter,
+    merge_records,
+    merge_rows,
+)
 
 
 def test_merge_rows_orders_by_time() -> None:
@@ -35,3 +44,44 @@ def test_merge_refuses_wrong_columns(tmp_path: Path) -> None:
     (tmp_path / "polls-9.csv").write_text("order_no,at\n")
     with pytest.raises(ValueError, match="columns"):
         merge_records(tmp_path, tmp_path)
+
+
+def test_a_workers_shipped_records_land_as_a_local_writers_would(tmp_path: Path) -> None:
+    local, shipped = tmp_path / "local", tmp_path / "shipped"
+    receiver = RecordReceiver(shipped)
+    batches: list[Batch] = []
+    shipper = RecordShipper(batches.append, flush_every=2)
+    writer = RecordWriter(local, pid="w0")
+    for sink in (writer, shipper):
+        sink.poll("A1", 10.5, "buyer", "poll", 200, 1.25, "paid", "Payment received", None)
+        sink.ticket("A1", 11.0, "stale_status", 2.5)
+        sink.buyer("A1", 12.0, "key", "abc")
+        sink.flush()
+        sink.attempt("create_order", 12.5, "buyer", 1, "busy", 503, 2.0)
+        sink.flush()
+    assert [sorted(b["rows"]) for b in batches] == [["polls", "tickets"], ["buyers"],
+                                                    ["attempts"]]
+    shipper.publish({"index": 0, "started": 1})
+    for batch in batches:
+        receiver.receive("w0", batch)
+    writer.close()
+    for kind in WRITTEN:
+        assert (shipped / f"{kind}-w0.csv").read_text() == (local / f"{kind}-w0.csv").read_text()
+    assert json.loads((shipped / "arrivals-w0.json").read_text()) == {"index": 0, "started": 1}
+    assert merge_records(shipped, shipped) == {"polls": 1, "tickets": 1, "attempts": 1}
+
+
+def test_a_receiver_once_closed_never_reopens_a_file(tmp_path: Path) -> None:
+    receiver = RecordReceiver(tmp_path)
+    receiver.receive("w1", {"rows": {"polls": [["A1", "1"]]}, "summary": None})
+    receiver.close()
+    before = (tmp_path / "polls-w1.csv").read_text()
+    receiver.receive("w1", {"rows": {"polls": [["A2", "2"]]}, "summary": {"late": True}})
+    assert (tmp_path / "polls-w1.csv").read_text() == before
+    assert not (tmp_path / "arrivals-w1.json").exists()
+
+
+def test_a_shipper_sends_nothing_when_it_has_nothing(tmp_path: Path) -> None:
+    batches: list[Batch] = []
+    RecordShipper(batches.append).flush()
+    assert batches == []
