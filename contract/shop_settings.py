@@ -46,6 +46,11 @@ class ShopSettings(BaseSettings):
         "is still accepted (default: half of sla_s).")
     admission_max_lag_s: float = Field(
         0.25, gt=0, description="Event-loop lag above which new orders are refused.")
+    receipts: bool = Field(True, description="Verifiable receipts (docs/receipts.md): log every "
+                           "order event in a Merkle log and publish its signed head each second.")
+    receipt_key: str | None = Field(None, description="PEM file of the Ed25519 key that signs "
+                                    "the receipt log (created when missing); default: a key "
+                                    "kept in the shop's database.")
 
     # Timing.
     order_ttl_s: float = Field(300.0, gt=0)

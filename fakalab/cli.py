@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("reports.cli", "report", "Build the report of one or more run directories."),
     "generator": ("scenarios.generator_cli", "generator", "Join a drill's load from another "
                   "host (a Locust worker)."),
+    "receipt": ("scenarios.receipt_cli", "receipt", "Verify a buyer's receipt offline "
+                "(verifiable receipts)."),
     "scenarios": ("scenarios.listing", "scenarios", "List the built-in drill scenarios."),
 }
 

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fakalab.contract.shop_settings import ShopSettings
-from fakalab.reference_shop.api import admin, buyer, callbacks, epay
+from fakalab.reference_shop.api import admin, buyer, callbacks, epay, receipts
 from fakalab.reference_shop.api.admission import AdmissionGate
 from fakalab.reference_shop.api.fastpath import StatusFastPath
 from fakalab.reference_shop.api.models import Health
@@ -97,6 +97,7 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
     app.include_router(callbacks.router)
     app.include_router(epay.router)
     app.include_router(admin.router)
+    app.include_router(receipts.router)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        admin_max_bytes=settings.max_admin_body_bytes)

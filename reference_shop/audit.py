@@ -15,6 +15,7 @@ import pandas as pd
 
 from fakalab.reference_shop.ledger import verify_chain
 from fakalab.reference_shop.messages import opaque_label
+from fakalab.reference_shop.receipts import StoredLog, audit_log
 from fakalab.reference_shop.states import IN_FLIGHT, OrderState
 
 __all__ = ["CHECKS", "AuditInput", "Check", "run_checks"]
@@ -37,6 +38,7 @@ class AuditInput:
     transparency: str = "transparent"
     stall_after_s: float = 30.0
     reconcile_after_paid_s: float = 5.0  # the shop asks the channel no sooner than this
+    receipts: StoredLog | None = None  # the receipt log; None: the shop kept none
 
 
 @dataclass
@@ -169,6 +171,11 @@ def polls_truthful(a: AuditInput) -> list[dict[str, Any]]:
     return rows
 
 
+def receipts_verify(a: AuditInput) -> list[dict[str, Any]]:
+    assert a.receipts is not None  # run_checks skips it without a receipt log
+    return audit_log(a.receipts)
+
+
 CHECKS: list[tuple[str, str, Callable[[AuditInput], list[dict[str, Any]]]]] = [
     ("paid_orders_accounted", "Every paid order is delivered, refunded, in a visible needs_* "
      "state, or still moving (in flight and changed within stall_after_s of the end).",
@@ -185,6 +192,8 @@ CHECKS: list[tuple[str, str, Callable[[AuditInput], list[dict[str, Any]]]]] = [
      ledger_verifies),
     ("orders_match_database", "orders.csv agrees with the shop's database.",
      orders_match_database),
+    ("receipts_verify", "Every logged event is as it was logged, and the log still produces "
+     "every head the shop signed and the drill recorded (docs/receipts.md).", receipts_verify),
     ("polls_truthful", "Buyers were never shown a state the order was not in at the time.",
      polls_truthful),
 ]
@@ -196,7 +205,13 @@ NEEDS_RUN_DIR = frozenset({"orders_match_database", "polls_truthful"})
 
 def run_checks(a: AuditInput) -> list[Check]:
     """Every check; without a run directory, those that need one are skipped, saying so."""
-    live = a.orders_csv is None or a.polls is None
-    return [Check(name, description, skipped="needs the run directory (what the buyers saw)")
-            if live and name in NEEDS_RUN_DIR else Check(name, description, fn(a))
-            for name, description, fn in CHECKS]
+    return [Check(name, description, skipped=_skipped(a, name)) if _skipped(a, name)
+            else Check(name, description, fn(a)) for name, description, fn in CHECKS]
+
+
+def _skipped(a: AuditInput, name: str) -> str | None:
+    if name in NEEDS_RUN_DIR and (a.orders_csv is None or a.polls is None):
+        return "needs the run directory (what the buyers saw)"
+    if name == "receipts_verify" and a.receipts is None:
+        return "the shop kept no receipt log (receipts off, or an older database)"
+    return None

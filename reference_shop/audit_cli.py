@@ -14,9 +14,11 @@ import click
 import numpy as np
 import pandas as pd
 
+from fakalab.contract.receipt import ReceiptError
 from fakalab.reference_shop.audit import AuditInput, Check, run_checks
 from fakalab.reference_shop.dburl import DatabaseProblem
-from fakalab.reference_shop.storage.snapshot import Snapshot, read_snapshot
+from fakalab.reference_shop.receipts import RECORDED_HEADS, StoredLog, parse_heads, stored_log
+from fakalab.reference_shop.storage.snapshot import Snapshot, read, read_snapshot
 
 __all__ = ["audit", "audit_run", "load_input"]
 
@@ -102,6 +104,19 @@ def _settings(shop: dict[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
+def _receipt_log(where: str | Path, recorded: Path | None) -> StoredLog | None:
+    """The shop's receipt log with the heads the drill recorded (None: no log at all)."""
+    try:
+        heads = parse_heads(recorded.read_text()) if recorded and recorded.is_file() else []
+    except ReceiptError as exc:
+        raise AuditError(f"{recorded}: {exc}") from None
+    try:
+        stored = read(where, lambda c: stored_log(c, heads))
+    except DatabaseProblem:  # no receipt tables: a database from before receipts
+        return None
+    return stored if stored.entries or stored.heads or stored.recorded else None
+
+
 def live_input(db: str, now: float) -> AuditInput:
     """A live (or kept) shop database alone, as of `now`: the checks that need what the buyers
     saw are skipped."""
@@ -113,7 +128,7 @@ def live_input(db: str, now: float) -> AuditInput:
     events["eta_at"] = events["eta_at"].astype(object).where(events["eta_at"].notna(), None)
     tables = _tables(snapshot)
     return AuditInput(None, events, None, tables["orders"], tables["keys"], tables["products"],
-                      now)
+                      now, receipts=_receipt_log(db, None))
 
 
 def load_input(run_dir: Path, db: str | None = None) -> AuditInput:
@@ -128,7 +143,9 @@ def load_input(run_dir: Path, db: str | None = None) -> AuditInput:
                       tables["keys"], tables["products"], float(meta["ended_at"]),
                       str(shop.get("transparency", "transparent")),
                       _settings(shop, "stall_after_s", 30.0),
-                      _settings(shop, "reconcile_after_paid_s", 5.0))
+                      _settings(shop, "reconcile_after_paid_s", 5.0),
+                      receipts=_receipt_log(db or run_dir / "shop.db",
+                                            run_dir / RECORDED_HEADS))
 
 
 def audit_run(run_dir: Path, db: str | None = None) -> list[Check]:

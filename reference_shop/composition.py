@@ -30,6 +30,7 @@ from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.monitor import Monitor
 from fakalab.reference_shop.ordering import Ordering
 from fakalab.reference_shop.payments import CHANNELS, Payments
+from fakalab.reference_shop.receipts import Receipts
 from fakalab.reference_shop.state import ShopState
 from fakalab.reference_shop.statuspage import ComponentHealth, StatusPage
 from fakalab.reference_shop.tasks import Tasks
@@ -56,6 +57,7 @@ class Shop:
     monitor: Monitor
     backoffice: Backoffice
     admission: Admission
+    receipts: Receipts | None = None  # settings.receipts off: None
 
     async def open(self) -> None:
         """Connect and create the tables: DatabaseUnavailable (one line) if the database
@@ -67,8 +69,11 @@ class Shop:
         await self.transitions.load_counts()
         resumed = await self.fulfilment.resume_in_flight()
         await self.monitor.restore_status(resumed)
+        if self.receipts is not None:
+            await self.receipts.open()
         self.tasks.start([*self.fulfilment.loops(), *self.payments.loops(),
-                          self.monitor.loop(), self._watch_lag()])
+                          self.monitor.loop(), self._watch_lag(),
+                          *([self.receipts.loop()] if self.receipts is not None else [])])
 
     async def _watch_lag(self) -> None:
         lag, gauge = self.admission.lag, self.state.metrics.loop_lag
@@ -82,6 +87,8 @@ class Shop:
 
     async def stop(self) -> None:
         await self.tasks.stop()
+        if self.receipts is not None:
+            await self.receipts.flush()
         await self.http.aclose()
         await self.db.close()
 
@@ -136,4 +143,5 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
                         promises, state.active, s, state.metrics, state.mode),
         backoffice=Backoffice(database, transitions, fulfilment.enqueue),
         admission=Admission(promises, state.counts, budget_s=s.admission_budget(),
-                            max_lag_s=s.admission_max_lag_s, enabled=s.admission))
+                            max_lag_s=s.admission_max_lag_s, enabled=s.admission),
+        receipts=Receipts(database, s.receipt_key) if s.receipts else None)

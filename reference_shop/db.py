@@ -150,6 +150,33 @@ notifications = Table(
     Column("at", Float, nullable=False),
 )
 
+# Verifiable receipts (reference_shop/receipts.py, docs/receipts.md): the append-only Merkle
+# log of order events (leaf idx = position in the log), the signed tree heads published, and
+# the signing key when no key file is configured.
+receipt_log = Table(
+    "receipt_log", metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", Integer, nullable=False),
+    Column("order_no", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("leaf", String(64), nullable=False),  # hex SHA-256(0x00 || canonical event)
+    UniqueConstraint("event_id"),
+)
+
+receipt_heads = Table(
+    "receipt_heads", metadata,
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("signature", String(128), nullable=False),
+)
+
+receipt_keys = Table(
+    "receipt_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("private_pem", Text, nullable=False),
+)
+
 
 class Database:
     """The shop's database: its one writer (``storage/writer.py``), through which every unit of

@@ -40,6 +40,7 @@ from fakalab.scenarios.loadgen import DEFAULT_MASTER_PORT, LoadgenError, LocustR
 from fakalab.scenarios.outside import export_outside
 from fakalab.scenarios.probes import ProbeResult, run_probes, write_probes
 from fakalab.scenarios.profile_client import HttpxHttp, ProfileClient
+from fakalab.scenarios.receipt_heads import HeadRecorder
 from fakalab.scenarios.slo import SloVerdict, evaluate, observed
 from fakalab.scenarios.stack import Stack, StackError
 from fakalab.scenarios.target_plugin import PluginError, load_plugin
@@ -96,6 +97,7 @@ class _Run:
             self.stack = TargetStack(self.dir, self.target, self.settings,
                                      options.toxiproxy_url, scenario.seed, self._address)
         self.probes: list[ProbeResult] = []
+        self.heads = HeadRecorder(self.dir)  # the shop's signed receipt heads (receipts.md)
         self.locust: LocustRun | None = None
         self.runner: PlanRunner | None = None
         self.journal: dict[str, Any] | None = None
@@ -211,6 +213,8 @@ class _Run:
                 await self._loop(http, t0, view)
             if not self.stopped.is_set() and self.error is None:
                 await self._drain(http)
+            if self.target is None:
+                await self.heads.poll(http, self.stack.shop_url)
 
     async def _loop(self, http: httpx.AsyncClient, t0: float, view: Live | None) -> None:
         assert self.locust is not None
@@ -224,6 +228,8 @@ class _Run:
                 return
             await asyncio.sleep(1.0)
             snap = await self._snapshot(http, t0, previous, time.monotonic() - last)
+            if self.target is None:
+                await self.heads.poll(http, self.stack.shop_url)
             previous, last = snap.arrivals, time.monotonic()
             if view is not None:
                 view.update(live.render(snap, self.id), refresh=True)

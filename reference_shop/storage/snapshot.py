@@ -9,9 +9,10 @@ Every problem is a DatabaseProblem whose message is one line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fakalab.reference_shop.dburl import (
     DatabaseProblem,
@@ -26,7 +27,9 @@ from fakalab.reference_shop.storage.connect import connector, dialect_of, sqlite
 from fakalab.reference_shop.storage.rows import EventRow, IncidentRow, KeyRow, OrderRow, ProductRow
 from fakalab.reference_shop.storage.writer import Cursor
 
-__all__ = ["Snapshot", "read_snapshot"]
+__all__ = ["Snapshot", "read", "read_snapshot"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,18 @@ class Snapshot:
 
 def read_snapshot(where: str | Path) -> Snapshot:
     """Read the database at ``where`` (a SQLite path, or a URL); DatabaseProblem if it can't."""
+    return read(where, _snapshot)
+
+
+def _snapshot(c: Cursor) -> Snapshot:
+    return Snapshot(tuple(orders.all_orders(c)), tuple(events.all_events(c)),
+                    tuple(incidents.all_updates(c)), tuple(stock.all_keys(c)),
+                    tuple(products.all_products(c)))
+
+
+def read(where: str | Path, unit: Callable[[Cursor], T]) -> T:
+    """Run the read-only ``unit`` on the database at ``where`` (a SQLite path, or a URL);
+    DatabaseProblem (one line) if it can't."""
     url = database_url(str(where))
     if is_memory(url):
         raise DatabaseUnavailable("an in-memory database is gone once its shop stops; "
@@ -53,10 +68,7 @@ def read_snapshot(where: str | Path) -> Snapshot:
     except Exception as exc:  # the driver's error, told in one line
         raise unreachable(url, exc) from None
     try:
-        c = Cursor(conn.cursor(), dialect_of(url))
-        return Snapshot(tuple(orders.all_orders(c)), tuple(events.all_events(c)),
-                        tuple(incidents.all_updates(c)), tuple(stock.all_keys(c)),
-                        tuple(products.all_products(c)))
+        return unit(Cursor(conn.cursor(), dialect_of(url)))
     except Exception as exc:  # sqlite3.DatabaseError, psycopg's errors: not a shop database
         detail = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise DatabaseProblem(f"{path or 'the database'}: not a shop database ({detail})"

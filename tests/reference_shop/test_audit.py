@@ -83,7 +83,7 @@ def a_delivered_order(run_dir: Path) -> str:
 def test_a_clean_drill_passes_every_check(run: Path) -> None:
     assert failed(run) == set()
     document = json.loads((run / "audit.json").read_text())
-    assert document["passed"] is True and len(document["checks"]) == 8
+    assert document["passed"] is True and len(document["checks"]) == 9
     documented = (Path(__file__).resolve().parents[2] / "docs" / "run-dir.md").read_text()
     assert all(f"| `{c['name']}` |" in documented for c in document["checks"])
 
