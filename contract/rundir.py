@@ -31,6 +31,7 @@ __all__ = [
     "OUTSIDE_SOURCES",
     "POLL_COLUMNS",
     "PROBE_COLUMNS",
+    "RECORDED_HEADS",
     "TICKET_COLUMNS",
     "UNOBSERVABLE_OUTSIDE",
     "Delays",
@@ -58,6 +59,7 @@ TICKET_COLUMNS = ("order_no", "at", "reason", "waited_s")
 ATTEMPT_COLUMNS = ("journey", "at", "persona", "attempt", "outcome", "http_status",
                    "latency_ms", "retry_after_s", "order_no")
 ATTEMPT_OUTCOMES = ("created", "refused", "failed", "gave_up")
+RECORDED_HEADS = "receipt_heads.jsonl"  # the receipt log's signed heads, as the drill saw them
 INCIDENT_COLUMNS = ("incident_id", "component", "state", "at", "message")
 # What each simulated buyer saw of its own orders, one row per thing that happened, written by
 # every Locust process (locust/records/buyers-<pid>.csv): `what` is created (value: JSON of

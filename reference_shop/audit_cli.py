@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from fakalab.contract.receipt import ReceiptError
+from fakalab.contract.rundir import RECORDED_HEADS
 from fakalab.reference_shop.audit import AuditInput, Check, run_checks
 from fakalab.reference_shop.dburl import DatabaseProblem
-from fakalab.reference_shop.receipts import RECORDED_HEADS, StoredLog, parse_heads, stored_log
+from fakalab.reference_shop.receipts import StoredLog, parse_heads, stored_log
 from fakalab.reference_shop.storage.snapshot import Snapshot, read, read_snapshot
 
 __all__ = ["audit", "audit_run", "load_input"]

@@ -45,6 +45,7 @@ from fakalab.contract.receipt import (
     sign_head,
     verify_head,
 )
+from fakalab.contract.rundir import RECORDED_HEADS
 from fakalab.reference_shop.interfaces import Clock, Storage
 from fakalab.reference_shop.storage import receipts as store
 from fakalab.reference_shop.storage.rows import EventRow
@@ -55,7 +56,6 @@ __all__ = ["HEAD_INTERVAL_S", "RECORDED_HEADS", "NotLogged", "Receipts", "Stored
 
 log = logging.getLogger("fakalab.receipts")
 HEAD_INTERVAL_S = 1.0
-RECORDED_HEADS = "receipt_heads.jsonl"  # the run directory's record of the heads (the drill's)
 BATCH = 20_000  # events logged per tick at most (a shop catching up after receipts were off)
 
 

@@ -19,7 +19,7 @@ import httpx
 
 from fakalab.contract.merkle import verify_consistency
 from fakalab.contract.receipt import ReceiptError, TreeHead
-from fakalab.reference_shop.receipts import RECORDED_HEADS
+from fakalab.contract.rundir import RECORDED_HEADS
 
 __all__ = ["RECORDED_HEADS", "HeadRecorder"]
 
