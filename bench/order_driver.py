@@ -5,6 +5,7 @@ connections, so that the driver costs a fraction of what an HTTP library would (
 the driver's CPU is the shop's lost CPU).
 
     python bench/order_driver.py --url http://127.0.0.1:8000 --orders 600 --buyers 32
+    python bench/order_driver.py --url http://127.0.0.1:8000 --rate 600 --duration 60  # open loop
 
 Prints one JSON line: orders, errors, seconds, orders_per_s, p50/p99 seconds from create to
 delivered, and the orders ({order_no, token}) for the status-poll phase.
@@ -15,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 PRODUCTS = ("steam-50", "win-pro", "vip-month", "game-cdk")
@@ -125,12 +128,132 @@ async def run(url: str, orders: int, buyers: int, poll_s: float) -> dict[str, ob
             "placed": [o for o, _ in done]}
 
 
+class Pool:
+    """Keep-alive connections to one host, each used by one request at a time."""
+
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self.free: asyncio.Queue[Connection] = asyncio.Queue()
+        for _ in range(size):
+            self.free.put_nowait(Connection(host, port))
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None
+                      ) -> tuple[int, bytes, float | None, float]:
+        """(status, body, Retry-After, seconds); status 0 when the connection failed."""
+        conn = await self.free.get()
+        started = time.perf_counter()
+        try:
+            status, data = await conn.request(method, path, body, headers)
+            retry = conn.retry_after
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, ValueError):
+            conn.close()
+            status, data, retry = 0, b"", None
+        finally:
+            self.free.put_nowait(conn)
+        return status, data, retry, time.perf_counter() - started
+
+    def close(self) -> None:
+        while not self.free.empty():
+            self.free.get_nowait().close()
+
+
+async def open_buyer(i: int, shop: Pool, pays: dict[tuple[str, int], Pool], stats: dict[str, Any],
+                     rng: random.Random, poll_s: float, retries: int, drain: float) -> None:
+    """One arriving buyer of the open-loop run: order (retrying a busy answer after its
+    Retry-After times U(1, 1.5), up to `retries` times, else gives up), pay, then poll until
+    delivered, or for `drain` seconds after paying (then the order counts as undelivered)."""
+    body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
+                       "email": f"o{i}@example.com"}).encode()
+    for attempt in range(retries + 1):
+        status, data, retry, took = await shop.request("POST", "/api/orders", body)
+        stats["create_s"].append(took)
+        if status == 503 and retry is not None:
+            stats["refused"] += 1
+            if attempt == retries:
+                stats["gave_up"] += 1
+                return
+            await asyncio.sleep(retry * rng.uniform(1.0, 1.5))
+            continue
+        break
+    if status != 201:
+        stats["errors"][f"create {status}"] = stats["errors"].get(f"create {status}", 0) + 1
+        return
+    order = json.loads(data)
+    pay = urlsplit(order["pay_url"])
+    key = (pay.hostname or "127.0.0.1", pay.port or 80)
+    pool = pays.setdefault(key, Pool(*key, size=64))
+    status, _, _, _ = await pool.request("POST", pay.path)
+    if status != 200:
+        stats["errors"][f"pay {status}"] = stats["errors"].get(f"pay {status}", 0) + 1
+        return
+    paid_at = time.time()
+    stop_at = paid_at + drain
+    stats["paid"] += 1
+    headers = {"X-Order-Token": order["token"]}
+    path = f"/api/orders/{order['order_no']}"
+    while time.time() < stop_at:
+        await asyncio.sleep(poll_s)
+        status, data, _, _ = await shop.request("GET", path, headers=headers)
+        if status == 200 and b'"state":"delivered"' in data:
+            stats["delivered"].append((paid_at, time.time()))
+            return
+    stats["undelivered"].append(order["order_no"])
+
+
+async def open_loop(url: str, rate: float, duration: float, drain: float, poll_s: float,
+                    retries: int, connections: int, seed: int) -> dict[str, Any]:
+    """Buyers arriving as a Poisson process at `rate` a second for `duration` seconds; each
+    paid order has `drain` seconds to be delivered. Times in `delivered_at` are from the first
+    arrival."""
+    parts = urlsplit(url)
+    shop = Pool(parts.hostname or "127.0.0.1", parts.port or 80, connections)
+    pays: dict[tuple[str, int], Pool] = {}
+    rng = random.Random(seed)
+    stats: dict[str, Any] = {"create_s": [], "refused": 0, "gave_up": 0, "paid": 0,
+                             "delivered": [], "undelivered": [], "errors": {}}
+    started = time.time()
+    tasks = []
+    at, i = 0.0, 0
+    while True:
+        at += rng.expovariate(rate)
+        if at >= duration:
+            break
+        delay = started + at - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(open_buyer(i, shop, pays, stats, rng, poll_s,
+                                                    retries, drain)))
+        i += 1
+    await asyncio.gather(*tasks)
+    shop.close()
+    for pool in pays.values():
+        pool.close()
+    create = sorted(stats.pop("create_s"))
+    delivered = stats.pop("delivered")
+    ttd = sorted(d - p for p, d in delivered)
+    return {"arrivals": i, "offered_per_s": round(i / duration, 2), "attempts": len(create),
+            "seconds": round(time.time() - started, 3),
+            "create_p50_s": round(create[len(create) // 2], 4) if create else None,
+            "create_p99_s": round(create[int(len(create) * 0.99)], 4) if create else None,
+            "delivered": len(ttd), "delivered_at": [round(d - started, 3) for _, d in delivered],
+            "ttd": [round(t, 3) for t in ttd], **stats,
+            "undelivered": len(stats["undelivered"]), "undelivered_orders": stats["undelivered"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--orders", type=int, default=400)
     parser.add_argument("--buyers", type=int, default=32)
     parser.add_argument("--poll-s", type=float, default=0.2)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: buyers arriving at this rate a second (Poisson)")
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--drain", type=float, default=60.0)
+    parser.add_argument("--retries", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default=None, help="write the JSON result to this file")
     args = parser.parse_args()
     try:
         import uvloop
@@ -138,6 +261,16 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
+    if args.rate is not None:
+        result = json.dumps(asyncio.run(open_loop(
+            args.url, args.rate, args.duration, args.drain, args.poll_s, args.retries,
+            args.connections, args.seed)))
+        if args.out:
+            with open(args.out, "w") as handle:
+                handle.write(result)
+        else:
+            print(result)
+        return
     print(json.dumps(asyncio.run(run(args.url, args.orders, args.buyers, args.poll_s))))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -31,3 +32,13 @@ class CpuMeter:
         wall = time.perf_counter() - self._t0
         return {name: round((cpu_seconds(pid) - self._start[name]) / wall, 2)
                 for name, pid in self.pids.items()}
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Run every thread of `pid`, and of its children, on `cores` only (Linux)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task), cores)
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+            for child in f.read().split():
+                pin(int(child), cores)

@@ -43,7 +43,8 @@ class ShopSettings(BaseSettings):
         "every order (the collapse it prevents).")
     admission_budget_s: float | None = Field(
         None, gt=0, description="Longest predicted paid-to-delivered time at which a new order "
-        "is still accepted (default: half of sla_s).")
+        "is still accepted (default: a tenth of sla_s — a short queue of waiting, refreshing "
+        "buyers leaves the shop's CPU to delivery; bench/bench_overload.py).")
     admission_max_lag_s: float = Field(
         0.25, gt=0, description="Event-loop lag above which new orders are refused.")
     receipts: bool = Field(True, description="Verifiable receipts (docs/receipts.md): log every "
@@ -109,7 +110,9 @@ class ShopSettings(BaseSettings):
         return self
 
     def admission_budget(self) -> float:
-        return self.admission_budget_s if self.admission_budget_s is not None else self.sla_s / 2
+        if self.admission_budget_s is not None:
+            return self.admission_budget_s
+        return self.sla_s / 10
 
     def callback_base(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -7,15 +7,21 @@ The decision is made from live measurements, never a constant rate:
   order behind the backlog — the paid orders queued for a worker, plus the orders waiting for
   payment times the share of placed orders that got paid so far (the orders that will join the
   queue before this one) — at the pipeline's capacity (workers per mean stage time, or the
-  measured throughput when the queue is not empty and that is lower), with the excess latency
-  of degraded upstreams;
+  measured throughput when orders are ahead and that is lower — whatever limits the shop, the
+  workers, its CPU or a payment channel slow to call back), with the excess latency of degraded
+  upstreams;
 - the **event loop's lag**: when the shop's own loop is this late, every answer is, and more
   orders only make it later.
 
-An order is refused when the prediction exceeds the budget (by default half the SLA: the other
-half is the margin for a prediction that is wrong) or the lag exceeds ``max_lag_s``. The
+An order is refused when the prediction exceeds the budget (by default a tenth of the SLA: the
+rest is the margin for a prediction that is wrong, and a short queue keeps the crowd of waiting
+buyers — who refresh — small, which leaves the CPU to delivery) or the lag exceeds
+``max_lag_s``. The
 refusal says when to come back: the time the backlog needs to drain to the budget at that
-capacity, at least one second.
+capacity, plus the time the buyers refused before, who were told to come back later than now,
+will take at that capacity (at least one second). Without that second term every refused buyer
+of a flash sale is told the same few seconds and they all return at once — the retry storm
+that turns refusals into most of the shop's work.
 
     admission = Admission(promises, counts, settings)
     refusal = admission.check(time.time())   # None: admit
@@ -25,6 +31,7 @@ capacity, at least one second.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import time
 from dataclasses import dataclass
@@ -89,6 +96,22 @@ class Admission:
         self.enabled = enabled
         self.lag = lag or LoopLag()
         self.last_predicted_s = 0.0
+        self._returning: list[float] = []  # when refused buyers were told to come back (heap)
+
+    def returning(self, now: float) -> int:
+        """Refused buyers told to come back later than `now`."""
+        heap = self._returning
+        while heap and heap[0] <= now:
+            heapq.heappop(heap)
+        return len(heap)
+
+    def _refuse(self, now: float, reason: str, wait_s: float, capacity: float,
+                predicted: float) -> Refusal:
+        ahead = self.returning(now) / capacity if capacity > 0 and math.isfinite(capacity) \
+            else 0.0
+        retry = min(MAX_RETRY_AFTER_S, max(1, math.ceil(wait_s + ahead)))
+        heapq.heappush(self._returning, now + retry)
+        return Refusal(reason, retry, predicted)
 
     def conversion(self) -> float:
         """The share of placed orders that got paid, among those whose payment is decided (a
@@ -106,10 +129,12 @@ class Admission:
         """(seconds from payment to delivery of an order placed now, the capacity in orders
         per second that prediction assumed)."""
         p = self.promises
-        queued = len(p.queue)
-        throughput = p.throughput.rate(now) if queued else None
+        backlog = self.backlog()
+        # With orders ahead, the pace the shop has just delivered at is its capacity, whatever
+        # limits it (workers, CPU, a slow payment callback); idle, that pace is only demand.
+        throughput = p.throughput.rate(now) if backlog >= 1 else None
         penalty = p.upstream_penalty(now)
-        eta = estimate_eta(now, S.PAID, queue_ahead=math.ceil(self.backlog()),
+        eta = estimate_eta(now, S.PAID, queue_ahead=math.ceil(backlog),
                            workers=p.workers, clock=p.clock, upstream_penalty_s=penalty,
                            throughput_per_s=throughput)
         assert eta is not None
@@ -124,11 +149,11 @@ class Admission:
         if not self.enabled:
             return None
         lag = self.lag.seconds
-        if lag > self.max_lag_s:
-            return Refusal("loop_lag", max(1, math.ceil(4 * lag)), lag)
         predicted, capacity = self.predicted_s(now)
         self.last_predicted_s = predicted
+        if lag > self.max_lag_s:
+            return self._refuse(now, "loop_lag", 4 * lag, capacity, lag)
         if predicted <= self.budget_s:
             return None
         drain_s = (predicted - self.budget_s) if math.isfinite(capacity) else 1.0
-        return Refusal("backlog", min(MAX_RETRY_AFTER_S, max(1, math.ceil(drain_s))), predicted)
+        return self._refuse(now, "backlog", drain_s, capacity, predicted)

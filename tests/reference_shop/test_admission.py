@@ -5,6 +5,7 @@ never a paid order left behind; switched off, every order is accepted."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -150,3 +151,17 @@ async def test_switched_off_the_shop_accepts_every_order(
     async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
         answers = [await _place(client) for _ in range(20)]
         assert [r.status_code for r in answers] == [201] * 20
+
+
+def test_refused_buyers_are_spread_over_what_the_shop_can_take() -> None:
+    # 1.33 orders/s: each buyer already told to come back takes 0.75 s of the shop's time, so
+    # the next one is told later — not all of them the same second (a retry storm).
+    a = admission(workers=2, budget_s=10.0)
+    queue(a, 12)  # 0.5 s over the budget
+    hints = [r.retry_after_s for r in (a.check(100.0) for _ in range(8)) if r is not None]
+    assert len(hints) == 8 and hints == sorted(hints)
+    assert hints[0] == 1 and hints[-1] == math.ceil(0.5 + 7 * 0.75)
+    assert a.returning(100.0) == 8
+    assert a.returning(100.0 + hints[-1]) == 0  # they have all come back
+    later = a.check(100.0 + hints[-1])
+    assert later is not None and later.retry_after_s == 1
