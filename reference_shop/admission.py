@@ -4,12 +4,13 @@ deliver it within its budget, rather than accept it and let it time out.
 The decision is made from live measurements, never a constant rate:
 
 - the **predicted delivery time** of an order placed now: :func:`eta.estimate_eta` for a paid
-  order behind the backlog — the paid orders queued for a worker, plus the orders waiting for
-  payment times the share of placed orders that got paid so far (the orders that will join the
-  queue before this one) — at the pipeline's capacity (workers per mean stage time, or the
-  measured throughput when orders are ahead and that is lower — whatever limits the shop, the
-  workers, its CPU or a payment channel slow to call back), with the excess latency of degraded
-  upstreams;
+  order behind the backlog — the paid orders queued for a worker, plus the orders placed within
+  three times the time buyers take to pay (measured; at most 5 s) and not yet paid, times the
+  share of placed orders that got paid so far (the orders that will join the queue before this
+  one) — at the pipeline's capacity (workers
+  per mean stage time, or the measured throughput when paid orders are queued and that is
+  lower — whatever limits the shop, its workers, its CPU or slow upstreams), with the excess
+  latency of degraded upstreams;
 - the **event loop's lag**: when the shop's own loop is this late, every answer is, and more
   orders only make it later.
 
@@ -31,9 +32,11 @@ that turns refusals into most of the shop's work.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from fakalab.reference_shop.eta import Ewma, Promises, estimate_eta
@@ -45,6 +48,7 @@ __all__ = ["Admission", "LoopLag", "Refusal", "busy_message"]
 S = OrderState
 PENDING, PAID, EXPIRED = S.PENDING_PAYMENT.value, S.PAID.value, S.EXPIRED.value
 MAX_RETRY_AFTER_S = 60
+PAYING_S = 5.0  # the longest paying window (below)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class Admission:
         self.lag = lag or LoopLag()
         self.last_predicted_s = 0.0
         self._returning: list[float] = []  # when refused buyers were told to come back (heap)
+        self._admitted: deque[float] = deque()  # when orders were let in, the last PAYING_S
 
     def returning(self, now: float) -> int:
         """Refused buyers told to come back later than `now`."""
@@ -120,19 +125,40 @@ class Admission:
         expired = self.counts.flows.get((PENDING, EXPIRED), 0)
         return (paid + 1) / (paid + expired + 1)
 
-    def backlog(self) -> float:
+    def admitted(self, now: float) -> None:
+        """An order was let through the door at `now`."""
+        self._admitted.append(now)
+
+    def paying_window_s(self) -> float:
+        """How recently an unpaid order must have been placed to count as about to be paid:
+        three times the smoothed time buyers take to pay, within [1 s, PAYING_S]."""
+        return min(max(3 * self.counts.time_to_pay_s, 1.0), PAYING_S)
+
+    def about_to_pay(self, now: float) -> int:
+        """Orders waiting for payment that were placed within the paying window: those that
+        will join the queue soon. Older ones are buyers who left or pay slowly; they are
+        counted once they have paid (an abandoned cart must not hold the door shut)."""
+        recent = self._admitted
+        while recent and recent[0] < now - PAYING_S:
+            recent.popleft()
+        since = now - self.paying_window_s()
+        young = len(recent) - bisect.bisect_left(recent, since)
+        return min(young, max(self.counts.by_state.get(PENDING, 0), 0))
+
+    def backlog(self, now: float) -> float:
         """Orders that will be served before an order placed now."""
-        pending = max(self.counts.by_state.get(PENDING, 0), 0)
-        return len(self.promises.queue) + pending * self.conversion()
+        return len(self.promises.queue) + self.about_to_pay(now) * self.conversion()
 
     def predicted_s(self, now: float) -> tuple[float, float]:
         """(seconds from payment to delivery of an order placed now, the capacity in orders
         per second that prediction assumed)."""
         p = self.promises
-        backlog = self.backlog()
-        # With orders ahead, the pace the shop has just delivered at is its capacity, whatever
-        # limits it (workers, CPU, a slow payment callback); idle, that pace is only demand.
-        throughput = p.throughput.rate(now) if backlog >= 1 else None
+        backlog = self.backlog(now)
+        # With paid orders waiting for a worker, the pace the shop has just delivered at is
+        # its capacity, whatever limits it (workers, CPU, slow upstreams); with none waiting
+        # that pace is only the demand let in — taking it for capacity would make refusals
+        # lower the pace and the lower pace refuse more, until the door is shut on an idle shop.
+        throughput = p.throughput.rate(now) if len(p.queue) else None
         penalty = p.upstream_penalty(now)
         eta = estimate_eta(now, S.PAID, queue_ahead=math.ceil(backlog),
                            workers=p.workers, clock=p.clock, upstream_penalty_s=penalty,

@@ -74,6 +74,11 @@ class OrderCounts:
         self.by_state: dict[str, int] = {}
         # (from, to) -> orders that moved so since start-up (from None: a new order)
         self.flows: dict[tuple[str | None, str], int] = {}
+        self.time_to_pay_s = 1.0  # smoothed seconds from placing an order to its payment
+
+    def paid_after(self, seconds: float) -> None:
+        """An order was paid `seconds` after it was placed."""
+        self.time_to_pay_s += 0.1 * (max(seconds, 0.0) - self.time_to_pay_s)
 
     def load(self, counts: dict[str, int]) -> None:
         """The counts stored at start-up."""

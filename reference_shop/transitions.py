@@ -76,6 +76,8 @@ class Transitions:
         """
         order, event, previous = moved.order, moved.event, moved.previous
         self.counts.moved(previous, event.state)
+        if previous == S.PENDING_PAYMENT and event.state == S.PAID:
+            self.counts.paid_after(event.at - order.created_at)
         self.metrics.transitions.labels(event.state).inc()
         if previous in IN_FLIGHT and event.state not in IN_FLIGHT:
             self.throughput.record(event.at)  # an order left the pipeline

@@ -34,9 +34,11 @@ class AdmissionGate:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        refusal = self.admission.check(time.time())
+        now = time.time()
+        refusal = self.admission.check(now)
         self.metrics.admission_predicted.set(self.admission.last_predicted_s)
         if refusal is None:
+            self.admission.admitted(now)
             await self.app(scope, receive, send)
             return
         self.metrics.admission_refused.labels(refusal.reason).inc()

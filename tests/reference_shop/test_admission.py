@@ -58,14 +58,34 @@ def test_a_backlog_past_the_budget_refuses_and_says_when_it_will_have_drained() 
 def test_orders_waiting_for_payment_count_at_the_share_that_pays() -> None:
     a = admission(workers=2, budget_s=10.0)
     a.counts.load({S.PENDING_PAYMENT.value: 20})
+    for _ in range(20):
+        a.admitted(0.0)
     assert a.conversion() == 1.0  # nothing decided yet: every waiting order may pay
     assert a.check(0.0) is not None  # 20 ahead: 15 s + 1.5 s
     for _ in range(9):  # of ten decided payments, one was paid: the share is (1+1)/(10+1)
         a.counts.moved(S.PENDING_PAYMENT.value, S.EXPIRED.value)
     a.counts.moved(S.PENDING_PAYMENT.value, S.PAID.value)
     assert a.conversion() == pytest.approx(2 / 11)
-    assert a.backlog() == pytest.approx(10 * 2 / 11)  # ten still waiting
+    assert a.backlog(0.0) == pytest.approx(10 * 2 / 11)  # ten still waiting
     assert a.check(0.0) is None
+
+
+def test_abandoned_carts_do_not_shut_the_door() -> None:
+    # Regression: 270 buyers who ordered and never paid (a flash sale's abandoners, waiting
+    # for their 5-minute expiry) were counted as future queue; the refusals they caused
+    # lowered the pace, the lower pace made the prediction worse, and the shop refused
+    # every buyer while delivering nothing (a drill: 9,969 refusals, 60 s hints, 1 core idle).
+    a = admission(workers=2, budget_s=3.0)
+    a.counts.load({S.PENDING_PAYMENT.value: 270})
+    for i in range(270):
+        a.admitted(i * 0.2)  # over the last 54 s
+    # Buyers pay in about 1 s (the prior): placed in the last 3 s counts as about to pay.
+    assert a.paying_window_s() == 3.0 and a.about_to_pay(54.0) == 15
+    assert a.about_to_pay(70.0) == 0
+    assert a.check(70.0) is None
+    for i in range(50):  # an idle pipeline's recent pace is demand, not capacity
+        a.promises.throughput.record(60.0 + i * 0.2)
+    assert a.check(70.0) is None
 
 
 def test_the_measured_throughput_caps_capacity_when_orders_queue() -> None:
