@@ -211,3 +211,30 @@ def test_a_live_database_is_audited_without_a_run_directory(run: Path) -> None:
     nothing = subprocess.run([sys.executable, "-m", "fakalab", "audit"], cwd=ROOT,
                              capture_output=True, text=True)
     assert nothing.returncode == 2 and "--db URL" in nothing.stderr
+
+
+def _poll_after_delivery(run: Path, lag_s: float) -> None:
+    """Add a poll showing an order's state before `delivered`, `lag_s` after the delivery."""
+    with open(run / "events.csv", newline="") as handle:
+        events = list(csv.DictReader(handle))
+    done = next(e for e in events if e["state"] == "delivered")
+    before = max((e for e in events if e["order_no"] == done["order_no"]
+                  and int(e["seq"]) < int(done["seq"])), key=lambda e: int(e["seq"]))
+
+    def add(rows: list[dict[str, str]]) -> None:
+        rows.append({**rows[0], "order_no": done["order_no"],
+                     "at": str(float(done["at"]) + lag_s), "latency_ms": "5",
+                     "state_seen": before["state"]})
+    edit_csv(run / "polls.csv", add)
+
+
+def test_a_view_a_moment_behind_its_commit_is_not_stale(run: Path) -> None:
+    # The event's time is taken inside the unit of work; the view changes after the commit:
+    # a poll answered in between shows the previous state, and that is the truth then.
+    _poll_after_delivery(run, 0.3)
+    assert "polls_truthful" not in failed(run)
+
+
+def test_a_shop_that_shows_a_stale_state_for_seconds_is_caught(run: Path) -> None:
+    _poll_after_delivery(run, 3.0)
+    assert failed(run) == {"polls_truthful"}
