@@ -42,11 +42,12 @@ class ShopSettings(BaseSettings):
         "order placed now exceeds admission_budget_s, or the event loop lags; false: accept "
         "every order (the collapse it prevents).")
     admission_budget_s: float | None = Field(
-        None, gt=0, description="Longest predicted paid-to-delivered time at which a new order "
-        "is still accepted (default: a tenth of sla_s — a short queue of waiting, refreshing "
-        "buyers leaves the shop's CPU to delivery; bench/bench_overload.py).")
+        None, gt=0, description="Longest predicted wait for a worker (after payment) at which "
+        "a new order is still accepted (default: a tenth of sla_s — a short queue of waiting, "
+        "refreshing buyers leaves the shop's CPU to delivery; bench/bench_overload.py).")
     admission_max_lag_s: float = Field(
-        0.25, gt=0, description="Event-loop lag above which new orders are refused.")
+        0.25, gt=0, description="Event-loop lag (the median of the last nine 50 ms probes) "
+        "above which new orders are refused.")
     receipts: bool = Field(True, description="Verifiable receipts (docs/receipts.md): log every "
                            "order event in a Merkle log and publish its signed head each second.")
     receipt_key: str | None = Field(None, description="PEM file of the Ed25519 key that signs "

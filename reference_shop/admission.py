@@ -14,7 +14,8 @@ The decision is made from live measurements, never a constant rate:
 - the **event loop's lag**: when the shop's own loop is this late, every answer is, and more
   orders only make it later.
 
-An order is refused when the prediction exceeds the budget (by default a tenth of the SLA: the
+An order is refused when the part of that prediction it would spend waiting for a worker
+exceeds the budget (by default a tenth of the SLA: the
 rest is the margin for a prediction that is wrong, and a short queue keeps the crowd of waiting
 buyers — who refresh — small, which leaves the CPU to delivery) or the lag exceeds
 ``max_lag_s``. The
@@ -39,7 +40,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from fakalab.reference_shop.eta import Ewma, Promises, estimate_eta
+from fakalab.reference_shop.eta import Promises, estimate_eta
 from fakalab.reference_shop.metrics import OrderCounts
 from fakalab.reference_shop.states import OrderState
 
@@ -69,19 +70,23 @@ def busy_message(retry_after_s: int) -> str:
 
 
 class LoopLag:
-    """How late the event loop runs: a task sleeps `interval_s` and measures the overshoot
-    (smoothed; a single late wake-up after a pause does not refuse orders for long)."""
+    """How late the event loop runs: a task sleeps `interval_s` and measures the overshoot.
+    `seconds` is the median of the last `window` overshoots, so one stall (a start-up, a
+    garbage collection) does not refuse orders — a loop late again and again does."""
 
-    def __init__(self, interval_s: float = 0.05, alpha: float = 0.3) -> None:
+    def __init__(self, interval_s: float = 0.05, window: int = 9) -> None:
         self.interval_s = interval_s
-        self.lag = Ewma(0.0, alpha)
+        self.recent: deque[float] = deque(maxlen=window)
 
     def observe(self, overshoot_s: float) -> None:
-        self.lag.update(max(overshoot_s, 0.0))
+        self.recent.append(max(overshoot_s, 0.0))
 
     @property
     def seconds(self) -> float:
-        return self.lag.value
+        """The median over a full window (an unfilled one counts as on time)."""
+        window = self.recent.maxlen or 1
+        ordered = sorted([*self.recent, *[0.0] * (window - len(self.recent))])
+        return ordered[window // 2]
 
     async def loop(self) -> None:
         while True:
@@ -149,9 +154,9 @@ class Admission:
         """Orders that will be served before an order placed now."""
         return len(self.promises.queue) + self.about_to_pay(now) * self.conversion()
 
-    def predicted_s(self, now: float) -> tuple[float, float]:
-        """(seconds from payment to delivery of an order placed now, the capacity in orders
-        per second that prediction assumed)."""
+    def predicted_s(self, now: float) -> tuple[float, float, float]:
+        """(seconds from payment to delivery of an order placed now, the part of them it would
+        wait for a worker, the capacity in orders per second that prediction assumed)."""
         p = self.promises
         backlog = self.backlog(now)
         # With paid orders waiting for a worker, the pace the shop has just delivered at is
@@ -168,18 +173,18 @@ class Admission:
         capacity = max(p.workers, 1) / per_order if per_order > 0 else float("inf")
         if throughput:
             capacity = min(capacity, throughput)
-        return eta - now, capacity
+        return eta - now, max(eta - now - per_order, 0.0), capacity
 
     def check(self, now: float) -> Refusal | None:
         """None to admit the order, else why not and when to come back."""
         if not self.enabled:
             return None
         lag = self.lag.seconds
-        predicted, capacity = self.predicted_s(now)
+        predicted, wait, capacity = self.predicted_s(now)
         self.last_predicted_s = predicted
         if lag > self.max_lag_s:
             return self._refuse(now, "loop_lag", 4 * lag, capacity, lag)
-        if predicted <= self.budget_s:
+        if wait <= self.budget_s:  # an idle shop always admits, however slow its stages
             return None
-        drain_s = (predicted - self.budget_s) if math.isfinite(capacity) else 1.0
+        drain_s = (wait - self.budget_s) if math.isfinite(capacity) else 1.0
         return self._refuse(now, "backlog", drain_s, capacity, predicted)
