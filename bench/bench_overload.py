@@ -43,7 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_shop import drive_orders  # noqa: E402
+from bench.bench_shop import drive_orders, refused_by_reason  # noqa: E402
 from bench.procstat import CpuMeter, pin  # noqa: E402
 from fakalab.reference_shop.process import ShopProcess  # noqa: E402
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess  # noqa: E402
@@ -61,15 +61,6 @@ def overload(url: str, rate: float, duration: float, drain: float,
         preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
     result: dict[str, Any] = json.loads(out.read_text())
     return result
-
-
-def refusals(metrics_text: str) -> dict[str, float]:
-    found = {}
-    for line in metrics_text.splitlines():
-        if line.startswith("fakalab_orders_refused_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            found[reason] = float(line.rsplit(" ", 1)[1])
-    return found
 
 
 def audit(db_url: str) -> str:
@@ -109,7 +100,7 @@ def one_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         cpu = meter.stop()
         cpu["load generator"] = round(((after.ru_utime - before.ru_utime) + (
             after.ru_stime - before.ru_stime)) / result["seconds"], 2)
-        refused = refusals(httpx.get(shop.url + "/metrics", timeout=30).text)
+        refused = refused_by_reason(httpx.get(shop.url + "/metrics", timeout=30).text)
     inside = [d for d, t in zip(result["delivered_at"], result["ttd"], strict=True)
               if t <= SLA_S and d <= args.duration]
     goodput = len(inside) / args.duration

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,13 +111,17 @@ def main() -> None:
     report(base, polls, orders_per_s, cpu, stages, args, refusals(driven, metrics_text))
 
 
+def refused_by_reason(metrics_text: str) -> dict[str, float]:
+    """The shop's admission refusals so far (`fakalab_orders_refused_total`), by reason."""
+    return {sample.labels["reason"]: sample.value
+            for family in text_string_to_metric_families(metrics_text)
+            if family.name == "fakalab_orders_refused"
+            for sample in family.samples if sample.name == "fakalab_orders_refused_total"}
+
+
 def refusals(driven: dict[str, Any], metrics_text: str) -> str:
     """The shop's admission refusals during the run, by reason ("" when none)."""
-    reasons = {}
-    for line in metrics_text.splitlines():
-        if line.startswith("fakalab_orders_refused_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            reasons[reason] = float(line.rsplit(" ", 1)[1])
+    reasons = refused_by_reason(metrics_text)
     if not driven.get("refused") and not any(reasons.values()):
         return ""
     shown = ", ".join(f"{k} {v:.0f}" for k, v in reasons.items())
