@@ -34,9 +34,13 @@ def set_faults(urls: dict[str, str], name: str, **faults: Any) -> None:
     httpx.patch(urls[name] + "/admin/faults", json=faults, timeout=5).raise_for_status()
 
 
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'shop.db'}"
+
+
 def shop_settings(tmp_path: Path, urls: dict[str, str], **overrides: Any) -> ShopSettings:
     values: dict[str, Any] = dict(
-        db_url=f"sqlite:///{tmp_path / 'shop.db'}", port=0, upstreams=urls,
+        db_url=sqlite_url(tmp_path), port=0, upstreams=urls,
         admin_token=ADMIN, upstream_timeout_s=2.0, backoff_base_s=0.02, retries=3,
         reconcile_after_paid_s=0.5, reconcile_interval_s=0.2, sweep_interval_s=0.5,
         stall_after_s=2.0)
@@ -45,12 +49,35 @@ def shop_settings(tmp_path: Path, urls: dict[str, str], **overrides: Any) -> Sho
 
 
 @pytest.fixture
-async def make_shop(tmp_path: Path, upstream_urls: dict[str, str]
+def backend() -> str:
+    """The shop's database backend: "sqlite", unless a test parametrizes ``backend`` over
+    ``BACKENDS`` to run on PostgreSQL too (a fresh database in the session's cluster)."""
+    return "sqlite"
+
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture
+def shop_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The database URL of the test's shops (``make_shop``'s in-process ones, or a
+    ShopProcess): the SQLite file ``shop_settings`` gives, or, for ``backend == "postgres"``, a
+    fresh PostgreSQL database (skipped where the server binaries are absent)."""
+    if backend == "postgres":
+        url: str = request.getfixturevalue("pg_database")
+        return url
+    assert backend == "sqlite", backend
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture
+async def make_shop(tmp_path: Path, upstream_urls: dict[str, str], shop_db_url: str
                     ) -> AsyncIterator[Callable[..., Any]]:
     reset_faults(upstream_urls)
     cms: list[Any] = []
 
     async def make(**overrides: Any) -> RunningShop:
+        overrides.setdefault("db_url", shop_db_url)
         cm = serve_shop(shop_settings(tmp_path, upstream_urls, **overrides))
         cms.append(cm)
         return await cm.__aenter__()

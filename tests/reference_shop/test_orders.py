@@ -11,7 +11,7 @@ from fakalab.reference_shop.server import RunningShop
 from fakalab.reference_shop.storage import products, stock
 from fakalab.reference_shop.storage.rows import ProductRow
 from fakalab.reference_shop.storage.writer import Cursor
-from tests.reference_shop.conftest import Buyer
+from tests.reference_shop.conftest import BACKENDS, Buyer
 
 
 async def test_order_is_paid_and_delivered_with_a_full_timeline(buyer: Buyer) -> None:
@@ -50,9 +50,11 @@ async def test_unknown_product_and_bad_bodies_are_refused(client: httpx.AsyncCli
     assert r.status_code == 413
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_200_concurrent_orders_race_for_the_last_50_keys(
-        make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+        make_shop: Callable[..., Awaitable[RunningShop]], backend: str) -> None:
     shop = await make_shop()
+    assert shop.shop.db.dialect == {"sqlite": "sqlite", "postgres": "postgresql"}[backend]
     await shop.shop.db.run(lambda c: (
         products.add_product(c, ProductRow("last-50", "Last fifty", 100, 1, "local")),
         stock.add_keys(c, "last-50", [f"K-{i:03d}" for i in range(50)])))
