@@ -3,7 +3,8 @@ same port and database (and kill it once more while it resumes), then check that
 order was delivered exactly once, nothing was lost, the ledger verifies and the audit passes.
 
 Everything runs as real processes on 127.0.0.1: the upstreams, and the shop as a ShopProcess
-with a SQLite file. Orders are parked in each state with the upstreams' fault switches, which
+with a SQLite file — or, the ``[postgres]`` variant, a fresh database in the session's
+PostgreSQL cluster. Orders are parked in each state with the upstreams' fault switches, which
 are read when a request *starts* (a request that began under ``latency_ms=30000`` keeps sleeping
 after the switch is reset), so parked orders stay parked while later orders flow:
 
@@ -26,6 +27,9 @@ instead: it takes SQLite's write lock itself (``BEGIN IMMEDIATE``), so no shop t
 commit, reads the states (WAL readers are not blocked), and repeats until every state is
 occupied. The state it reads under the lock is exactly the state the SIGKILL leaves behind.
 While frozen, buyers poll and place orders (those never get a 201), then the SIGKILL.
+On PostgreSQL the freeze is ``LOCK TABLE`` of every table ``IN EXCLUSIVE MODE``: plain reads
+go on, every write (and so every commit of one) waits; the killed shop's blocked transaction
+is never committed, its server process rolls it back once the lock is released.
 
 The second start runs with risk answering slowly and is SIGKILLed (frozen the same way) while
 every worker is busy resuming; the third runs with no faults until every order is settled.
@@ -50,14 +54,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from fakalab.contract.rundir import POLL_COLUMNS
+from fakalab.reference_shop.dburl import sqlite_path
 from fakalab.reference_shop.ledger import verify_chain
 from fakalab.reference_shop.process import ShopProcess
 from fakalab.reference_shop.states import IN_FLIGHT
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess
 from fakalab.scenarios.export import export_run
+from tests.reference_shop.conftest import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "crash-admin"
@@ -95,10 +103,9 @@ def free_port() -> int:
 class Harness:
     """The shop's processes, the buyer's side of every order, and what the buyer saw."""
 
-    def __init__(self, tmp: Path, ups: dict[str, str]) -> None:
+    def __init__(self, tmp: Path, ups: dict[str, str], db_url: str) -> None:
         self.tmp, self.ups = tmp, ups
-        self.db_path = tmp / "shop.db"
-        self.db_url = f"sqlite:///{self.db_path}"
+        self.db_url = db_url  # sqlite:///TMP/shop.db, or a PostgreSQL database
         self.port = free_port()
         self.shops: list[ShopProcess] = []
         self.stack = contextlib.ExitStack()  # stops (if alive) and closes each shop's log
@@ -182,20 +189,36 @@ class Harness:
     def wait_in_db(self, orders: list[dict[str, Any]], state: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            states = db_states(self.db_path, [o["order_no"] for o in orders])
+            states = db_states(self.db_url, [o["order_no"] for o in orders])
             if set(states.values()) == {state}:
                 return
             assert time.monotonic() < deadline, f"wanted all {state}, have {states}"
             time.sleep(0.02)
 
 
-def db_states(db_path: Path, order_nos: list[str] | None = None) -> dict[str, str]:
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+def pg_connect(db_url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(db_url, autocommit=True, connect_timeout=10)
+
+
+def query(db_url: str, *selects: str) -> list[list[dict[str, Any]]]:
+    """The rows of each SELECT, as dicts, read from outside the shop (read-only on SQLite)."""
+    path = sqlite_path(db_url)
+    if path is None:
+        with pg_connect(db_url) as pg:
+            pg.row_factory = dict_row
+            return [pg.execute(sql).fetchall() for sql in selects]
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    con.row_factory = sqlite3.Row
     try:
-        rows = con.execute("select order_no, state from orders").fetchall()
+        return [[dict(r) for r in con.execute(sql)] for sql in selects]
     finally:
         con.close()
-    return {n: s for n, s in rows if order_nos is None or n in order_nos}
+
+
+def db_states(db_url: str, order_nos: list[str] | None = None) -> dict[str, str]:
+    (rows,) = query(db_url, "select order_no, state from orders")
+    return {r["order_no"]: r["state"] for r in rows
+            if order_nos is None or r["order_no"] in order_nos}
 
 
 class Freeze:
@@ -225,7 +248,58 @@ class Freeze:
         self.con.close()
 
 
-def freeze_when(freeze: Freeze, ready: Callable[[dict[str, str]], bool], timeout: float
+class PgFreeze:
+    """The same on PostgreSQL: every table locked IN EXCLUSIVE MODE, which lets plain reads
+    through and makes every write wait. A lock the shop's open transaction holds is waited for
+    at most 100 ms at a time (then everything is let go and taken again), so the freeze never
+    deadlocks with the shop's writer and never gets it aborted."""
+
+    def __init__(self, db_url: str) -> None:
+        self.con = pg_connect(db_url)
+        self.tables = ", ".join(f'"{r[0]}"' for r in self.con.execute(
+            "select tablename from pg_tables where schemaname = current_schema() "
+            "order by tablename"))
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def hold(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.con.execute("BEGIN")
+            self.con.execute("SET LOCAL lock_timeout = '100ms'")
+            try:
+                self.con.execute(f"LOCK TABLE {self.tables} IN EXCLUSIVE MODE")
+                return
+            except psycopg.errors.LockNotAvailable:
+                self.release()
+                if time.monotonic() > deadline:
+                    raise
+
+    def release(self) -> None:
+        self.con.execute("ROLLBACK")
+
+    def states(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.con.execute("select order_no, state from orders")}
+
+    def unnotified(self) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "select order_no from orders where state = 'delivered' "
+            "and order_no not in (select order_no from notifications)")}
+
+    def close(self) -> None:
+        if self.in_transaction:
+            self.release()
+        self.con.close()
+
+
+def freeze_of(db_url: str) -> Freeze | PgFreeze:
+    path = sqlite_path(db_url)
+    return PgFreeze(db_url) if path is None else Freeze(path)
+
+
+def freeze_when(freeze: Freeze | PgFreeze, ready: Callable[[dict[str, str]], bool], timeout: float
                 ) -> dict[str, str]:
     """Take the write lock at a moment when ``ready(states)`` holds; return those states."""
     deadline = time.monotonic() + timeout
@@ -250,24 +324,25 @@ def write_run_dir(h: Harness, run_dir: Path) -> None:
         writer.writerow(POLL_COLUMNS)
         writer.writerows([["" if v is None else v for v in row] for row in h.polls])
     ended = time.time()
-    export_run(run_dir, h.db_path, sla_s=30.0, ended_at=ended, journal=None)
+    export_run(run_dir, h.db_url, sla_s=30.0, ended_at=ended, journal=None)
     (run_dir / "run.json").write_text(json.dumps({
         "format_version": 1, "run_id": "crash-restart", "ended_at": ended,
         "shop": {"transparency": "transparent", "stall_after_s": SETTINGS["stall_after_s"]}}))
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_with_orders_in_every_in_flight_state_then_restart(
-        tmp_path: Path, ups: dict[str, str]) -> None:
-    h = Harness(tmp_path, ups)
+        tmp_path: Path, ups: dict[str, str], shop_db_url: str) -> None:
+    h = Harness(tmp_path, ups, shop_db_url)
     pool = ThreadPoolExecutor(16)
-    freeze: Freeze | None = None
+    freeze: Freeze | PgFreeze | None = None
     try:
         h.clear_faults()
         for channel in CHANNELS:
             h.faults(channel, retry_scale=0.5)  # callback retries after 0.5, 1, 2, 4, 8 s
         first = h.start_shop()
-        freeze = Freeze(h.db_path)
+        freeze = freeze_of(h.db_url)
 
         # allocating: supplier orders whose key request sleeps at the supplier.
         for name in SUPPLIERS:
@@ -374,7 +449,7 @@ def test_sigkill_with_orders_in_every_in_flight_state_then_restart(
         h.start_shop()
         deadline = time.monotonic() + 40
         while True:
-            states = db_states(h.db_path)
+            states = db_states(h.db_url)
             left = {n: s for n, s in states.items() if s in FLIGHT or s == "pending_payment"}
             if not left:
                 break
@@ -405,19 +480,15 @@ def test_sigkill_with_orders_in_every_in_flight_state_then_restart(
 def check_outcome(h: Harness, views: dict[str, dict[str, Any]], at_kill: dict[str, str]
                   ) -> None:
     """Every paid order delivered exactly once (or visibly needing a person); nothing lost."""
-    con = sqlite3.connect(f"file:{h.db_path}?mode=ro", uri=True)
-    con.row_factory = sqlite3.Row
-    try:
-        orders = {r["order_no"]: dict(r) for r in con.execute("select * from orders")}
-        keys = [dict(r) for r in con.execute("select * from card_keys where order_no is not null")]
-        events = [{**r, "visible": bool(r["visible"])} for r in con.execute(
-            "select * from order_events order by order_no, seq")]
-        accepted = Counter(r[0] for r in con.execute(
-            "select trade_no from callback_attempts "
-            "where outcome in ('accepted', 'late_accepted')"))
-        notified = {r[0] for r in con.execute("select order_no from notifications")}
-    finally:
-        con.close()
+    order_rows, keys, event_rows, accepted_rows, notified_rows = query(
+        h.db_url, "select * from orders", "select * from card_keys where order_no is not null",
+        "select * from order_events order by order_no, seq",
+        "select trade_no from callback_attempts where outcome in ('accepted', 'late_accepted')",
+        "select order_no from notifications")
+    orders = {r["order_no"]: r for r in order_rows}
+    events = [{**r, "visible": bool(r["visible"])} for r in event_rows]
+    accepted = Counter(r["trade_no"] for r in accepted_rows)
+    notified = {r["order_no"] for r in notified_rows}
 
     # No order lost: every order a buyer was given exists, and nothing else does.
     assert set(orders) == set(h.orders) == set(at_kill)
