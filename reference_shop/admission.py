@@ -159,11 +159,13 @@ class Admission:
         wait for a worker, the capacity in orders per second that prediction assumed)."""
         p = self.promises
         backlog = self.backlog(now)
-        # With paid orders waiting for a worker, the pace the shop has just delivered at is
-        # its capacity, whatever limits it (workers, CPU, slow upstreams); with none waiting
-        # that pace is only the demand let in — taking it for capacity would make refusals
-        # lower the pace and the lower pace refuse more, until the door is shut on an idle shop.
-        throughput = p.throughput.rate(now) if len(p.queue) else None
+        # With every worker busy and paid orders waiting, the pace the shop has just delivered
+        # at is its capacity, whatever limits it (workers, CPU, slow upstreams); otherwise that
+        # pace is only the demand let in — taking it for capacity would make refusals lower the
+        # pace and the lower pace refuse more: under a 3x overload the door let in about 0.7x
+        # of capacity, with workers free, because the orders about to be paid, counted at the
+        # admitted pace, always looked like a wait of one time-to-pay.
+        throughput = p.throughput.rate(now) if p.saturated() else None
         penalty = p.upstream_penalty(now)
         eta = estimate_eta(now, S.PAID, queue_ahead=math.ceil(backlog),
                            workers=p.workers, clock=p.clock, upstream_penalty_s=penalty,

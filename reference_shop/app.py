@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.api import admin, buyer, callbacks, epay, receipts
-from fakalab.reference_shop.api.admission import AdmissionGate
+from fakalab.reference_shop.api.admission import AdmissionDoor, AdmissionGate
 from fakalab.reference_shop.api.fastpath import StatusFastPath
 from fakalab.reference_shop.api.models import Health
 from fakalab.reference_shop.composition import build_shop
@@ -101,8 +101,9 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        admin_max_bytes=settings.max_admin_body_bytes)
-    app.add_middleware(AdmissionGate, admission=shop.admission, metrics=shop.state.metrics,
-                       max_drain_bytes=settings.max_body_bytes)
+    door = AdmissionDoor(shop.admission, shop.state.metrics)
+    app.state.door = door  # also the connection protocol's (server.uvicorn_config)
+    app.add_middleware(AdmissionGate, door=door, max_drain_bytes=settings.max_body_bytes)
     app.add_middleware(StatusFastPath, views=shop.state.views, status=shop.buyer_status)
 
     @app.get("/healthz", response_model=Health)

@@ -125,7 +125,7 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
     upstreams = upstream_clients(s, http, state.status, state.metrics, random.Random())
     tasks = Tasks()
     promises = Promises(state.queue, state.stage_clock, state.throughput, state.status.health,
-                        s.workers, s.eta_floor_s)
+                        s.workers, s.eta_floor_s, active=state.active)
     transitions = Transitions(database, state.views, promises, state.counts, state.metrics,
                               state.throughput, state.mode)
     fulfilment = Fulfilment(database, transitions, fulfilment_upstreams(upstreams), state.queue,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass, field
 
 from fakalab.contract.rates import recent_rate
@@ -129,6 +129,15 @@ class Promises:
     workers: int
     floor_s: float
     penalised: tuple[str, ...] = ("risk", "supplier-a")  # upstreams whose slowness delays all
+    active: Sized | None = None  # the orders the workers hold now (None: not known)
+
+    def saturated(self) -> bool:
+        """Every worker busy and paid orders waiting: the pace the pipeline delivers at now is
+        its capacity. Otherwise that pace is only the demand — with a worker free, an order
+        queued for a moment is served at once."""
+        if not len(self.queue):
+            return False
+        return self.active is None or len(self.active) >= self.workers
 
     def eta_for(self, order_no: str, state: OrderState, now: float, priority: int = 1
                 ) -> float | None:

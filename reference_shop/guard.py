@@ -17,6 +17,11 @@ connection:
 
 What is refused is counted (`fakalab_connections_refused_total{reason}`) and logged, at most
 one line a second per reason so that a flood does not flood the log.
+
+It also holds the shop's **door** (`Door`, set by the app): a request the door answers — a new
+order while the sale is busy — is answered from the request line, before any ASGI task, scope
+or framework exists; under a flash sale's overload the refusals are most of the requests, and
+each must cost far less than the order it turns away.
 """
 
 from __future__ import annotations
@@ -27,15 +32,17 @@ import resource
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from fakalab.reference_shop.coalesce import CoalescingTransport
 
-__all__ = ["ConnectionLimits", "GuardedProtocol", "Refusals", "guarded_protocol", "usable_fds"]
+__all__ = ["DOOR_PASSED", "ConnectionLimits", "Door", "GuardedProtocol", "Refusals",
+           "guarded_protocol", "usable_fds"]
 
 log = logging.getLogger("fakalab.guard")
+DOOR_PASSED = "fakalab.door_passed"  # in a request's scope["extensions"]: the door let it in
 RESERVED_FDS = 512  # the database, the upstreams' connection pool, logs
 
 
@@ -81,14 +88,22 @@ class Refusals:
             log.warning("refused %d connection(s) in the last second: %s", count, detail)
 
 
+class Door(Protocol):
+    def __call__(self, method: bytes, url: bytes) -> bytes | None:
+        """The whole HTTP response (status line to body, keep-alive) to answer this request
+        with, or None to pass it on to the application."""
+
+
 class _Shared:
     """What every connection of one server shares: the limits, the counts, and the connections
     waiting for a request's headers, oldest first (idle ones and trickling ones: the first to
     go when room is needed, and the ones a single sweep a second times out)."""
 
-    def __init__(self, limits: ConnectionLimits, refusals: Refusals) -> None:
+    def __init__(self, limits: ConnectionLimits, refusals: Refusals,
+                 door: Door | None = None) -> None:
         self.limits = limits
         self.refusals = refusals
+        self.door = door
         self.waiting: OrderedDict[GuardedProtocol, float] = OrderedDict()  # -> deadline
         self.open = 0
         self.sweeping = False
@@ -125,6 +140,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._tail = b""
         self._rejected = False
         self._message_done = False  # the parser has read the whole current request
+        self._answered = False  # the door answered the current request: its body is skipped
         if shared.open > shared.limits.max_connections and not self._make_room():
             shared.refusals.refused(
                 "too_many_connections", f"over {shared.limits.max_connections} "
@@ -186,14 +202,39 @@ class GuardedProtocol(HttpToolsProtocol):
         if len(self.headers) > self.shared.limits.max_headers:
             self._too_large(f"more than {self.shared.limits.max_headers} header fields")
             return
+        door = self.shared.door
+        # Not behind a request still being answered (a pipelined one: answers keep their
+        # order), nor one waiting for "100 Continue" (its body would never come).
+        if door is not None and (self.cycle is None or self.cycle.response_complete) \
+                and not self.expect_100_continue:
+            answer = door(self.parser.get_method(), self.url)
+            if answer is not None:
+                self._answered = True
+                self.transport.write(answer)
+                if not self.parser.should_keep_alive() or not self._short_body():
+                    self.transport.close()  # not worth reading a long body to keep it open
+                return
+            self.scope.setdefault("extensions", {})[DOOR_PASSED] = {}
         super().on_headers_complete()
 
+    def _short_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"content-length":
+                return value.isdigit() and int(value) <= self.shared.limits.max_header_bytes
+            if name == b"transfer-encoding":
+                return False
+        return True
+
     def on_body(self, body: bytes) -> None:
-        if not self._rejected:
+        if not self._rejected and not self._answered:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._message_done = True
+        if self._answered:
+            self._answered = False
+            self._next_request()
+            return
         if self._rejected:
             return
         super().on_message_complete()
@@ -225,7 +266,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def guarded_protocol(limits: ConnectionLimits, refusals: Refusals) -> type[GuardedProtocol]:
-    """A protocol class for one server (its own idle list and counts)."""
-    shared = _Shared(limits, refusals)
+def guarded_protocol(limits: ConnectionLimits, refusals: Refusals, door: Door | None = None
+                     ) -> type[GuardedProtocol]:
+    """A protocol class for one server (its own idle list and counts, and its door)."""
+    shared = _Shared(limits, refusals, door)
     return type("GuardedShopProtocol", (GuardedProtocol,), {"shared": shared})

@@ -41,16 +41,17 @@ class RunningShop:
 def uvicorn_config(app: FastAPI, settings: ShopSettings, log_level: str = "warning",
                    graceful_s: int = 5) -> uvicorn.Config:
     """How the shop is served, by `fakalab shop` and `serve_shop` alike: httptools behind the
-    connection guard (reference_shop/guard.py), no access log, and `proxy_headers=False` — the
-    client address is the socket's, never an X-Forwarded-For a client could forge to dodge the
-    per-address limits (docs/security.md)."""
+    connection guard (reference_shop/guard.py) holding the admission door, no access log,
+    and `proxy_headers=False` — the client address is the socket's, never an X-Forwarded-For
+    a client could forge to dodge the per-address limits (docs/security.md)."""
     shop: Shop = app.state.shop
     limits = ConnectionLimits(
         max_connections=min(settings.max_connections, usable_fds()),
         max_header_bytes=settings.max_header_bytes, max_headers=settings.max_headers,
         header_timeout_s=settings.header_timeout_s)
     refused = shop.state.metrics.refused
-    protocol = guarded_protocol(limits, Refusals(on_refusal=lambda r: refused.labels(r).inc()))
+    protocol = guarded_protocol(limits, Refusals(on_refusal=lambda r: refused.labels(r).inc()),
+                                door=getattr(app.state, "door", None))
     return uvicorn.Config(app, log_level=log_level, access_log=False, http=protocol,
                           lifespan="on", timeout_graceful_shutdown=graceful_s,
                           proxy_headers=False, backlog=4096)

@@ -5,6 +5,7 @@ never a paid order left behind; switched off, every order is accepted."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -105,6 +106,26 @@ def test_the_measured_throughput_caps_capacity_when_orders_queue() -> None:
     assert refusal.retry_after_s == 8  # 18 s of waiting, 8 over the budget
 
 
+def test_the_pace_is_capacity_only_while_every_worker_is_busy() -> None:
+    # Regression: under a 3x overload the door let in about 0.7x of capacity with workers
+    # free. The admitted pace stood for capacity whenever an order queued for a moment, and
+    # the orders about to be paid, counted at that pace, always looked like one time-to-pay
+    # of waiting: the door held demand at whatever it had let in.
+    a = admission(workers=8, budget_s=10.0)  # 8 / 1.5 s = 5.3 orders/s on paper
+    active: set[str] = set()
+    a.promises.active = active
+    queue(a, 20)  # 3.75 s of waiting on paper
+    for i in range(10):  # ten orders left the pipeline in the last 9 s: demand, 1.1 a second
+        a.promises.throughput.record(91.0 + i)
+    active.update(f"w{i}" for i in range(7))  # a worker is free: the pace is not capacity
+    assert not a.promises.saturated()
+    assert a.check(100.0) is None
+    active.add("w7")  # all eight busy, orders waiting: the pace is what the shop can do
+    assert a.promises.saturated()
+    refusal = a.check(100.0)
+    assert refusal is not None and refusal.predicted_s == pytest.approx(20 / (10 / 9) + 1.5)
+
+
 def test_retry_after_is_capped_and_lag_refuses_on_its_own() -> None:
     a = admission(workers=1, budget_s=1.0)
     queue(a, 1000)
@@ -195,3 +216,81 @@ def test_refused_buyers_are_spread_over_what_the_shop_can_take() -> None:
     assert a.returning(100.0 + hints[-1]) == 0  # they have all come back
     later = a.check(100.0 + hints[-1])
     assert later is not None and later.retry_after_s == 1
+
+
+async def _busy_shop(make_shop: Callable[..., Awaitable[RunningShop]]
+                     ) -> tuple[RunningShop, int]:
+    """A shop whose door refuses new orders now (six unpaid orders ahead, a 1 s budget), and
+    how many orders it admitted."""
+    running = await make_shop(workers=1, admission_budget_s=1.0, admission_max_lag_s=30)
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        for admitted in range(30):
+            if (await _place(client)).status_code == 503:
+                return running, admitted
+    raise AssertionError("the door never closed")
+
+
+ORDER = (b'{"product_id": "steam-50", "quantity": 1, "email": "raw@example.com"}')
+
+
+def _post(body: bytes = ORDER, extra: bytes = b"") -> bytes:
+    return (b"POST /api/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n%s\r\n%s" % (len(body), extra, body))
+
+
+async def _answers(url: str, raw: bytes, count: int, *, then_closed: bool = False
+                   ) -> list[tuple[int, bytes]]:
+    """Send `raw` on one connection; the first `count` final answers (status, body). With
+    `then_closed`, also checks that the shop closed the connection after them."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(raw)
+    answers: list[tuple[int, bytes]] = []
+    while len(answers) < count:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        if head.startswith(b"HTTP/1.1 1"):  # 100 Continue
+            continue
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        answers.append((int(head[9:12]), await reader.readexactly(length)))
+    if then_closed:
+        assert await asyncio.wait_for(reader.read(1), 10) == b"", "the connection stayed open"
+    writer.close()
+    return answers
+
+
+async def test_the_door_refuses_from_the_request_line_and_keeps_the_connection(
+        make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    running, _ = await _busy_shop(make_shop)
+    # Refused twice, then a health check: three answers in order on one keep-alive
+    # connection, the bodies of the refused orders skipped; then the buyer closes.
+    raw = _post() + _post() + b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    served = running.server.server_state.total_requests  # answers the application made
+    answers = await _answers(running.url, raw, 3, then_closed=True)
+    assert [status for status, _ in answers] == [503, 503, 200]
+    assert running.server.server_state.total_requests == served + 1  # the door answered two
+    body = json.loads(answers[0][1])
+    assert body["busy"] is True and body["error"] == busy_message(body["retry_after_s"])
+    assert json.loads(answers[2][1])["ok"] is True
+
+
+async def test_the_door_closes_a_refused_connection_rather_than_read_a_long_body(
+        make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    running, _ = await _busy_shop(make_shop)
+    head = (b"POST /api/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: 10000000\r\n\r\n")  # ten megabytes announced, none sent
+    answers = await _answers(running.url, head, 1, then_closed=True)
+    assert answers[0][0] == 503
+
+
+async def test_a_request_the_door_leaves_to_the_app_is_decided_there_once(
+        make_shop: Callable[..., Awaitable[RunningShop]]) -> None:
+    running, admitted = await _busy_shop(make_shop)
+    decided = running.shop.admission._admitted
+    assert len(decided) == admitted  # the door let each in once; the app did not decide again
+    # Waiting for "100 Continue": the door leaves it to the ASGI gate, which refuses it.
+    answers = await _answers(running.url, _post(extra=b"expect: 100-continue\r\n"), 1)
+    assert answers[0][0] == 503
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        metrics = (await client.get("/metrics")).text
+    assert 'fakalab_orders_refused_total{reason="backlog"} 2.0' in metrics
