@@ -8,7 +8,7 @@ from fakalab.reference_shop.ledger import GENESIS, event_hash
 from fakalab.reference_shop.storage.rows import EventRow, columns
 from fakalab.reference_shop.storage.writer import Cursor
 
-__all__ = ["all_events", "append", "for_order"]
+__all__ = ["all_events", "append", "for_order", "settled"]
 
 _COLS = columns(EventRow)
 
@@ -19,9 +19,13 @@ def _event(r: tuple[Any, ...]) -> EventRow:
 
 def append(c: Cursor, order_no: str, *, at: float, state: str, message: str,
            eta_at: float | None, visible: bool) -> EventRow:
-    """Append one event to the order's chain (inside the unit's transaction)."""
-    last = c.one("SELECT seq, hash FROM order_events WHERE order_no = ? "
-                 "ORDER BY seq DESC LIMIT 1", order_no)
+    """Append one event to the order's chain (inside the unit's transaction). The end of the
+    chain is the writer's memo (Cursor.memo) while the order is in flight, else read."""
+    key = ("chain", order_no)
+    last = c.memo.get(key)
+    if last is None:
+        last = c.one("SELECT seq, hash FROM order_events WHERE order_no = ? "
+                     "ORDER BY seq DESC LIMIT 1", order_no)
     seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
     fields = {"order_no": order_no, "seq": seq, "at": at, "state": state, "message": message,
               "eta_at": eta_at, "visible": visible}
@@ -29,7 +33,13 @@ def append(c: Cursor, order_no: str, *, at: float, state: str, message: str,
     c.run("INSERT INTO order_events (order_no, seq, at, state, message, eta_at, visible, "
           "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
           order_no, seq, at, state, message, eta_at, visible, prev, digest)
+    c.memo[key] = (seq, digest)
     return EventRow(order_no, seq, at, state, message, eta_at, visible, prev, digest)
+
+
+def settled(c: Cursor, order_no: str) -> None:
+    """The order left the pipeline: its chain's end leaves the writer's memo."""
+    c.memo.pop(("chain", order_no), None)
 
 
 def for_order(c: Cursor, order_no: str) -> list[EventRow]:

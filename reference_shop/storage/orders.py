@@ -43,17 +43,45 @@ _IN_FLIGHT = tuple(s.value for s in IN_FLIGHT)
 _IN_FLIGHT_SQL = "(" + ", ".join("?" for _ in _IN_FLIGHT) + ")"
 
 
+# The writer's memo (Cursor.memo) holds the rows of orders still in flight, as the writer's
+# own statements left them: every statement that changes an order row is in this module and
+# keeps the memo true; a final state leaves it (the row is read again if ever needed).
+_MEMO_CAP = 100_000
+
+
+def _remember(c: Cursor, order: OrderRow) -> None:
+    if len(c.memo) > _MEMO_CAP:
+        c.memo.clear()
+    c.memo[("order", order.order_no)] = order
+
+
+def _amend(c: Cursor, order_no: str, **changes: Any) -> None:
+    key = ("order", order_no)
+    known = c.memo.get(key)
+    if known is not None:
+        c.memo[key] = dataclasses.replace(known, **changes)
+
+
 def insert_order(c: Cursor, order: OrderRow) -> None:
     c.run(f"INSERT INTO orders ({_COLS}) VALUES ({', '.join('?' for _ in _FIELDS)})",
           *dataclasses.astuple(order))
+    _remember(c, order)
 
 
 def load(c: Cursor, order_no: str) -> OrderRow | None:
     """The order, or None when there is none (a unit is the writer's: no lock needed)."""
     if has_nul(order_no):
         return None
+    known: OrderRow | None = c.memo.get(("order", order_no))
+    if known is not None:
+        return known
     found = c.one(f"SELECT {_COLS} FROM orders WHERE order_no = ?", order_no)
-    return None if found is None else OrderRow(*found)
+    if found is None:
+        return None
+    order = OrderRow(*found)
+    if order.state in _IN_FLIGHT or order.state == OrderState.PENDING_PAYMENT.value:
+        _remember(c, order)
+    return order
 
 
 def all_orders(c: Cursor) -> list[OrderRow]:
@@ -75,18 +103,27 @@ def transition(c: Cursor, order: OrderRow, target: OrderState, *, at: float, mes
           order.order_no)
     event = events.append(c, order.order_no, at=at, state=target.value, message=message,
                           eta_at=eta_at, visible=visible)
+    if target.value in _IN_FLIGHT:
+        _amend(c, order.order_no, **values)
+    else:  # settled or waiting for a person: out of the memo
+        c.memo.pop(("order", order.order_no), None)
+        events.settled(c, order.order_no)
     return Moved(dataclasses.replace(order, **values), event, order.state)
 
 
 def set_payment(c: Cursor, order_no: str, channel: str, payment_id: str, pay_url: str) -> None:
     c.run("UPDATE orders SET channel = ?, payment_id = ?, pay_url = ? WHERE order_no = ?",
           channel, payment_id, pay_url, order_no)
+    _amend(c, order_no, channel=channel, payment_id=payment_id, pay_url=pay_url)
 
 
 def note_buyer_paid(c: Cursor, order_no: str, at: float) -> None:
     """The first "I have paid" of an order (later ones change nothing)."""
     c.run("UPDATE orders SET buyer_paid_at = ? WHERE order_no = ? AND buyer_paid_at IS NULL",
           at, order_no)
+    known = c.memo.get(("order", order_no))
+    if known is not None and known.buyer_paid_at is None:
+        _amend(c, order_no, buyer_paid_at=at)
 
 
 def count_by_state(c: Cursor) -> dict[str, int]:
@@ -133,6 +170,8 @@ def awaiting_payment_news(c: Cursor, *, said_paid_before: float, created_before:
 def mark_queried(c: Cursor, order_nos: Sequence[str], at: float) -> None:
     c.many("UPDATE orders SET last_query_at = ? WHERE order_no = ?",
            [(at, n) for n in order_nos])
+    for order_no in order_nos:
+        _amend(c, order_no, last_query_at=at)
 
 
 def recent_by_email(c: Cursor, email: str, limit: int = 5) -> list[LookupRow]:

@@ -17,7 +17,7 @@ _COLS = columns(KeyRow)
 def reserve(c: Cursor, product_id: str, kind: str, order_no: str, quantity: int) -> bool:
     """Reserve ``quantity`` keys for the order, all or none; False when too few are left."""
     if kind == "supplier":
-        return c.run("UPDATE products SET supplier_stock = supplier_stock - ? "
+        return c.count("UPDATE products SET supplier_stock = supplier_stock - ? "
                      "WHERE id = ? AND supplier_stock >= ?", quantity, product_id,
                      quantity) == 1
     ids = [r[0] for r in c.all("SELECT id FROM card_keys WHERE product_id = ? AND status = ? "

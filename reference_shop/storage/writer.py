@@ -14,6 +14,15 @@ not by raising: when a unit raises, its group is rolled back and each of its uni
 again on its own, so the others still commit and only the failing one gets its exception.
 
 SQL is written once with `?` placeholders; PostgreSQL (psycopg) gets `%s`.
+
+On PostgreSQL a group runs in psycopg's **pipeline mode**: a statement whose result the unit
+does not read (`Cursor.run`: the inserts and updates) is sent without waiting for the server,
+and only a read (`one`, `all`, `count`) waits — for everything sent before it. Each round trip
+to the server cost the writer about 120 µs of waiting on a two-core machine (its process woken,
+the server's woken), and an order made about 35 statements: the writer was latency-bound at
+about 730 µs a unit, 150 orders a second. An error of a sent statement surfaces at the next
+read or at the group's end; the group is then rolled back and each unit run again on its own,
+outside the pipeline, so the failing unit gets its own exception.
 """
 
 from __future__ import annotations
@@ -52,6 +61,15 @@ class Cursor:
         self._raw = raw
         self.dialect = dialect
         self._sql: dict[str, str] = {}
+        self.pipeline: Any = None  # psycopg's Pipeline while a group runs in pipeline mode
+        # What the writer's own statements wrote and will read again (an order's row, the end
+        # of its event chain), so that a unit need not ask the database: the writer is the only
+        # one writing, so this is the database's state — forgotten at every rollback.
+        self.memo: dict[Any, Any] = {}
+
+    def forget(self) -> None:
+        """After a rollback: what the memo holds may never have been committed."""
+        self.memo.clear()
 
     def _text(self, sql: str) -> str:
         if self.dialect == "sqlite":
@@ -70,9 +88,16 @@ class Cursor:
         self._raw.execute(self._text(sql), params)
         return list(self._raw.fetchall())
 
-    def run(self, sql: str, *params: Any) -> int:
-        """Execute; the number of rows it changed."""
+    def run(self, sql: str, *params: Any) -> None:
+        """Execute a statement whose result the unit does not need (in a pipeline: sent, not
+        waited for)."""
         self._raw.execute(self._text(sql), params)
+
+    def count(self, sql: str, *params: Any) -> int:
+        """Execute; the number of rows it changed (waits for the server)."""
+        self._raw.execute(self._text(sql), params)
+        if self.pipeline is not None:
+            self.pipeline.sync()
         return int(self._raw.rowcount)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -181,12 +206,21 @@ class Writer:
         started = time.perf_counter()
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
-            results = [job.unit(cursor) for job in group]
+            if self.dialect == "postgresql":
+                with conn.pipeline() as pipeline:  # type: ignore[attr-defined]
+                    cursor.pipeline = pipeline
+                    try:
+                        results = [job.unit(cursor) for job in group]
+                    finally:
+                        cursor.pipeline = None
+            else:
+                results = [job.unit(cursor) for job in group]
             committing = time.perf_counter()
             conn.commit()
             commit_s = time.perf_counter() - committing
             outcomes = [(job, result, None) for job, result in zip(group, results, strict=True)]
         except Exception:
+            cursor.forget()
             with contextlib.suppress(Exception):
                 conn.rollback()
             commit_s = 0.0
@@ -214,6 +248,7 @@ class Writer:
             conn.commit()
             return job, result, None
         except Exception as exc:
+            cursor.forget()
             with contextlib.suppress(Exception):
                 conn.rollback()
             return job, None, exc
