@@ -1,0 +1,203 @@
+"""OpenTelemetry tracing of the shop and its upstreams (docs/tracing.md).
+
+:func:`open_tracing` makes a private ``TracerProvider`` (never the global one: FastAPI 0.165's
+built-in telemetry switches itself on for a global provider and would trace every request,
+every dependency and every serialisation) with a ``BatchSpanProcessor`` per destination —
+OTLP JSON lines in a file (``contract/traces.py``) and, when given, an OTLP/HTTP endpoint.
+:class:`TraceRequests` is the server side of W3C ``traceparent`` for the requests it is told
+to trace; :func:`traceparent` is the client side. With tracing off none of this is built, so
+the hot path does no tracing work at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fakalab.contract.traces import encode_spans
+
+__all__ = ["JsonLinesExporter", "OrderContexts", "TraceRequests", "Tracing", "open_tracing",
+           "parent_context", "traced_now", "traceparent"]
+
+W3C = TraceContextTextMapPropagator()
+
+
+class JsonLinesExporter(SpanExporter):
+    """Appends each batch as one OTLP JSON line (the file is opened on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: IO[str] | None = None
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        line = encode_spans(spans) + "\n"
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._file.write(line)
+            self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def _otlp_exporter(endpoint: str) -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    url = endpoint.rstrip("/")
+    return OTLPSpanExporter(endpoint=url if url.endswith("/v1/traces") else url + "/v1/traces")
+
+
+class Tracing:
+    """One service's tracer and how to stop it (flushing what is buffered)."""
+
+    def __init__(self, provider: TracerProvider, service: str) -> None:
+        self.provider = provider
+        self.tracer: Tracer = provider.get_tracer(f"fakalab.{service}")
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+
+def open_tracing(service: str, file: str | Path | None, otlp_endpoint: str | None = None,
+                 sample: float = 1.0, *, roots: bool = True) -> Tracing:
+    """A tracer of ``service`` exporting to ``file`` and/or ``otlp_endpoint``. A request that
+    arrives with a trace keeps its sampling decision; ``roots`` False starts no trace of its
+    own (the upstreams trace only what the shop traced), else a fraction ``sample`` of them."""
+    root = sampling.TraceIdRatioBased(sample) if roots else sampling.ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create({"service.name": service}),
+                              sampler=sampling.ParentBased(root))
+    if file is not None:
+        provider.add_span_processor(BatchSpanProcessor(JsonLinesExporter(file)))
+    if otlp_endpoint:
+        provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(otlp_endpoint)))
+    return Tracing(provider, service)
+
+
+def traced_now() -> bool:
+    """Whether the current context belongs to a sampled trace (its span may have ended: a
+    side task outlives the span that started it)."""
+    context = trace.get_current_span().get_span_context()
+    return context.is_valid and context.trace_flags.sampled
+
+
+def traceparent(span: Span) -> dict[str, str]:
+    """The headers that carry ``span`` as the parent of the next hop."""
+    carrier: dict[str, str] = {}
+    W3C.inject(carrier, trace.set_span_in_context(span))
+    return carrier
+
+
+def parent_context(headers: Mapping[str, str]) -> otel_context.Context:
+    """The remote parent named by ``traceparent`` in ``headers`` (an empty context if none)."""
+    return W3C.extract(headers)
+
+
+Predicate = Callable[[str, str], str | None]  # (method, path) -> span name, None: not traced
+
+
+class TraceRequests:
+    """Pure ASGI middleware: a SERVER span for each request ``name_of`` names, continuing the
+    ``traceparent`` it carries and current while the app handles it. ``roots`` False: a
+    request without one is passed through untouched (no span)."""
+
+    def __init__(self, app: ASGIApp, tracer: Tracer, name_of: Predicate,
+                 roots: bool = True) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.name_of = name_of
+        self.roots = roots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = self.name_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if name is None:
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in (b"traceparent", b"tracestate")}
+        if not carrier and not self.roots:
+            await self.app(scope, receive, send)
+            return
+        span = self.tracer.start_span(name, W3C.extract(carrier), SpanKind.SERVER,
+                                      {"http.request.method": scope["method"],
+                                       "url.path": scope["path"]})
+        status = 0
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            otel_context.detach(token)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500 or not status:
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+
+
+class OrderContexts:
+    """The trace each paid order belongs to, from its payment callback to its delivery: the
+    fulfilment workers run outside any request, so the callback's span is kept here (in
+    memory: after a restart an order's remaining stages start a trace of their own)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._contexts: OrderedDict[str, SpanContext] = OrderedDict()
+
+    def remember(self, order_no: str) -> None:
+        """The current span becomes the order's parent, unless it has one already."""
+        if order_no in self._contexts:
+            return
+        current = trace.get_current_span().get_span_context()
+        if current.is_valid:
+            self._contexts[order_no] = current
+            if len(self._contexts) > self.limit:
+                self._contexts.popitem(last=False)
+
+    def forget(self, order_no: str) -> None:
+        self._contexts.pop(order_no, None)
+
+    def context_of(self, order_no: str) -> otel_context.Context | None:
+        parent = self._contexts.get(order_no)
+        return None if parent is None else trace.set_span_in_context(
+            trace.NonRecordingSpan(parent))
+
+
+@contextlib.contextmanager
+def current_span(tracer: Tracer | None, name: str, context: otel_context.Context | None = None,
+                 attributes: Mapping[str, Any] | None = None) -> Iterator[Span | None]:
+    """A span current for the block, or nothing at all without a tracer."""
+    if tracer is None:
+        yield None
+        return
+    span = tracer.start_span(name, context, attributes=attributes)
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield span
+    finally:
+        otel_context.detach(token)
+        span.end()
