@@ -26,7 +26,7 @@ from fakalab.reference_shop.states import IN_FLIGHT, IllegalTransition, OrderSta
 from fakalab.reference_shop.storage import notifications, orders, stock
 from fakalab.reference_shop.storage.rows import Moved, OrderRow
 from fakalab.reference_shop.storage.writer import Cursor
-from fakalab.reference_shop.tracing import OrderContexts, current_span
+from fakalab.reference_shop.tracing import CurrentSpan, OrderContexts
 from fakalab.reference_shop.upstream import UpstreamError, call_with_failover
 
 __all__ = ["Fulfilment", "FulfilmentUpstreams"]
@@ -127,7 +127,7 @@ class Fulfilment:
             await self._process(order_no)
             return
         parent = self.traces.context_of(order_no)
-        resumed = current_span(self.tracer, "fulfil", attributes={ORDER_NO: order_no}) \
+        resumed = CurrentSpan(self.tracer, "fulfil", attributes={ORDER_NO: order_no}) \
             if parent is None else UNTRACED  # no callback seen (a restart): a trace of its own
         try:
             with resumed:
@@ -140,8 +140,7 @@ class Fulfilment:
     def _stage(self, stage: OrderState, order_no: str) -> contextlib.AbstractContextManager[Any]:
         if self.traces is None:
             return UNTRACED
-        return current_span(self.tracer, stage.value, self.traces.context_of(order_no),
-                            {ORDER_NO: order_no})
+        return CurrentSpan(self.tracer, stage.value, self.traces.context_of(order_no))
 
     async def _process(self, order_no: str) -> None:
         order = await self.db.run(lambda c: orders.load(c, order_no))

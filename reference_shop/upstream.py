@@ -59,6 +59,10 @@ class Upstream:
     rng: random.Random = random.Random(0)  # noqa: RUF009 - replaced per instance (composition)
     tracer: Tracer | None = None  # a CLIENT span per attempt, its traceparent sent along
 
+    def __post_init__(self) -> None:
+        self._peer = {PEER: self.name}
+        self._span_names = {m: f"{m} {self.name}" for m in ("GET", "POST")}
+
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                    retry_statuses: Sequence[int] = (500, 502, 503, 504)) -> Reply:
         """Call with retries; a 2xx or a non-retryable 4xx is returned, anything else raises."""
@@ -80,18 +84,18 @@ class Upstream:
         if self.tracer is None or not traced_now():
             # untraced, or outside any traced work (reconciliation): no trace of its own
             return await self._attempt(method, path, body, retry_statuses, None)
-        span = self.tracer.start_span(f"{method} {self.name}", kind=SpanKind.CLIENT,
-                                      attributes={PEER: self.name, "url.path": path})
+        span = self.tracer.start_span(self._span_names.get(method) or f"{method} {self.name}",
+                                      kind=SpanKind.CLIENT, attributes=self._peer)
         try:
             response, outcome = await self._attempt(method, path, body, retry_statuses,
                                                     traceparent(span))
         except BaseException:  # cancelled: the span still ends
             span.end()
             raise
-        if response is not None:
-            span.set_attribute("http.response.status_code", response.status_code)
-        else:
+        if response is None:
             span.set_status(Status(StatusCode.ERROR, outcome))
+        elif not 200 <= response.status_code < 300:  # the usual answer goes unsaid
+            span.set_attribute("http.response.status_code", response.status_code)
         span.end()
         return response, outcome
 

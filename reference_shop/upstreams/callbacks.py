@@ -118,8 +118,7 @@ class CallbackSender:
         self.stats.inc("callback_attempts")
         if self.tracer is None or not traced_now():
             return self._counted(await self._send(url, message, None))
-        span = self.tracer.start_span("POST callback", kind=SpanKind.CLIENT,
-                                      attributes={"url.full": url})
+        span = self.tracer.start_span("POST callback", kind=SpanKind.CLIENT)
         try:
             response = await self._send(url, message, traceparent(span))
         except BaseException:
@@ -127,8 +126,8 @@ class CallbackSender:
             raise
         if response is None or not acknowledged(response):
             span.set_status(Status(StatusCode.ERROR, "not acknowledged"))
-        if response is not None:
-            span.set_attribute("http.response.status_code", response.status_code)
+            if response is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
         span.end()
         return self._counted(response)
 
