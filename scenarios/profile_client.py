@@ -22,11 +22,14 @@ import jmespath
 
 from fakalab.contract.profile import Extract, Profile, Step
 
-__all__ = ["Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest", "StepResult",
-           "TargetPlugin", "digest", "key_list", "render"]
+__all__ = ["TRACEPARENT", "Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest",
+           "StepResult", "TargetPlugin", "digest", "key_list", "render"]
 
 _WHOLE = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 _NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
+
+
+TRACEPARENT = "_traceparent"  # a journey context's W3C trace, sent as `traceparent`
 
 
 @dataclass(frozen=True)
@@ -180,10 +183,13 @@ class ProfileClient:
     def request(self, step: Step, context: Mapping[str, Any]) -> SentRequest:
         spec = step.request
         path = str(render(spec.path, context))
+        headers = {k: str(v) for k, v in render(spec.headers, context).items()}
+        if TRACEPARENT in context:  # the journey's trace (docs/tracing.md)
+            headers["traceparent"] = str(context[TRACEPARENT])
         return SentRequest(
             method=spec.method, url=urljoin(self.base_url, path.lstrip("/"))
             if not path.startswith(("http://", "https://")) else path,
-            headers={k: str(v) for k, v in render(spec.headers, context).items()},
+            headers=headers,
             params={k: str(v) for k, v in render(spec.query, context).items()},
             json_body=render(spec.json_body, context),
             form=None if spec.form is None else {
