@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Mapping
@@ -23,13 +24,23 @@ import jmespath
 from fakalab.contract.profile import Extract, Profile, Step
 
 __all__ = ["TRACEPARENT", "Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest",
-           "StepResult", "TargetPlugin", "digest", "key_list", "render"]
+           "StepResult", "TargetPlugin", "digest", "journey_trace", "key_list", "render"]
 
 _WHOLE = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 _NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 
 
 TRACEPARENT = "_traceparent"  # a journey context's W3C trace, sent as `traceparent`
+
+
+def journey_trace(rng: random.Random, sample: float | None) -> str | None:
+    """A W3C traceparent naming a new trace for one journey (None when not tracing); its
+    sampled flag is set for a share `sample` of journeys, and the shop follows it."""
+    if sample is None:
+        return None
+    flags = "01" if rng.random() < sample else "00"
+    return f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-{flags}"
+
 
 
 @dataclass(frozen=True)

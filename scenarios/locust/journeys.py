@@ -48,6 +48,7 @@ from fakalab.scenarios.profile_client import (
     TargetPlugin,
     digest,
     extract,
+    journey_trace,
 )
 
 __all__ = ["Journeys", "LocustHttp"]
@@ -267,15 +268,6 @@ class Journeys:
             self.writer.ticket(order["order_id"], now, reason, waited)
         return watch.gave_up or self.client.profile.stage(state) in FINAL_LABELS \
             or state in FINAL_LABELS
-
-
-def journey_trace(rng: random.Random, sample: float | None) -> str | None:
-    """A W3C traceparent naming a new trace for one journey (None when not tracing); its
-    sampled flag is set for a share `sample` of journeys, and the shop follows it."""
-    if sample is None:
-        return None
-    flags = "01" if rng.random() < sample else "00"
-    return f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-{flags}"
 
 
 def _json(text: str | None) -> dict[str, Any]:
