@@ -131,7 +131,7 @@ class Journeys:
             for attempt in range(3):
                 if attempt:
                     gevent.sleep(self.behaviour.think_s)
-                headers = {TRACEPARENT: order[TRACEPARENT]} if TRACEPARENT in order else None
+                headers = {"traceparent": order[TRACEPARENT]} if TRACEPARENT in order else None
                 if self.session.post(cashier, name="pay_url",
                                      headers=headers).status_code == 200:
                     paid = True
