@@ -72,7 +72,7 @@ class Connection:
 
 async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: float,
                 done: list[tuple[dict[str, str], float]], errors: list[str],
-                traced: bool = False) -> None:
+                traced: float | None = None) -> None:
     conn = Connection(*shop)
     channels: dict[tuple[str, int], Connection] = {}
     while todo:
@@ -80,8 +80,9 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         started = time.perf_counter()
         body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
                            "email": f"b{i}@example.com"}).encode()
-        trace = {"traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"} \
-            if traced else None  # --traceparent: one W3C trace per order journey
+        flags = "01" if random.random() < traced else "00"  # --traceparent SHARE sampled
+        trace = {"traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-{flags}"} \
+            if traced is not None else None  # --traceparent: one W3C trace per order journey
         status, data = await conn.request("POST", "/api/orders", body, trace)
         if status == 503 and conn.retry_after is not None:  # busy: come back as told
             errors.append("busy")
@@ -113,7 +114,7 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         channel.close()
 
 
-async def run(url: str, orders: int, buyers: int, poll_s: float, traced: bool = False
+async def run(url: str, orders: int, buyers: int, poll_s: float, traced: float | None = None
               ) -> dict[str, object]:
     parts = urlsplit(url)
     shop = (parts.hostname or "127.0.0.1", parts.port or 80)
@@ -260,8 +261,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the JSON result to this file")
-    parser.add_argument("--traceparent", action="store_true",
-                        help="closed loop: send a W3C traceparent with each order and payment")
+    parser.add_argument("--traceparent", type=float, nargs="?", const=1.0, default=None,
+                        metavar="SHARE", help="closed loop: send a W3C traceparent with each "
+                        "order and payment, sampled for SHARE of them (default 1)")
     args = parser.parse_args()
     try:
         import uvloop

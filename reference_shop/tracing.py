@@ -182,7 +182,8 @@ class TraceRequests:
             return
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
                    if k in (b"traceparent", b"tracestate")}
-        if not carrier and not self.roots:
+        if (not carrier and not self.roots) or carrier.get("traceparent", "").endswith("-00"):
+            # untraced, or a trace the buyer chose not to sample: no span, nothing passed on
             await self.app(scope, receive, send)
             return
         # no attributes: the name says the route, and each attribute costs microseconds

@@ -90,6 +90,7 @@ async def test_an_upstream_passes_untraced_requests_through() -> None:
         await c.post("/api/check")
         await c.post("/api/check", headers={"traceparent": PARENT})
         await c.get("/healthz", headers={"traceparent": PARENT})
+        await c.post("/api/check", headers={"traceparent": PARENT[:-2] + "00"})  # unsampled
     provider.shutdown()
     assert [s.name for s in kept.spans] == ["POST /api/check"]
 
