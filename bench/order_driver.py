@@ -80,9 +80,9 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         started = time.perf_counter()
         body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
                            "email": f"b{i}@example.com"}).encode()
-        flags = "01" if random.random() < traced else "00"  # --traceparent SHARE sampled
-        trace = {"traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-{flags}"} \
-            if traced is not None else None  # --traceparent: one W3C trace per order journey
+        trace = None if traced is None else {  # --traceparent: one W3C trace per journey
+            "traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-"
+                           f"{'01' if random.random() < traced else '00'}"}
         status, data = await conn.request("POST", "/api/orders", body, trace)
         if status == 503 and conn.retry_after is not None:  # busy: come back as told
             errors.append("busy")

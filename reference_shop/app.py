@@ -23,6 +23,7 @@ from fakalab.reference_shop.tracing import TraceRequests
 __all__ = ["BodyLimit", "create_app", "traced_route"]
 
 CALLBACKS = "/api/payments/callback/"
+CREATE = "POST /api/orders"  # the only span that starts a trace of its own (a buyer with none)
 
 
 def traced_route(method: str, path: str) -> str | None:
@@ -31,7 +32,7 @@ def traced_route(method: str, path: str) -> str | None:
     if method != "POST":
         return "GET " + NOTIFY_PATH if path == NOTIFY_PATH else None
     if path == "/api/orders":
-        return "POST /api/orders"
+        return CREATE
     if path.startswith(CALLBACKS):
         return "POST " + CALLBACKS + "{channel}"
     return None
@@ -121,7 +122,8 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
                        max_drain_bytes=settings.max_body_bytes)
     app.add_middleware(StatusFastPath, views=shop.state.views, status=shop.buyer_status)
     if shop.tracing is not None:  # outermost: a refused order is traced too
-        app.add_middleware(TraceRequests, tracer=shop.tracing.tracer, name_of=traced_route)
+        app.add_middleware(TraceRequests, tracer=shop.tracing.tracer, name_of=traced_route,
+                           roots=frozenset({CREATE}))  # a callback joins the order's trace
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Any:

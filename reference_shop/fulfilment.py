@@ -17,7 +17,6 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from fakalab.contract.shop_settings import ShopSettings
-from fakalab.contract.traces import ORDER_NO
 from fakalab.reference_shop.eta import StageClock
 from fakalab.reference_shop.interfaces import Clock, Recorder, Spawn, Storage, UpstreamClient
 from fakalab.reference_shop.metrics import ShopMetrics
@@ -126,21 +125,17 @@ class Fulfilment:
         if self.traces is None:
             await self._process(order_no)
             return
-        parent = self.traces.context_of(order_no)
-        resumed = CurrentSpan(self.tracer, "fulfil", attributes={ORDER_NO: order_no}) \
-            if parent is None else UNTRACED  # no callback seen (a restart): a trace of its own
         try:
-            with resumed:
-                self.traces.remember(order_no)
-                await self._process(order_no)
+            await self._process(order_no)
         finally:
             if order_no not in self.held:
                 self.traces.forget(order_no)
 
     def _stage(self, stage: OrderState, order_no: str) -> contextlib.AbstractContextManager[Any]:
-        if self.traces is None:
-            return UNTRACED
-        return CurrentSpan(self.tracer, stage.value, self.traces.context_of(order_no))
+        """A span in the trace of the order's callback; none for an order whose callback was
+        not traced (unsampled, applied by reconciliation, or before a restart)."""
+        parent = self.traces.context_of(order_no) if self.traces is not None else None
+        return UNTRACED if parent is None else CurrentSpan(self.tracer, stage.value, parent)
 
     async def _process(self, order_no: str) -> None:
         order = await self.db.run(lambda c: orders.load(c, order_no))

@@ -165,15 +165,16 @@ Predicate = Callable[[str, str], str | None]  # (method, path) -> span name, Non
 
 class TraceRequests:
     """Pure ASGI middleware: a SERVER span for each request ``name_of`` names, continuing the
-    ``traceparent`` it carries and current while the app handles it. ``roots`` False: a
-    request without one is passed through untouched (no span)."""
+    ``traceparent`` it carries and current while the app handles it. ``roots`` False (or a
+    set of span names without this one): a request without one is passed through untouched,
+    as is one whose trace is not sampled (no span)."""
 
     def __init__(self, app: ASGIApp, tracer: Tracer, name_of: Predicate,
-                 roots: bool = True) -> None:
+                 roots: bool | frozenset[str] = True) -> None:
         self.app = app
         self.tracer = tracer
         self.name_of = name_of
-        self.roots = roots
+        self.roots = roots  # or the names of the only spans that may start a trace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = self.name_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
@@ -182,7 +183,8 @@ class TraceRequests:
             return
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
                    if k in (b"traceparent", b"tracestate")}
-        if (not carrier and not self.roots) or carrier.get("traceparent", "").endswith("-00"):
+        roots = self.roots if isinstance(self.roots, bool) else name in self.roots
+        if (not carrier and not roots) or carrier.get("traceparent", "").endswith("-00"):
             # untraced, or a trace the buyer chose not to sample: no span, nothing passed on
             await self.app(scope, receive, send)
             return
@@ -211,7 +213,7 @@ class TraceRequests:
 class OrderContexts:
     """The trace each paid order belongs to, from its payment callback to its delivery: the
     fulfilment workers run outside any request, so the callback's span is kept here (in
-    memory: after a restart an order's remaining stages start a trace of their own)."""
+    memory: after a restart an order's remaining stages go untraced)."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
@@ -222,7 +224,7 @@ class OrderContexts:
         if order_no in self._contexts:
             return
         current = trace.get_current_span().get_span_context()
-        if current.is_valid:
+        if current.is_valid and current.trace_flags.sampled:
             self._contexts[order_no] = current
             if len(self._contexts) > self.limit:
                 self._contexts.popitem(last=False)
