@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import time
@@ -71,7 +72,8 @@ class Connection:
 
 
 async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: float,
-                done: list[tuple[dict[str, str], float]], errors: list[str]) -> None:
+                done: list[tuple[dict[str, str], float]], errors: list[str],
+                traced: float | None = None) -> None:
     conn = Connection(*shop)
     channels: dict[tuple[str, int], Connection] = {}
     while todo:
@@ -79,7 +81,10 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         started = time.perf_counter()
         body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
                            "email": f"b{i}@example.com"}).encode()
-        status, data = await conn.request("POST", "/api/orders", body)
+        trace = None if traced is None else {  # --traceparent: one W3C trace per journey
+            "traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-"
+                           f"{'01' if random.random() < traced else '00'}"}
+        status, data = await conn.request("POST", "/api/orders", body, trace)
         if status == 503 and conn.retry_after is not None:  # busy: come back as told
             errors.append("busy")
             todo.append(i)
@@ -92,7 +97,7 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         pay = urlsplit(order["pay_url"])
         key = (pay.hostname or "127.0.0.1", pay.port or 80)
         channel = channels.setdefault(key, Connection(*key))
-        status, _ = await channel.request("POST", pay.path)
+        status, _ = await channel.request("POST", pay.path, headers=trace)
         if status != 200:
             errors.append(f"pay {status}")
             continue
@@ -110,14 +115,16 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         channel.close()
 
 
-async def run(url: str, orders: int, buyers: int, poll_s: float) -> dict[str, object]:
+async def run(url: str, orders: int, buyers: int, poll_s: float, traced: float | None = None
+              ) -> dict[str, object]:
     parts = urlsplit(url)
     shop = (parts.hostname or "127.0.0.1", parts.port or 80)
     todo = list(range(orders))
     done: list[tuple[dict[str, str], float]] = []
     errors: list[str] = []
     started = time.perf_counter()
-    await asyncio.gather(*(buyer(b, shop, todo, poll_s, done, errors) for b in range(buyers)))
+    await asyncio.gather(*(buyer(b, shop, todo, poll_s, done, errors, traced)
+                           for b in range(buyers)))
     took = time.perf_counter() - started
     latencies = sorted(t for _, t in done)
     n = len(latencies)
@@ -262,6 +269,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the JSON result to this file")
+    parser.add_argument("--traceparent", type=float, nargs="?", const=1.0, default=None,
+                        metavar="SHARE", help="closed loop: send a W3C traceparent with each "
+                        "order and payment, sampled for SHARE of them (default 1)")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # one descriptor a connection
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -281,7 +291,8 @@ def main() -> None:
         else:
             print(result)
         return
-    print(json.dumps(asyncio.run(run(args.url, args.orders, args.buyers, args.poll_s))))
+    print(json.dumps(asyncio.run(run(args.url, args.orders, args.buyers, args.poll_s,
+                                     args.traceparent))))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fakalab.chaos.journal import FAULT_COLUMNS
+from fakalab.contract.traces import TRACES_DIR
 
 __all__ = [
     "ATTEMPT_COLUMNS",
@@ -33,6 +34,7 @@ __all__ = [
     "PROBE_COLUMNS",
     "RECORDED_HEADS",
     "TICKET_COLUMNS",
+    "TRACES",
     "UNOBSERVABLE_OUTSIDE",
     "Delays",
     "buyer_paid_at",
@@ -60,6 +62,9 @@ ATTEMPT_COLUMNS = ("journey", "at", "persona", "attempt", "outcome", "http_statu
                    "latency_ms", "retry_after_s", "order_no")
 ATTEMPT_OUTCOMES = ("created", "refused", "failed", "gave_up")
 RECORDED_HEADS = "receipt_heads.jsonl"  # the receipt log's signed heads, as the drill saw them
+# Spans of the shop, each upstream and the buyers, one OTLP JSON file per service
+# (traces/<service>.jsonl): the names, the vocabulary and the format are in contract/traces.py.
+TRACES = TRACES_DIR
 INCIDENT_COLUMNS = ("incident_id", "component", "state", "at", "message")
 # What each simulated buyer saw of its own orders, one row per thing that happened, written by
 # every Locust process (locust/records/buyers-<pid>.csv): `what` is created (value: JSON of

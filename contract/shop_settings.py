@@ -50,6 +50,17 @@ class ShopSettings(BaseSettings):
         "above which new orders are refused.")
     receipts: bool = Field(True, description="Verifiable receipts (docs/receipts.md): log every "
                            "order event in a Merkle log and publish its signed head each second.")
+    tracing: bool = Field(False, description="OpenTelemetry spans of order creation, the "
+                          "payment callback, each fulfilment stage and each upstream call, "
+                          "continuing a buyer's W3C traceparent and passing it on "
+                          "(docs/tracing.md); a drill turns it on.")
+    trace_file: str | None = Field(None, description="Where spans go as OTLP JSON lines "
+                                   "(a drill: traces/shop.jsonl in the run directory).")
+    otlp_endpoint: str | None = Field(None, description="An OTLP/HTTP collector (e.g. "
+                                      "http://127.0.0.1:4318) that gets the spans too.")
+    trace_sample: float = Field(1.0, ge=0, le=1, description="Share of the traces the shop "
+                                "starts itself (a request with a traceparent keeps its own "
+                                "sampling decision).")
     receipt_key: str | None = Field(None, description="PEM file of the Ed25519 key that signs "
                                     "the receipt log (created when missing); default: a key "
                                     "kept in the shop's database.")

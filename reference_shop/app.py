@@ -17,8 +17,25 @@ from fakalab.reference_shop.api.admission import AdmissionDoor, AdmissionGate
 from fakalab.reference_shop.api.fastpath import StatusFastPath
 from fakalab.reference_shop.api.models import Health
 from fakalab.reference_shop.composition import build_shop
+from fakalab.reference_shop.epay_channel import NOTIFY_PATH
+from fakalab.reference_shop.tracing import TraceRequests
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["BodyLimit", "create_app", "traced_route"]
+
+CALLBACKS = "/api/payments/callback/"
+CREATE = "POST /api/orders"  # the only span that starts a trace of its own (a buyer with none)
+
+
+def traced_route(method: str, path: str) -> str | None:
+    """The server span's name of a request the shop traces: order creation and the payment
+    notifications (buyers' status reads, the hot path, are not traced)."""
+    if method != "POST":
+        return "GET " + NOTIFY_PATH if path == NOTIFY_PATH else None
+    if path == "/api/orders":
+        return CREATE
+    if path.startswith(CALLBACKS):
+        return "POST " + CALLBACKS + "{channel}"
+    return None
 
 
 class BodyLimit:
@@ -105,6 +122,9 @@ def create_app(settings: ShopSettings | None = None) -> FastAPI:
     app.state.door = door  # also the connection protocol's (server.uvicorn_config)
     app.add_middleware(AdmissionGate, door=door, max_drain_bytes=settings.max_body_bytes)
     app.add_middleware(StatusFastPath, views=shop.state.views, status=shop.buyer_status)
+    if shop.tracing is not None:  # outermost: a refused order is traced too
+        app.add_middleware(TraceRequests, tracer=shop.tracing.tracer, name_of=traced_route,
+                           roots=frozenset({CREATE}))  # a callback joins the order's trace
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Any:

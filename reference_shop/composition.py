@@ -14,7 +14,10 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from opentelemetry.trace import Tracer
+
 from fakalab.contract.shop_settings import ShopSettings
+from fakalab.contract.traces import SHOP
 from fakalab.reference_shop.admission import Admission
 from fakalab.reference_shop.backoffice import Backoffice
 from fakalab.reference_shop.breaker import Breaker
@@ -34,6 +37,7 @@ from fakalab.reference_shop.receipts import Receipts
 from fakalab.reference_shop.state import ShopState
 from fakalab.reference_shop.statuspage import ComponentHealth, StatusPage
 from fakalab.reference_shop.tasks import Tasks
+from fakalab.reference_shop.tracing import OrderContexts, Tracing, open_tracing
 from fakalab.reference_shop.transitions import Transitions
 from fakalab.reference_shop.upstream import Upstream
 
@@ -58,6 +62,7 @@ class Shop:
     backoffice: Backoffice
     admission: Admission
     receipts: Receipts | None = None  # settings.receipts off: None
+    tracing: Tracing | None = None  # settings.tracing off: None
 
     async def open(self) -> None:
         """Connect and create the tables: DatabaseUnavailable (one line) if the database
@@ -91,10 +96,13 @@ class Shop:
             await self.receipts.flush()
         await self.http.aclose()
         await self.db.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # flushes the last spans
 
 
 def upstream_clients(settings: ShopSettings, http: Transport, status: StatusPage,
-                     metrics: ShopMetrics, rng: random.Random) -> dict[str, Upstream]:
+                     metrics: ShopMetrics, rng: random.Random, tracer: Tracer | None = None
+                     ) -> dict[str, Upstream]:
     """One client per upstream of ``settings.upstreams`` (and the epay gateway when
     ``epay_url`` names one): its breaker, and its health on the status page."""
     s = settings
@@ -106,7 +114,7 @@ def upstream_clients(settings: ShopSettings, http: Transport, status: StatusPage
         breaker = Breaker(s.breaker_threshold, s.breaker_cooldown_s, enabled=s.circuit_breaker)
         clients[name] = Upstream(name, url.rstrip("/"), http, breaker, health, metrics,
                                  s.upstream_timeout_s, s.retries, s.backoff_base_s,
-                                 s.backoff_max_s, random.Random(rng.random()))
+                                 s.backoff_max_s, random.Random(rng.random()), tracer)
     return clients
 
 
@@ -122,14 +130,18 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
     state = ShopState.fresh(s)
     database = Database(s.db_url)
     http = http or AiohttpTransport(max_connections=200)
-    upstreams = upstream_clients(s, http, state.status, state.metrics, random.Random())
+    tracing = open_tracing(SHOP, s.trace_file, s.otlp_endpoint, s.trace_sample) \
+        if s.tracing else None
+    tracer = tracing.tracer if tracing is not None else None
+    upstreams = upstream_clients(s, http, state.status, state.metrics, random.Random(), tracer)
     tasks = Tasks()
     promises = Promises(state.queue, state.stage_clock, state.throughput, state.status.health,
                         s.workers, s.eta_floor_s, active=state.active)
     transitions = Transitions(database, state.views, promises, state.counts, state.metrics,
                               state.throughput, state.mode)
     fulfilment = Fulfilment(database, transitions, fulfilment_upstreams(upstreams), state.queue,
-                            state.active, state.stage_clock, state.metrics, s, tasks.spawn)
+                            state.active, state.stage_clock, state.metrics, s, tasks.spawn,
+                            tracer=tracer, traces=OrderContexts() if tracer else None)
     epay = EpayChannel(upstreams[EPAY], s) if EPAY in upstreams else None
     payments = Payments(database, transitions, {c: upstreams[c] for c in CHANNELS}, s,
                         state.metrics, fulfilment.enqueue, tasks.spawn, epay=epay)
@@ -144,4 +156,4 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
         backoffice=Backoffice(database, transitions, fulfilment.enqueue),
         admission=Admission(promises, state.counts, budget_s=s.admission_budget(),
                             max_lag_s=s.admission_max_lag_s, enabled=s.admission),
-        receipts=Receipts(database, s.receipt_key) if s.receipts else None)
+        receipts=Receipts(database, s.receipt_key) if s.receipts else None, tracing=tracing)

@@ -5,6 +5,7 @@ an order interrupted by a crash is picked up again where it was (on start-up and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -12,6 +13,8 @@ import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
+
+from opentelemetry.trace import Tracer
 
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.eta import StageClock
@@ -22,12 +25,14 @@ from fakalab.reference_shop.states import IN_FLIGHT, IllegalTransition, OrderSta
 from fakalab.reference_shop.storage import notifications, orders, stock
 from fakalab.reference_shop.storage.rows import Moved, OrderRow
 from fakalab.reference_shop.storage.writer import Cursor
+from fakalab.reference_shop.tracing import CurrentSpan, OrderContexts
 from fakalab.reference_shop.upstream import UpstreamError, call_with_failover
 
 __all__ = ["Fulfilment", "FulfilmentUpstreams"]
 
 log = logging.getLogger("fakalab.fulfilment")
 S = OrderState
+UNTRACED: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class Fulfilment:
     def __init__(self, db: Storage, recorder: Recorder, upstreams: FulfilmentUpstreams,
                  queue: WorkQueue, active: set[str], stage_clock: StageClock,
                  metrics: ShopMetrics, settings: ShopSettings, spawn: Spawn,
-                 clock: Clock = time.time, rng: random.Random | None = None) -> None:
+                 clock: Clock = time.time, rng: random.Random | None = None,
+                 tracer: Tracer | None = None, traces: OrderContexts | None = None) -> None:
         self.db = db
         self.recorder = recorder
         self.upstreams = upstreams
@@ -55,12 +61,16 @@ class Fulfilment:
         self.spawn = spawn
         self.clock = clock
         self.rng = rng or random.Random()
+        self.tracer = tracer  # a span per stage, in the trace of the order's payment callback
+        self.traces = traces
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         """The workers and the stalled-order sweep, to run as tasks."""
         return [*(self.worker(i) for i in range(self.settings.workers)), self.sweep_loop()]
 
     def enqueue(self, order_no: str, priority: int) -> None:
+        if self.traces is not None:
+            self.traces.remember(order_no)
         if order_no not in self.active:
             self.queue.push(order_no, priority, self.clock())
             self.metrics.queue_depth.set(len(self.queue))
@@ -112,6 +122,22 @@ class Fulfilment:
 
     async def process(self, order_no: str) -> None:
         """Run the order through the remaining stages, from the state stored in the database."""
+        if self.traces is None:
+            await self._process(order_no)
+            return
+        try:
+            await self._process(order_no)
+        finally:
+            if order_no not in self.held:
+                self.traces.forget(order_no)
+
+    def _stage(self, stage: OrderState, order_no: str) -> contextlib.AbstractContextManager[Any]:
+        """A span in the trace of the order's callback; none for an order whose callback was
+        not traced (unsampled, applied by reconciliation, or before a restart)."""
+        parent = self.traces.context_of(order_no) if self.traces is not None else None
+        return UNTRACED if parent is None else CurrentSpan(self.tracer, stage.value, parent)
+
+    async def _process(self, order_no: str) -> None:
         order = await self.db.run(lambda c: orders.load(c, order_no))
         if order is None:
             return
@@ -123,11 +149,14 @@ class Fulfilment:
                 return
             state = S.RISK_CHECK
         if state is S.RISK_CHECK:
-            state = await self._risk_stage(order)
+            with self._stage(S.RISK_CHECK, order_no):
+                state = await self._risk_stage(order)
         if state is S.ALLOCATING:
-            state = await self._allocation_stage(order)
+            with self._stage(S.ALLOCATING, order_no):
+                state = await self._allocation_stage(order)
         if state is S.DELIVERING:
-            await self._delivery_stage(order)
+            with self._stage(S.DELIVERING, order_no):
+                await self._delivery_stage(order)
 
     async def _step(self, order: OrderRow, target: OrderState, expect: OrderState, *,
                     last_error: str | None = None) -> OrderRow | None:

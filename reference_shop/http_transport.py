@@ -13,6 +13,7 @@ tests keep using ``httpx.MockTransport``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,7 +49,7 @@ class TransportError(Exception):
 
 class Transport(Protocol):
     async def request(self, method: str, url: str, body: dict[str, Any] | None,
-                      timeout: float) -> Reply: ...
+                      timeout: float, headers: Mapping[str, str] | None = None) -> Reply: ...
 
     async def aclose(self) -> None: ...
 
@@ -71,11 +72,14 @@ class AiohttpTransport:
         return self._session
 
     async def request(self, method: str, url: str, body: dict[str, Any] | None,
-                      timeout: float) -> Reply:
+                      timeout: float, headers: Mapping[str, str] | None = None) -> Reply:
         data = None if body is None else json.dumps(body).encode()
+        sent = JSON if data is not None else None
+        if headers:  # a traceparent (reference_shop/tracing.py)
+            sent = {**(sent or {}), **headers}
         try:
             async with self._open().request(
-                    method, url, data=data, headers=JSON if data is not None else None,
+                    method, url, data=data, headers=sent,
                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 raw = await response.read()
                 return Reply(response.status, raw.decode("utf-8", "replace"))
@@ -99,9 +103,10 @@ class HttpxTransport:
         self.client = client
 
     async def request(self, method: str, url: str, body: dict[str, Any] | None,
-                      timeout: float) -> Reply:
+                      timeout: float, headers: Mapping[str, str] | None = None) -> Reply:
         try:
-            response = await self.client.request(method, url, json=body, timeout=timeout)
+            response = await self.client.request(method, url, json=body, timeout=timeout,
+                                                 headers=headers)
         except httpx.TimeoutException as exc:
             raise TransportTimeout(str(exc) or "timed out") from exc
         except httpx.HTTPError as exc:

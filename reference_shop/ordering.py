@@ -9,7 +9,10 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from opentelemetry import trace
+
 from fakalab.contract.shop_settings import ShopSettings
+from fakalab.contract.traces import ORDER_NO
 from fakalab.reference_shop.interfaces import Clock, Recorder, Storage
 from fakalab.reference_shop.messages import stage_message
 from fakalab.reference_shop.metrics import ShopMetrics
@@ -88,6 +91,7 @@ class Ordering:
         """Reserve the keys and create the payment; returns what the buyer needs to pay."""
         now = self.clock()
         order_no, token = new_order_no(), secrets.token_urlsafe(24)
+        trace.get_current_span().set_attribute(ORDER_NO, order_no)  # a no-op when untraced
         hashed = password_hash(email, query_password) if query_password else None
         ttl = self.settings.order_ttl_s
 

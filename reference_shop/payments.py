@@ -14,7 +14,10 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from opentelemetry import trace
+
 from fakalab.contract.shop_settings import ShopSettings
+from fakalab.contract.traces import ORDER_NO
 from fakalab.reference_shop import signing
 from fakalab.reference_shop.epay_channel import CHANNEL as EPAY
 from fakalab.reference_shop.epay_channel import EpayChannel
@@ -101,6 +104,7 @@ class Payments:
         checked, notice = self._verified(channel, fields, source)  # not on the writer
         now = self.clock()
         trade_no = str(notice.get("trade_no"))
+        trace.get_current_span().set_attribute(ORDER_NO, trade_no)  # a no-op when untraced
         eta = self.recorder.eta_of(trade_no, S.PAID, now) if notice else None
 
         def apply(c: Cursor) -> Applied:

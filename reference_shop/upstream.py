@@ -10,11 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from fakalab.contract.traces import PEER
 from fakalab.reference_shop.breaker import Breaker
 from fakalab.reference_shop.http_transport import Reply, Transport, TransportError, TransportTimeout
 from fakalab.reference_shop.interfaces import UpstreamClient
 from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.statuspage import ComponentHealth
+from fakalab.reference_shop.tracing import traced_now, traceparent
 
 __all__ = ["Upstream", "UpstreamError", "call_with_failover", "jittered_backoff"]
 
@@ -53,6 +57,11 @@ class Upstream:
     backoff_base_s: float = 0.1
     backoff_max_s: float = 2.0
     rng: random.Random = random.Random(0)  # noqa: RUF009 - replaced per instance (composition)
+    tracer: Tracer | None = None  # a CLIENT span per attempt, its traceparent sent along
+
+    def __post_init__(self) -> None:
+        self._peer = {PEER: self.name}
+        self._span_names = {m: f"{m} {self.name}" for m in ("GET", "POST")}
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                    retry_statuses: Sequence[int] = (500, 502, 503, 504)) -> Reply:
@@ -72,10 +81,33 @@ class Upstream:
 
     async def _once(self, method: str, path: str, body: dict[str, Any] | None,
                     retry_statuses: Sequence[int]) -> tuple[Reply | None, str]:
+        if self.tracer is None or not traced_now():
+            # untraced, or outside any traced work (reconciliation): no trace of its own
+            return await self._attempt(method, path, body, retry_statuses, None)
+        span = self.tracer.start_span(self._span_names.get(method) or f"{method} {self.name}",
+                                      kind=SpanKind.CLIENT, attributes=self._peer)
+        try:
+            response, outcome = await self._attempt(method, path, body, retry_statuses,
+                                                    traceparent(span))
+        except BaseException:  # cancelled: the span still ends
+            span.end()
+            raise
+        if response is None:
+            span.set_status(Status(StatusCode.ERROR, outcome))
+        elif not 200 <= response.status_code < 300:  # the usual answer goes unsaid
+            span.set_attribute("http.response.status_code", response.status_code)
+        span.end()
+        return response, outcome
+
+    async def _attempt(self, method: str, path: str, body: dict[str, Any] | None,
+                       retry_statuses: Sequence[int], headers: dict[str, str] | None
+                       ) -> tuple[Reply | None, str]:
         started = time.time()
         try:
             response = await self.transport.request(method, self.base_url + path, body,
-                                                    self.timeout_s)
+                                                    self.timeout_s, headers) if headers \
+                else await self.transport.request(method, self.base_url + path, body,
+                                                  self.timeout_s)
         except TransportTimeout:
             self._record(started, False, "timeout")
             return None, f"timed out after {self.timeout_s}s"

@@ -12,6 +12,7 @@ from fakalab.reports import metrics as m
 from fakalab.reports.admission import admission
 from fakalab.reports.model import model_frame, model_metrics
 from fakalab.reports.rundir import Run
+from fakalab.reports.traces import trace_time
 from fakalab.reports.transparency import (
     eta_outcomes,
     incident_note_delays,
@@ -128,6 +129,7 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
         "by_priority": m.by_class(run.orders, out, "priority"),
         "by_channel": m.by_class(run.orders, out, "channel"),
         "admission": admission(run.attempts, out, run.started_at, run.ended_at),
+        "trace_time": trace_time(run.spans),
         "transparency": transparency(run.orders, out, run.polls, run.tickets, notes, vacuum, etas),
         "faults": _faults(run, notes),
         "model": None

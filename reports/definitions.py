@@ -185,6 +185,20 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("events.csv:order_no,seq,at,state",),
     ),
     ("stages[].share", "total_s / the sum of total_s over all states.", ("events.csv:at,state",)),
+    # where each traced order's time went, from its spans (reports/traces.py, tracing.md)
+    ("trace_time[].component", "shop (its own spans less the calls they made), queue (paid, "
+     "waiting for a worker), an upstream (its own server spans of the shop's calls) or "
+     "network (each call's client span less the upstream's server span).",
+     ("traces/*.jsonl",)),
+    ("trace_time[].orders", "Traced orders (traces with the shop's POST /api/orders span).",
+     ("traces/shop.jsonl",)),
+    ("trace_time[].total_s", "Seconds of this component summed over the traced orders.",
+     ("traces/*.jsonl",)),
+    ("trace_time[].mean_ms", "total_s / orders, in milliseconds.", ("traces/*.jsonl",)),
+    ("trace_time[].p95_ms", "95th percentile over the traced orders of this component's "
+     "milliseconds in one order.", ("traces/*.jsonl",)),
+    ("trace_time[].share", "total_s / the sum of total_s over all components.",
+     ("traces/*.jsonl",)),
     # admission (attempts.csv: each try at placing an order)
     ("admission.buyers", "Buyers who tried to place an order (journeys in attempts.csv).",
      ("attempts.csv:journey",)),

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fakalab.contract.rundir import FORMAT_VERSION, buyer_paid_at
+from fakalab.contract.traces import SpanRecord, read_spans
 
 __all__ = ["Run", "RunDirError", "load_run"]
 
@@ -94,6 +95,7 @@ class Run:
     simulation: Simulation | None
     warnings: tuple[str, ...] = ()  # what looks wrong in the files (e.g. rows missing)
     attempts: pd.DataFrame | None = None  # attempts.csv; None in runs made before it existed
+    spans: tuple[SpanRecord, ...] = ()  # traces/*.jsonl; none when the run was not traced
 
     @property
     def run_id(self) -> str:
@@ -287,6 +289,7 @@ def load_run(path: str | Path) -> Run:
     tables = {n: _table(root, n, optional) for n in ("events.csv", "polls.csv", "tickets.csv")}
     journal_path = root / "chaos.json"
     tables["orders.csv"] = orders
+    spans, trace_problems = read_spans(root)
     return Run(
         path=root,
         meta=meta,
@@ -298,9 +301,10 @@ def load_run(path: str | Path) -> Run:
         incidents=_table(root, "incidents.csv", optional),
         journal=_read_json(journal_path) if journal_path.is_file() else None,
         simulation=_simulation(root),
-        warnings=_missing_rows(root, meta, tables),
+        warnings=(*_missing_rows(root, meta, tables), *trace_problems[:5]),
         attempts=_table(root, "attempts.csv", {"attempts.csv": {"*": None}})
         if (root / "attempts.csv").is_file() else None,
+        spans=tuple(spans),
     )
 
 

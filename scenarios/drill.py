@@ -34,6 +34,7 @@ from fakalab.contract.scenario import Scenario, dump_scenario
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.stages import IN_FLIGHT_STATES
 from fakalab.contract.target import Target
+from fakalab.contract.traces import SHOP, trace_file
 from fakalab.scenarios import live, runinfo
 from fakalab.scenarios.export import export_run
 from fakalab.scenarios.loadgen import DEFAULT_MASTER_PORT, LoadgenError, LocustRun
@@ -83,7 +84,7 @@ class _Run:
         self.started_at = time.time()
         self.id = runinfo.run_id(self.started_at, scenario.name, variant)
         self.dir = options.out / self.id
-        self.settings = {"sla_s": scenario.sla_s, **scenario.shop}
+        self.settings = {"sla_s": scenario.sla_s, **self._tracing(scenario), **scenario.shop}
         killed = {f.service for f in scenario.drill.faults if f.fault.kind == "kill"} \
             if scenario.drill is not None else set()
         self.target: Target | None = scenario.target  # None: the reference shop
@@ -121,6 +122,13 @@ class _Run:
                 loop.remove_signal_handler(sig)
         return finish_run(self)
 
+    def _tracing(self, scenario: Scenario) -> dict[str, Any]:
+        """The reference shop traces every drill into the run directory (docs/tracing.md)
+        unless the scenario says `shop.tracing: false`."""
+        if scenario.target is not None:
+            return {}
+        return {"tracing": True, "trace_file": str(self.dir / trace_file(SHOP))}
+
     def _interrupt(self, sig: signal.Signals) -> None:
         if self.interrupted is None:
             elapsed = time.time() - self.started_at
@@ -138,6 +146,8 @@ class _Run:
         if self.stopped.is_set():
             return
         extra: list[str] = []
+        if self.settings.get("tracing"):  # the buyers start each order's trace
+            extra += ["--fakalab-trace-sample", str(self.settings.get("trace_sample", 1.0))]
         duration = self.scenario.duration
         if isinstance(self.stack, TargetStack):
             extra = self._buyer_options(self.stack)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Mapping
@@ -22,11 +23,24 @@ import jmespath
 
 from fakalab.contract.profile import Extract, Profile, Step
 
-__all__ = ["Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest", "StepResult",
-           "TargetPlugin", "digest", "key_list", "render"]
+__all__ = ["TRACEPARENT", "Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest",
+           "StepResult", "TargetPlugin", "digest", "journey_trace", "key_list", "render"]
 
 _WHOLE = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 _NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
+
+
+TRACEPARENT = "_traceparent"  # a journey context's W3C trace, sent as `traceparent`
+
+
+def journey_trace(rng: random.Random, sample: float | None) -> str | None:
+    """A W3C traceparent naming a new trace for one journey (None when not tracing); its
+    sampled flag is set for a share `sample` of journeys, and the shop follows it."""
+    if sample is None:
+        return None
+    flags = "01" if rng.random() < sample else "00"
+    return f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-{flags}"
+
 
 
 @dataclass(frozen=True)
@@ -180,10 +194,13 @@ class ProfileClient:
     def request(self, step: Step, context: Mapping[str, Any]) -> SentRequest:
         spec = step.request
         path = str(render(spec.path, context))
+        headers = {k: str(v) for k, v in render(spec.headers, context).items()}
+        if TRACEPARENT in context:  # the journey's trace (docs/tracing.md)
+            headers["traceparent"] = str(context[TRACEPARENT])
         return SentRequest(
             method=spec.method, url=urljoin(self.base_url, path.lstrip("/"))
             if not path.startswith(("http://", "https://")) else path,
-            headers={k: str(v) for k, v in render(spec.headers, context).items()},
+            headers=headers,
             params={k: str(v) for k, v in render(spec.query, context).items()},
             json_body=render(spec.json_body, context),
             form=None if spec.form is None else {

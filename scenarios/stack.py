@@ -28,6 +28,7 @@ from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError
 from fakalab.chaos.plan import proxy_name
 from fakalab.chaos.server import ToxiproxySubprocess
 from fakalab.contract.services import SERVICES
+from fakalab.contract.traces import TRACES_DIR
 from fakalab.reference_shop.dburl import DatabaseProblem, shown
 from fakalab.reference_shop.process import ShopProcess, ShopProcessError
 from fakalab.reference_shop.storage.rundb import (
@@ -94,6 +95,14 @@ class Stack:
         """The payment channels' journals (they survive a kill)."""
         return self.run_dir / "upstreams"
 
+    @property
+    def traces(self) -> dict[str, Any]:
+        """Where the upstreams send their spans: with the shop's, when it traces."""
+        if not self.shop_settings.get("tracing"):
+            return {}
+        return {"traces": self.run_dir / TRACES_DIR,
+                "otlp_endpoint": self.shop_settings.get("otlp_endpoint")}
+
     def start(self) -> None:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -128,7 +137,7 @@ class Stack:
                              f"(there are: {', '.join(SERVICES)})")
         shared = [name for name in SERVICES if name not in self.isolate]
         self.upstreams = UpstreamsProcess(host=self.bind, seed=self.seed, only=shared,
-                                          state_dir=self.state_dir)
+                                          state_dir=self.state_dir, **self.traces)
         try:
             self.upstream_urls = dict(self.upstreams.start())
         except UpstreamsError as exc:
@@ -144,7 +153,7 @@ class Stack:
         """`name` alone in a process, on its port of the shared port base."""
         proc = UpstreamsProcess(self.upstreams.port_base if self.upstreams else None,
                                 host=self.bind, seed=self.seed, only=[name],
-                                state_dir=self.state_dir)
+                                state_dir=self.state_dir, **self.traces)
         try:
             self.upstream_urls[name] = proc.start()[name]
         except UpstreamsError as exc:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from fakalab.reference_shop.http_transport import (
     AiohttpTransport,
@@ -20,6 +21,7 @@ from fakalab.reference_shop.http_transport import (
     Reply,
     Transport,
 )
+from fakalab.reference_shop.tracing import traced_now, traceparent
 from fakalab.reference_shop.upstreams.service import Stats
 
 __all__ = ["ATTEMPT_TIMEOUT_S", "RETRY_DELAYS_S", "CallbackSender", "retry_schedule"]
@@ -58,6 +60,9 @@ class CallbackSender:
         self._timeout_s = timeout_s
         self._client: Transport | None = None
         self._tasks: set[asyncio.Task[bool]] = set()
+        # a CLIENT span per attempt, in the trace of the request that paid (the delivery task
+        # inherits its context), its traceparent sent to the shop
+        self.tracer: Tracer | None = None
 
     async def start(self) -> None:
         if self._transport is None:
@@ -111,13 +116,33 @@ class CallbackSender:
         if self._client is None:
             raise RuntimeError("CallbackSender used before start()")
         self.stats.inc("callback_attempts")
+        if self.tracer is None or not traced_now():
+            return self._counted(await self._send(url, message, None))
+        span = self.tracer.start_span("POST callback", kind=SpanKind.CLIENT)
+        try:
+            response = await self._send(url, message, traceparent(span))
+        except BaseException:
+            span.end()
+            raise
+        if response is None or not acknowledged(response):
+            span.set_status(Status(StatusCode.ERROR, "not acknowledged"))
+            if response is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+        span.end()
+        return self._counted(response)
+
+    async def _send(self, url: str, message: dict[str, Any], headers: dict[str, str] | None
+                    ) -> Reply | None:
+        assert self._client is not None
         try:
             async with asyncio.timeout(self._timeout_s):
-                response = await self._client.request("POST", url, message, self._timeout_s)
+                return await self._client.request("POST", url, message, self._timeout_s,
+                                                  headers)
         except Exception:  # connection error, timeout, bad URL: all count as a failed attempt
-            self.stats.inc("callback_failures")
-            return False
-        if acknowledged(response):
+            return None
+
+    def _counted(self, response: Reply | None) -> bool:
+        if response is not None and acknowledged(response):
             return True
         self.stats.inc("callback_failures")
         return False

@@ -85,6 +85,11 @@ def _print_urls(urls: dict[str, str]) -> None:
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Payment channels keep their payments here (NAME.jsonl) and find them again "
               "after a restart; default: in memory only.")
+@click.option("--traces", type=click.Path(file_okay=False, path_type=Path),
+              help="Trace the requests that carry a W3C traceparent: each service appends "
+              "its spans (OTLP JSON lines) to NAME.jsonl here (docs/tracing.md).")
+@click.option("--otlp-endpoint", help="Send those spans to this OTLP/HTTP collector too "
+              "(e.g. http://127.0.0.1:4318).")
 def upstreams(
     host: str,
     port_base: int,
@@ -98,6 +103,8 @@ def upstreams(
     public_host: str | None,
     log_level: str,
     state_dir: Path | None,
+    traces: Path | None,
+    otlp_endpoint: str | None,
 ) -> None:
     """Run the upstream services (payment A/B, supplier A/B, risk, notify) until interrupted.
 
@@ -117,6 +124,8 @@ def upstreams(
         public_host=public_host,
         log_level=log_level,
         state_dir=state_dir,
+        traces=traces,
+        otlp_endpoint=otlp_endpoint,
     )
     try:
         run(settings, on_ready=_print_urls)

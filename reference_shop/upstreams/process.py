@@ -75,6 +75,8 @@ class UpstreamsProcess:
         startup_timeout_s: float = 30.0,
         env: dict[str, str] | None = None,
         state_dir: Path | None = None,
+        traces: Path | None = None,
+        otlp_endpoint: str | None = None,
     ) -> None:
         self.port_base = port_base
         self.host = host
@@ -83,6 +85,8 @@ class UpstreamsProcess:
         self.options += ["--secret-a", secret_a] if secret_a else []
         self.options += ["--secret-b", secret_b] if secret_b else []
         self.options += ["--state-dir", str(state_dir)] if state_dir else []
+        self.options += ["--traces", str(traces)] if traces else []
+        self.options += ["--otlp-endpoint", otlp_endpoint] if otlp_endpoint else []
         self.command = list(command)
         self.startup_timeout_s = startup_timeout_s
         self.env = env

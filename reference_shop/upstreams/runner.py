@@ -28,9 +28,11 @@ from fakalab.contract.services import (
     SERVICES,
     service_url,
 )
+from fakalab.reference_shop.tracing import TraceRequests, Tracing, open_tracing
 from fakalab.reference_shop.upstreams import epay, notifier, payment, risk, supplier
 
-__all__ = ["BindError", "Settings", "bind_sockets", "build_app", "run", "serve"]
+__all__ = ["BindError", "Settings", "bind_sockets", "build_app", "run", "serve", "traced",
+           "upstream_route"]
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
@@ -50,6 +52,8 @@ class Settings:
     epay_pid: str = epay.DEFAULT_PID  # the merchant of the epay gateway
     epay_key: str = epay.DEFAULT_KEY
     ports: dict[str, int] = field(default_factory=dict)  # a service's own port (not the base's)
+    traces: Path | None = None  # each service appends its spans to NAME.jsonl here
+    otlp_endpoint: str | None = None  # and/or sends them to this OTLP/HTTP collector
 
     def port(self, name: str) -> int:
         return self.ports.get(name, self.port_base + PORTS[name])
@@ -89,6 +93,37 @@ def build_app(name: str, settings: Settings) -> FastAPI:
         return epay.create_app(settings.epay_pid, settings.epay_key, settings.public_url(name),
                                settings.seed, journal=journal)
     return notifier.create_app(settings.seed)
+
+
+# Routes with an id in the path, named by their template (span names stay few).
+_TEMPLATES = (("/pay/", "/pay/{payment_id}"), ("/api/payments/", "/api/payments/{trade_no}"))
+
+
+def upstream_route(method: str, path: str) -> str | None:
+    """The server span's name of a request an upstream traces: its business API (not the
+    health check, the admin switches or the status documents)."""
+    if path == "/healthz" or path.startswith(("/admin", "/api/v2")):
+        return None
+    for prefix, template in _TEMPLATES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return f"{method} {template}"
+    return f"{method} {path}"
+
+
+def traced(name: str, app: FastAPI, settings: Settings) -> Tracing | None:
+    """Trace ``app`` as service ``name`` when ``settings`` name a destination: the requests
+    that carry a traceparent (the upstreams start no trace of their own), and a payment
+    channel's callbacks to the shop."""
+    if settings.traces is None and not settings.otlp_endpoint:
+        return None
+    file = settings.traces / f"{name}.jsonl" if settings.traces is not None else None
+    tracing = open_tracing(name, file, settings.otlp_endpoint, roots=False)
+    app.add_middleware(TraceRequests, tracer=tracing.tracer, name_of=upstream_route,
+                       roots=False)
+    sender = getattr(app.state, "sender", None)
+    if sender is not None:
+        sender.tracer = tracing.tracer
+    return tracing
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -168,10 +203,9 @@ async def serve(
     ``on_ready`` gets ``{name: url}`` once every server accepts connections. Pass
     ``handle_signals=False`` when the caller's loop already handles SIGINT/SIGTERM.
     """
-    servers = [
-        _Server(_config(build_app(name, settings), settings, settings.port(name)))
-        for name in sockets
-    ]
+    apps = {name: build_app(name, settings) for name in sockets}
+    tracings = [t for name, app in apps.items() if (t := traced(name, app, settings))]
+    servers = [_Server(_config(app, settings, settings.port(name))) for name, app in apps.items()]
     if handle_signals:
         _install_signals(servers)
     tasks = [
@@ -188,6 +222,8 @@ async def serve(
     for server in servers:
         server.should_exit = True
     await asyncio.gather(*tasks)
+    for tracing in tracings:
+        await asyncio.to_thread(tracing.shutdown)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:

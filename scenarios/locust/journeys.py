@@ -41,12 +41,14 @@ from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
 from fakalab.scenarios.paypage import to_cashier
 from fakalab.scenarios.profile_client import (
+    TRACEPARENT,
     Answer,
     ProfileClient,
     SentRequest,
     TargetPlugin,
     digest,
     extract,
+    journey_trace,
 )
 
 __all__ = ["Journeys", "LocustHttp"]
@@ -82,20 +84,23 @@ class LocustHttp:
 class Journeys:
     def __init__(self, session: FastHttpSession, behaviour: BuyerBehaviour,
                  writer: RecordWriter, profile: Profile, base_url: str,
-                 cashier: str | None = None, plugin: TargetPlugin | None = None) -> None:
+                 cashier: str | None = None, plugin: TargetPlugin | None = None,
+                 trace_sample: float | None = None) -> None:
         self.session = session
         self.behaviour = behaviour
         self.writer = writer
         self.http = LocustHttp(session)
         self.client = ProfileClient(profile, self.http, base_url, plugin)
         self.cashier = cashier  # the gateway's cashier URLs start so (None: pay_url is one)
+        self.trace_sample = trace_sample  # None: no traceparent (docs/tracing.md)
 
     def run(self, persona: str, rng: random.Random) -> None:
         if persona == "browser":
             if self.client.has("list_products"):
                 self.client.run("list_products", {})
             return
-        order = self._order(persona, rng)
+        trace = journey_trace(rng, self.trace_sample)
+        order = self._order(persona, rng, trace)
         if order is None or persona == "abandoner":
             return
         if not self._pay(order, 2 if persona == "double_payer" else 1):
@@ -126,7 +131,9 @@ class Journeys:
             for attempt in range(3):
                 if attempt:
                     gevent.sleep(self.behaviour.think_s)
-                if self.session.post(cashier, name="pay_url").status_code == 200:
+                headers = {"traceparent": order[TRACEPARENT]} if TRACEPARENT in order else None
+                if self.session.post(cashier, name="pay_url",
+                                     headers=headers).status_code == 200:
                     paid = True
                     self.writer.buyer(order["order_id"], time.time(), "paid", cashier)
                     break
@@ -144,7 +151,8 @@ class Journeys:
             self.writer.buyer(order["order_id"], time.time(), "cashier", journey.cashier)
         return journey.cashier
 
-    def _order(self, persona: str, rng: random.Random) -> dict[str, Any] | None:
+    def _order(self, persona: str, rng: random.Random, trace: str | None = None
+               ) -> dict[str, Any] | None:
         """Place the order; a busy shop's refusal is retried after its hint (or the buyer
         gives up). Every try is written to attempts.csv."""
         products = self.behaviour.products
@@ -154,6 +162,8 @@ class Journeys:
         for attempt in range(1, behaviour.busy_retries + 2):
             context: dict[str, Any] = {"product": product, "quantity": 1, "persona": persona,
                                        "email": f"{persona}@example.com"}
+            if trace is not None:  # every request of the journey carries it
+                context[TRACEPARENT] = trace
             result = self.client.run("create_order", context)
             answer = result.answer
             wait = retry_after(answer.status, dict(answer.headers))

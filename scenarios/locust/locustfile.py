@@ -59,6 +59,9 @@ def _arguments(parser: Any) -> None:
     parser.add_argument("--fakalab-cashier", env_var="FAKALAB_CASHIER", default="",
                         help="prefix of the gateway's cashier URLs: buyers follow the shop's "
                         "payment page there and pay (empty: the payment URL is the cashier)")
+    parser.add_argument("--fakalab-trace-sample", env_var="FAKALAB_TRACE_SAMPLE", default="",
+                        help="send a W3C traceparent with every request of a journey (one "
+                        "trace per order), sampled at this share (empty: none)")
     parser.add_argument("--fakalab-plugin", env_var="FAKALAB_PLUGIN", default="",
                         help="a target plugin (entry point of group fakalab.targets)")
 
@@ -111,7 +114,9 @@ class Arrivals(User):
         journeys = Journeys(session, scenario.load.buyers, writer,  # type: ignore[arg-type]
                             load_profile(options.fakalab_profile), self.host or "",
                             options.fakalab_cashier or None,
-                            load_plugin(options.fakalab_plugin or None))
+                            load_plugin(options.fakalab_plugin or None),
+                            float(options.fakalab_trace_sample)
+                            if options.fakalab_trace_sample else None)
         dispatcher = Dispatcher(scenario, journeys.run, publish, index,
                                 max(1, options.fakalab_processes),
                                 os.environ.get("FAKALAB_GENERATOR_NAME", ""))

@@ -110,6 +110,13 @@ def test_short_drill_writes_a_complete_consistent_run_directory(tmp_path: Path) 
                                                                  "latency")
     took = float(fault["ended_at"]) - float(fault["started_at"])
     assert 5.0 <= took <= 8.0
+    # traced end to end: the slowed link shows as network time, not as time inside risk
+    assert {"shop.jsonl", "payment-a.jsonl", "risk.jsonl", "notify.jsonl"} <= {
+        p.name for p in (run_dir / "traces").iterdir()}
+    metrics = json.loads((run_dir / "report" / "metrics.json").read_text())["runs"][0]
+    split = {r["component"]: r for r in metrics["trace_time"]}
+    assert {"shop", "queue", "payment-a", "risk", "notify", "network"} <= set(split)
+    assert split["network"]["total_s"] > split["risk"]["total_s"]
     summaries = info["load"]["summaries"]
     assert sorted(s["index"] for s in summaries) == [0, 1]
     assert all(s["share"] == 0.5 for s in summaries)

@@ -73,3 +73,24 @@ def test_a_connection_error_is_an_answer_not_an_exception() -> None:
     result = _client(down).run("create_order", {"product": "x", "quantity": 1, "email": "e",
                                                 "persona": "buyer"})
     assert result.answer.status == 0 and "ConnectError" in result.problem
+
+
+def test_a_journey_sends_its_trace_with_every_request() -> None:
+    import random
+
+    from fakalab.scenarios.profile_client import TRACEPARENT, journey_trace
+
+    rng = random.Random(1)
+    assert journey_trace(rng, None) is None
+    sampled, unsampled = journey_trace(rng, 1.0), journey_trace(rng, 0.0)
+    assert sampled is not None and unsampled is not None
+    version, trace_id, span_id, flags = sampled.split("-")
+    assert (version, len(trace_id), len(span_id), flags) == ("00", 32, 16, "01")
+    assert unsampled.endswith("-00") and unsampled.split("-")[1] != trace_id
+    client = ProfileClient(load_profile("reference"), HttpxHttp(httpx.Client()), "http://x")
+    step = client.profile.create_order
+    assert step is not None
+    context = {"product": "p", "quantity": 1, "email": "e", "persona": "buyer"}
+    assert "traceparent" not in client.request(step, context).headers
+    sent = client.request(step, {**context, TRACEPARENT: sampled})
+    assert sent.headers["traceparent"] == sampled
