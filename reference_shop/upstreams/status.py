@@ -125,7 +125,7 @@ class StatusBoard:
         self.updated_at = now
 
     def component_status(self, faults: Faults) -> str:
-        statuses = [i.announcement.status for i in self.open.values()]
+        statuses: list[str] = [i.announcement.status for i in self.open.values()]
         if self.auto:
             statuses.append(auto_status(faults))
         return worst(statuses)
