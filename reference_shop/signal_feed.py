@@ -11,7 +11,7 @@ import csv
 import json
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,17 @@ class SignalFeed:
         self.reconnect_s = reconnect_s
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))
         self.connects: dict[str, int] = dict.fromkeys(self.urls, 0)
+        self.listeners: list[Callable[[ProviderReport], None]] = []  # hear each piece of news
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         return [c for name in self.urls for c in (self.stream(name), self.poll(name))]
 
     def record(self, report: ProviderReport) -> None:
-        if not self.signals.apply(report) or self.log_path is None:
+        if not self.signals.apply(report):
+            return
+        for listener in self.listeners:
+            listener(report)
+        if self.log_path is None:
             return
         new = not self.log_path.exists()
         with self.log_path.open("a", newline="") as out:
