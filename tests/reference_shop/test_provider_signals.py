@@ -87,9 +87,9 @@ def test_an_announcement_true_or_false_steers_new_payments_until_withdrawn() -> 
     signals.apply(parse_summary("payment-a", _doc("major_outage"), 1.0, "stream"))
     assert [c.name for c in payments.channel_chain()] == ["payment-b", "payment-a"]
     signals.apply(parse_summary("payment-b", _doc("major_outage"), 1.0, "stream"))
-    assert [c.name for c in payments.channel_chain()][0] == "payment-a"  # both: no better one
+    assert next(c.name for c in payments.channel_chain()) == "payment-a"  # both: no better one
     signals.apply(parse_summary("payment-a", _doc(), 2.0, "stream"))  # withdrawn
-    assert [c.name for c in payments.channel_chain()][0] == "payment-a"
+    assert next(c.name for c in payments.channel_chain()) == "payment-a"
 
 
 async def _until(queue: asyncio.Queue[ProviderReport], test: Any) -> ProviderReport:
