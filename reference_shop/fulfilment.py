@@ -208,7 +208,7 @@ class Fulfilment:
             chain.append(self.upstreams.supplier_b)
             announced = (self.signals.degraded(chain[0].name)
                          and not self.signals.degraded(chain[1].name))
-            if not chain[0].breaker.allow(time.time()) or announced:
+            if chain[0].breaker.refusing(time.time()) or announced:
                 chain.reverse()
         return chain
 

@@ -75,7 +75,7 @@ class Payments:
         now = time.time()
         slow = a.health.mean_latency_ms(now) > self.settings.slow_upstream_ms
         announced = self.signals.degraded(a.name) and not self.signals.degraded(b.name)
-        if not a.breaker.allow(now) or slow or announced:
+        if a.breaker.refusing(now) or slow or announced:
             return [b, a]
         return [a, b]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 __all__ = ["DEGRADED", "ProviderIncident", "ProviderReport", "ProviderSignals",
@@ -39,6 +40,13 @@ class ProviderReport:
     indicator: str
     component_status: str
     incidents: tuple[ProviderIncident, ...] = ()
+    page_updated_at: float | None = None  # the page's own clock: orders answers that cross
+
+    def older_than(self, other: ProviderReport | None) -> bool:
+        """Is this an answer from before ``other``'s (a poll sent before a push arrived)?"""
+        return (other is not None and self.page_updated_at is not None
+                and other.page_updated_at is not None
+                and self.page_updated_at < other.page_updated_at)
 
     @property
     def degraded(self) -> bool:
@@ -71,6 +79,13 @@ def _incident(raw: Any) -> ProviderIncident:
                             _text(raw.get("impact")), body, _text(raw.get("updated_at")))
 
 
+def _epoch(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
+
+
 def parse_summary(provider: str, doc: Any, received_at: float, via: str) -> ProviderReport:
     """``doc`` (a parsed summary.json) as a report; ValueError when it is not one. The
     component status is the worst of the page's components (a provider's page may list
@@ -86,8 +101,9 @@ def parse_summary(provider: str, doc: Any, received_at: float, via: str) -> Prov
         raise ValueError(f"unknown component status {unknown[0]!r}")
     worst = max(statuses, key=_STATUSES.index, default="operational")
     incidents = tuple(_incident(i) for i in doc.get("incidents") or [])
+    page = doc.get("page") if isinstance(doc.get("page"), dict) else {}
     return ProviderReport(provider, received_at, via, _text(doc["status"].get("indicator")),
-                          str(worst), incidents)
+                          str(worst), incidents, _epoch(page.get("updated_at")))
 
 
 def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -118,8 +134,12 @@ class ProviderSignals:
     reports: dict[str, ProviderReport] = field(default_factory=dict)
 
     def apply(self, report: ProviderReport) -> bool:
-        """Keep ``report``; True when it tells something new (a row to record)."""
-        news = not report.same_news(self.reports.get(report.provider))
+        """Keep ``report`` unless it is older than the one kept; True when it tells something
+        new (a row to record)."""
+        kept = self.reports.get(report.provider)
+        if report.older_than(kept):
+            return False
+        news = not report.same_news(kept)
         self.reports[report.provider] = report
         return news
 

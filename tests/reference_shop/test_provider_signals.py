@@ -157,3 +157,12 @@ async def test_the_shop_hears_an_announcement_through_the_push(
         await asyncio.gather(*tasks, return_exceptions=True)
         await admin.aclose()
         await feed.aclose()
+
+
+def test_an_answer_older_than_the_news_kept_is_ignored() -> None:
+    signals = ProviderSignals(enabled=True)
+    stale = _doc()  # asked before the announcement…
+    fresh = _doc("major_outage")
+    assert signals.apply(parse_summary("payment-a", fresh, 2.0, "stream"))
+    assert not signals.apply(parse_summary("payment-a", stale, 3.0, "poll"))  # …answered after
+    assert signals.degraded("payment-a")
