@@ -101,7 +101,8 @@ def parse_summary(provider: str, doc: Any, received_at: float, via: str) -> Prov
         raise ValueError(f"unknown component status {unknown[0]!r}")
     worst = max(statuses, key=_STATUSES.index, default="operational")
     incidents = tuple(_incident(i) for i in doc.get("incidents") or [])
-    page = doc.get("page") if isinstance(doc.get("page"), dict) else {}
+    page = doc.get("page")
+    page = page if isinstance(page, dict) else {}
     return ProviderReport(provider, received_at, via, _text(doc["status"].get("indicator")),
                           str(worst), incidents, _epoch(page.get("updated_at")))
 
