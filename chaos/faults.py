@@ -112,7 +112,10 @@ class FaultInjector:
     async def inject(self, fault: FaultSpec) -> Any:
         if not fault.announced:
             return await self._inject(fault)
-        announced = await self._announce(fault)  # the provider speaks first
+        if fault.announce_after:  # the runner announces later (PlanRunner._one_fault)
+            return {"announcement": "later", "fault": None if fault.false_alarm
+                    else await self._inject(fault)}
+        announced = await self.announce(fault)  # the provider speaks first
         if fault.false_alarm:
             return {"announcement": announced, "fault": "none (false alarm)"}
         return {"announcement": announced, "fault": await self._inject(fault)}
@@ -128,7 +131,8 @@ class FaultInjector:
     def announcement_id(self, fault: FaultSpec) -> str:
         return f"fakalab-{self.tag}-{fault.id}" if self.tag else f"fakalab-{fault.id}"
 
-    async def _announce(self, fault: FaultSpec) -> Any:
+    async def announce(self, fault: FaultSpec) -> Any:
+        """Post the fault's announcement on its upstream's status page."""
         status = fault.announced_status
         body = {"id": self.announcement_id(fault), "status": status,
                 "name": f"{fault.service}: {status.replace('_', ' ')}",

@@ -160,6 +160,7 @@ class FaultSpec(_Model):
     announce: Annotated[bool | Literal["false_alarm"], BeforeValidator(_announce)] = False
     announce_status: Literal["degraded_performance", "partial_outage", "major_outage"] | None = (
         None)
+    announce_after: Duration = 0.0  # the provider's lag: announced this long after `start`
 
     @property
     def announced(self) -> bool:
@@ -235,9 +236,13 @@ class FaultSpec(_Model):
 
     def _check_announcement(self) -> None:
         if not self.announced:
-            if self.announce_status is not None:
-                raise ValueError("announce_status needs announce: true or false_alarm")
+            if self.announce_status is not None or self.announce_after:
+                raise ValueError("announce_status and announce_after need announce: true or "
+                                 "false_alarm")
             return
+        if self.announce_after >= self.duration:
+            raise ValueError(f"announce_after ({self.announce_after:g} s) must be shorter than "
+                             f"the fault ({self.duration:g} s)")
         if service_family(self.service) is None:
             raise ValueError(f"announce: only an upstream with a status page announces "
                              f"(payment-*, supplier-*, risk, notify, the gateway); not "

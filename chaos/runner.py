@@ -257,6 +257,11 @@ class PlanRunner:
         async with lock:
             if not await self._inject(fault, injector):
                 return False
+        if fault.announced and fault.announce_after:
+            await self.clock.sleep_until(t0 + fault.start + fault.announce_after)
+            async with lock:
+                if fault.id in self._active and not await self._announce(fault, injector):
+                    return False
         await self.clock.sleep_until(t0 + fault.end)
         async with lock:
             if fault.id in self._active:
@@ -272,6 +277,20 @@ class PlanRunner:
             self._active[fault.id] = (fault, self.clock.now())
         self._record.activities.append(Activity(
             "action", f"inject {fault.id}", fault.link, fault.fault.model_dump(), start,
+            time.time(), "failed" if error else "succeeded", output, error,
+        ))
+        if cancelled:
+            raise asyncio.CancelledError
+        return error is None
+
+    async def _announce(self, fault: FaultSpec, injector: FaultInjector) -> bool:
+        """A lagging provider's announcement (`announce_after`), journaled as its own action."""
+        start = time.time()
+        task = asyncio.ensure_future(injector.announce(fault))
+        cancelled = await _settle(task)
+        output, error = _outcome(task)
+        self._record.activities.append(Activity(
+            "action", f"announce {fault.id}", fault.link, fault.fault.model_dump(), start,
             time.time(), "failed" if error else "succeeded", output, error,
         ))
         if cancelled:

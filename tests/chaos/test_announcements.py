@@ -30,7 +30,7 @@ def _plan(fault: str) -> Any:
     ("{link: supplier-a, fault: kill, duration: 5s, announce: true}",
      "p.yaml:3: faults[0]: announce: a killed supplier-a cannot announce"),
     ("{link: shop->payment-a, fault: down, duration: 5s, announce_status: major_outage}",
-     "p.yaml:3: faults[0]: announce_status needs announce: true or false_alarm"),
+     "p.yaml:3: faults[0]: announce_status and announce_after need announce: true or false_alarm"),
 ])
 def test_a_bad_announcement_is_one_line_naming_the_problem(fault: str, problem: str) -> None:
     with pytest.raises(PlanError) as caught:
@@ -111,3 +111,22 @@ def test_the_watchdog_withdraws_announcements_too() -> None:
                  "announce: true}")
     spec = watchdog.spec_for(plan, None, ADMIN, 0.0, lambda f: "x")
     assert (spec.admin_urls, spec.announcers) == ([], ["http://pay-a.test"])
+
+
+async def test_a_lagging_provider_announces_after_the_fault_started() -> None:
+    admin = Admin()
+    plan = _plan("{link: shop->payment-a, fault: {business: {error_pct: 50}}, duration: 0.4, "
+                 "announce: true, announce_after: 0.2}")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(admin.handle))
+    runner = PlanRunner(plan, None, ADMIN, use_watchdog=False, http=http)  # type: ignore[arg-type]
+    journal = await runner.run()
+    assert [a.name for a in journal.activities][1:] == ["inject f1", "announce f1", "remove f1"]
+    assert [c for c in admin.calls if c[1] != "/healthz"] == [
+        ("PATCH", "/admin/faults"), ("POST", "/admin/status/incidents"),
+        ("DELETE", "/admin/faults"), ("DELETE", f"/admin/status/incidents/fakalab-{runner.tag}-f1")]
+
+
+def test_an_announcement_lag_must_fit_in_the_fault() -> None:
+    with pytest.raises(PlanError, match=r"announce_after \(5 s\) must be shorter than the fault"):
+        _plan("{link: shop->payment-a, fault: down, duration: 5s, announce: true, "
+              "announce_after: 5s}")
