@@ -138,10 +138,10 @@ def upstreams() -> Iterator[dict[str, str]]:
 async def test_the_shop_hears_an_announcement_through_the_push(
         upstreams: dict[str, str]) -> None:
     signals = ProviderSignals(enabled=True)
-    feed = SignalFeed(signals, upstreams, poll_s=3600)
+    feed = SignalFeed(signals, upstreams)
     heard: asyncio.Queue[ProviderReport] = asyncio.Queue()
     feed.listeners.append(heard.put_nowait)
-    tasks = [asyncio.create_task(c) for c in feed.loops()]
+    tasks = [asyncio.create_task(feed.stream(name)) for name in upstreams]  # the push alone
     admin = httpx.AsyncClient(base_url=upstreams["supplier-a"])
     try:
         await _until(heard, lambda r: r.provider == "supplier-a" and r.via == "stream")
@@ -166,3 +166,19 @@ def test_an_answer_older_than_the_news_kept_is_ignored() -> None:
     assert signals.apply(parse_summary("payment-a", fresh, 2.0, "stream"))
     assert not signals.apply(parse_summary("payment-a", stale, 3.0, "poll"))  # …answered after
     assert signals.degraded("payment-a")
+
+
+async def test_the_shop_is_wired_to_listen_only_when_asked(tmp_path: Path) -> None:
+    from fakalab.reference_shop.composition import build_shop
+
+    quiet = build_shop(ShopSettings(db_url=f"sqlite:///{tmp_path}/a.db"))
+    assert quiet.signal_feed is None and not quiet.state.signals.enabled
+    shop = build_shop(ShopSettings(db_url=f"sqlite:///{tmp_path}/b.db", provider_signals=True,
+                                   provider_status_urls={"payment-a": "http://status.test"}))
+    assert shop.signal_feed is not None
+    assert shop.signal_feed.urls["payment-a"] == "http://status.test"
+    assert shop.payments.signals is shop.fulfilment.signals is shop.state.signals
+    assert shop.monitor.signals is shop.state.signals
+    for s in (quiet, shop):
+        await s.http.aclose()
+    await shop.signal_feed.aclose()
