@@ -70,6 +70,11 @@ def preflight_problems(
     known = set(proxies)
     problems = []
     for fault in plan.faults:
+        if fault.announced and fault.service not in admin_urls:
+            problems.append(f"{fault.id}: no admin URL for upstream {fault.service!r} (to "
+                            f"announce on its status page)")
+        if fault.false_alarm:
+            continue
         if fault.fault.kind == "kill":
             if killable is None:
                 problems.append(f"{fault.id}: kill {fault.service!r} needs the processes of a "
@@ -105,6 +110,48 @@ class FaultInjector:
         return self.processes
 
     async def inject(self, fault: FaultSpec) -> Any:
+        if not fault.announced:
+            return await self._inject(fault)
+        if fault.announce_after:  # the runner announces later (PlanRunner._one_fault)
+            return {"announcement": "later", "fault": None if fault.false_alarm
+                    else await self._inject(fault)}
+        announced = await self.announce(fault)  # the provider speaks first
+        if fault.false_alarm:
+            return {"announcement": announced, "fault": "none (false alarm)"}
+        return {"announcement": announced, "fault": await self._inject(fault)}
+
+    async def remove(self, fault: FaultSpec, still_active: Iterable[FaultSpec] = ()) -> Any:
+        """Undo `fault` (and withdraw its announcement), keeping the effect of overlapping
+        faults that are still active."""
+        if not fault.announced:
+            return await self._remove(fault, still_active)
+        removed = (None if fault.false_alarm else await self._remove(fault, still_active))
+        return {"fault": removed, "announcement": await self._withdraw(fault)}
+
+    def announcement_id(self, fault: FaultSpec) -> str:
+        return f"fakalab-{self.tag}-{fault.id}" if self.tag else f"fakalab-{fault.id}"
+
+    async def announce(self, fault: FaultSpec) -> Any:
+        """Post the fault's announcement on its upstream's status page."""
+        status = fault.announced_status
+        body = {"id": self.announcement_id(fault), "status": status,
+                "name": f"{fault.service}: {status.replace('_', ' ')}",
+                "body": f"We are seeing {status.replace('_', ' ')} of {fault.service} and are "
+                        f"investigating."}
+        url = f"{self.admin_urls[fault.service]}/admin/status/incidents"
+        response = await self.http.post(url, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    async def _withdraw(self, fault: FaultSpec) -> Any:
+        incident = self.announcement_id(fault)
+        url = f"{self.admin_urls[fault.service]}/admin/status/incidents/{incident}"
+        response = await self.http.delete(url)
+        if response.status_code != 404:  # already gone (a restarted upstream) is withdrawn
+            response.raise_for_status()
+        return {"service": fault.service, "withdrawn": incident}
+
+    async def _inject(self, fault: FaultSpec) -> Any:
         action = fault.fault
         if action.kind == "kill":
             return await asyncio.to_thread(self._process_control().kill, fault.service)
@@ -118,8 +165,7 @@ class FaultInjector:
             return {"proxy": fault.proxy, "enabled": False}
         return await self._patch(fault.service, dict(action.attributes))
 
-    async def remove(self, fault: FaultSpec, still_active: Iterable[FaultSpec] = ()) -> Any:
-        """Undo `fault`, keeping the effect of overlapping faults that are still active."""
+    async def _remove(self, fault: FaultSpec, still_active: Iterable[FaultSpec]) -> Any:
         others = [other for other in still_active if other.id != fault.id]
         action = fault.fault
         if action.kind == "kill":  # the fault ends with the restart

@@ -72,6 +72,12 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def _announce(value: Any) -> Any:
+    if value is True or value is False or value == "false_alarm":
+        return value
+    raise ValueError(f"announce is true, false or false_alarm (got {value!r})")
+
+
 def proxy_name(link: str) -> str:
     """The Toxiproxy proxy of a link: `shop->payment-a` → `shop_payment-a`."""
     source, _, target = link.partition("->")
@@ -148,6 +154,29 @@ class FaultSpec(_Model):
     duration: Duration
     toxicity: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     stream: Literal["upstream", "downstream"] = "downstream"
+    # The provider's own word on it (its status page, docs/chaos.md#announcements): false
+    # (silent), true (announced while the fault lasts) or false_alarm (announced, and the fault
+    # is not injected at all).
+    announce: Annotated[bool | Literal["false_alarm"], BeforeValidator(_announce)] = False
+    announce_status: Literal["degraded_performance", "partial_outage", "major_outage"] | None = (
+        None)
+    announce_after: Duration = 0.0  # the provider's lag: announced this long after `start`
+
+    @property
+    def announced(self) -> bool:
+        return self.announce is not False
+
+    @property
+    def false_alarm(self) -> bool:
+        return self.announce == "false_alarm"
+
+    @property
+    def announced_status(self) -> str:
+        """The component status announced: as given, else major_outage for `down` and
+        partial_outage for anything else."""
+        if self.announce_status is not None:
+            return self.announce_status
+        return "major_outage" if self.fault.kind == "down" else "partial_outage"
 
     @property
     def end(self) -> float:
@@ -165,8 +194,10 @@ class FaultSpec(_Model):
 
     @property
     def kind(self) -> str:
-        """The faults.csv `kind`: toxic type, `down`, `sigkill` or e.g.
-        `payment.callback_drop_pct`."""
+        """The faults.csv `kind`: toxic type, `down`, `sigkill`, e.g.
+        `payment.callback_drop_pct`, or `false_alarm` (an announcement with no fault)."""
+        if self.false_alarm:
+            return "false_alarm"
         if self.fault.kind == "toxic":
             return self.fault.type
         if self.fault.kind == "kill":
@@ -189,6 +220,7 @@ class FaultSpec(_Model):
         if self.duration <= 0:
             raise ValueError("duration must be above 0 (for a kill: the time until the "
                              "restart)")
+        self._check_announcement()
         if self.fault.kind != "business":
             return self
         family = service_family(self.service)
@@ -200,6 +232,24 @@ class FaultSpec(_Model):
             raise ValueError(f"{self.service} has no fault switch {', '.join(unknown)} (it has: "
                              f"{', '.join(BUSINESS_FIELDS[family])})")
         return self
+
+
+    def _check_announcement(self) -> None:
+        if not self.announced:
+            if self.announce_status is not None or self.announce_after:
+                raise ValueError("announce_status and announce_after need announce: true or "
+                                 "false_alarm")
+            return
+        if self.announce_after >= self.duration:
+            raise ValueError(f"announce_after ({self.announce_after:g} s) must be shorter than "
+                             f"the fault ({self.duration:g} s)")
+        if service_family(self.service) is None:
+            raise ValueError(f"announce: only an upstream with a status page announces "
+                             f"(payment-*, supplier-*, risk, notify, the gateway); not "
+                             f"{self.service!r}")
+        if self.fault.kind == "kill":
+            raise ValueError(f"announce: a killed {self.service} cannot announce (its status "
+                             f"page goes down with it)")
 
 
 def _tolerance(raw: Any) -> Any:

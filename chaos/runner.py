@@ -135,7 +135,8 @@ class PlanRunner:
 
     async def preflight(self) -> list[str]:
         """Problems that would stop the plan (missing proxies or admin URLs); [] when none."""
-        needs_proxies = any(f.fault.kind in ("toxic", "down") for f in self.plan.faults)
+        needs_proxies = any(f.fault.kind in ("toxic", "down") and not f.false_alarm
+                            for f in self.plan.faults)
         proxies = await asyncio.to_thread(self.toxiproxy.proxies) if needs_proxies else {}
         killable = self.processes.killable() if self.processes is not None else None
         return preflight_problems(self.plan, proxies, self.admin_urls, killable)
@@ -204,7 +205,8 @@ class PlanRunner:
             return
         deadline = t0 + self.plan.end + self.plan.rollback_grace
         url = getattr(self.toxiproxy, "url", None)
-        business = {f.service for f in self.plan.faults if f.fault.kind == "business"}
+        business = {f.service for f in self.plan.faults
+                    if f.fault.kind == "business" or f.announced}
         urls = [self.admin_urls[s] for s in sorted(business) if s in self.admin_urls]
         seen = await asyncio.gather(*(asyncio.to_thread(watchdog.instance_of, u) for u in urls))
         instances = {u: i for u, i in zip(urls, seen, strict=True) if i is not None}
@@ -255,6 +257,11 @@ class PlanRunner:
         async with lock:
             if not await self._inject(fault, injector):
                 return False
+        if fault.announced and fault.announce_after:
+            await self.clock.sleep_until(t0 + fault.start + fault.announce_after)
+            async with lock:
+                if fault.id in self._active and not await self._announce(fault, injector):
+                    return False
         await self.clock.sleep_until(t0 + fault.end)
         async with lock:
             if fault.id in self._active:
@@ -270,6 +277,20 @@ class PlanRunner:
             self._active[fault.id] = (fault, self.clock.now())
         self._record.activities.append(Activity(
             "action", f"inject {fault.id}", fault.link, fault.fault.model_dump(), start,
+            time.time(), "failed" if error else "succeeded", output, error,
+        ))
+        if cancelled:
+            raise asyncio.CancelledError
+        return error is None
+
+    async def _announce(self, fault: FaultSpec, injector: FaultInjector) -> bool:
+        """A lagging provider's announcement (`announce_after`), journaled as its own action."""
+        start = time.time()
+        task = asyncio.ensure_future(injector.announce(fault))
+        cancelled = await _settle(task)
+        output, error = _outcome(task)
+        self._record.activities.append(Activity(
+            "action", f"announce {fault.id}", fault.link, fault.fault.model_dump(), start,
             time.time(), "failed" if error else "succeeded", output, error,
         ))
         if cancelled:

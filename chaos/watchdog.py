@@ -10,7 +10,8 @@ Ctrl-C does not reach it), giving it the spec on stdin. It acts once, then exits
 
 It removes every toxic it was given (named after the run's tag, so never another run's),
 re-enables every proxy, and resets every upstream whose `/healthz` still reports the instance
-the faults were put on. A runner that finishes cleanly dismisses it with `cancel()` (SIGTERM).
+the faults were put on (and withdraws the announcements on its status page). A runner that
+finishes cleanly dismisses it with `cancel()` (SIGTERM).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class WatchdogSpec:
     admin_urls: list[str] = field(default_factory=list)  # upstreams whose faults to reset
     runner_pid: int | None = None  # act as soon as this process is gone
     instances: dict[str, str] = field(default_factory=dict)  # admin URL -> instance seen
+    announcers: list[str] = field(default_factory=list)  # upstreams whose announcements to withdraw
 
 
 def instance_of(admin_url: str, timeout_s: float = 2.0) -> str | None:
@@ -61,10 +63,14 @@ def spec_for(plan: Any, toxiproxy_url: str | None, admin_urls: Mapping[str, str]
     """What the watchdog must undo for `plan` (a chaos.plan.Plan), on behalf of this process."""
     toxics = [(f.proxy, toxic_names(f)) for f in plan.faults if f.fault.kind == "toxic"]
     proxies = sorted({f.proxy for f in plan.faults if f.fault.kind == "down"})
-    services = sorted({f.service for f in plan.faults if f.fault.kind == "business"})
+    services = sorted({f.service for f in plan.faults
+                       if f.fault.kind == "business" and not f.false_alarm})
     urls = [admin_urls[s] for s in services if s in admin_urls]
+    speakers = sorted({f.service for f in plan.faults if f.announced})
+    announcers = [admin_urls[s] for s in speakers if s in admin_urls]
     return WatchdogSpec(deadline, toxiproxy_url, toxics, proxies, urls, os.getpid(),
-                        {u: v for u, v in (instances or {}).items() if u in urls})
+                        {u: v for u, v in (instances or {}).items()
+                         if u in urls or u in announcers}, announcers)
 
 
 def spawn(spec: WatchdogSpec) -> subprocess.Popen[bytes]:
@@ -113,6 +119,14 @@ def restore(spec: WatchdogSpec) -> list[str]:
             httpx.delete(f"{url}/admin/faults", timeout=5).raise_for_status()
         except httpx.HTTPError as exc:
             failures.append(f"{url}: {exc}")
+    for url in spec.announcers:
+        expected = spec.instances.get(url)
+        if expected is not None and instance_of(url) != expected:
+            continue
+        try:
+            httpx.delete(f"{url}/admin/status", timeout=5).raise_for_status()
+        except httpx.HTTPError as exc:
+            failures.append(f"{url}: {exc}")
     return failures
 
 
@@ -131,7 +145,7 @@ def main() -> int:
     raw = json.loads(sys.stdin.read())
     spec = WatchdogSpec(raw["deadline"], raw["toxiproxy_url"], [tuple(t) for t in raw["toxics"]],
                         raw["proxies"], raw["admin_urls"], raw.get("runner_pid"),
-                        raw.get("instances") or {})
+                        raw.get("instances") or {}, raw.get("announcers") or [])
     wait_for_cause(spec)
     return 1 if restore(spec) else 0
 

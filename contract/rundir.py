@@ -32,6 +32,7 @@ __all__ = [
     "OUTSIDE_SOURCES",
     "POLL_COLUMNS",
     "PROBE_COLUMNS",
+    "PROVIDER_SIGNAL_COLUMNS",
     "RECORDED_HEADS",
     "TICKET_COLUMNS",
     "TRACES",
@@ -66,6 +67,11 @@ RECORDED_HEADS = "receipt_heads.jsonl"  # the receipt log's signed heads, as the
 # (traces/<service>.jsonl): the names, the vocabulary and the format are in contract/traces.py.
 TRACES = TRACES_DIR
 INCIDENT_COLUMNS = ("incident_id", "component", "state", "at", "message")
+# What the shop heard from its providers' status pages (shop.provider_signals on): one row
+# each time a provider's news changed; via stream (the push) | poll (summary.json);
+# incidents and impact are `;`-joined, one per open incident.
+PROVIDER_SIGNAL_COLUMNS = ("at", "provider", "via", "indicator", "component_status",
+                           "incidents", "impact")
 # What each simulated buyer saw of its own orders, one row per thing that happened, written by
 # every Locust process (locust/records/buyers-<pid>.csv): `what` is created (value: JSON of
 # persona, product_id, quantity, amount, state), cashier (the gateway's cashier URL reached),

@@ -65,6 +65,20 @@ class ShopSettings(BaseSettings):
                                     "the receipt log (created when missing); default: a key "
                                     "kept in the shop's database.")
 
+    provider_signals: bool = Field(
+        False, description="Subscribe to the providers' status pages (their Statuspage "
+        "summary.json and push, docs/shop.md#provider-signals): their incidents show on the "
+        "status page, attributed, and failover steers away from a channel or supplier that "
+        "announces a partial or major outage before the breaker opens.")
+    provider_status_urls: dict[str, str] = Field(
+        default_factory=dict, description="Where each provider's status page is (default: "
+        "its API's URL in upstreams); a drill gives the upstreams' own addresses, not the "
+        "proxied ones: a status page is hosted apart from the API it reports on.")
+    provider_signals_log: str | None = Field(
+        None, description="CSV file the received provider news is appended to.")
+    provider_poll_s: float = Field(5.0, gt=0, description="How often summary.json is polled "
+                                   "(the fallback of the push).")
+
     # Timing.
     order_ttl_s: float = Field(300.0, gt=0)
     late_window_s: float = Field(600.0, ge=0)
@@ -125,6 +139,11 @@ class ShopSettings(BaseSettings):
         if self.admission_budget_s is not None:
             return self.admission_budget_s
         return self.sla_s / 10
+
+    def status_urls(self) -> dict[str, str]:
+        """The status page of each upstream the shop subscribes to."""
+        return {name: self.provider_status_urls.get(name, url)
+                for name, url in self.upstreams.items()}
 
     def callback_base(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -40,6 +40,15 @@ class Breaker:
             return True
         return False
 
+    def refusing(self, now: float) -> bool:
+        """Would a call be refused now? Asks without taking the half-open trial (choosing a
+        failover order must not use up the one call that could close the breaker)."""
+        if not self.enabled or self.state is BreakerState.CLOSED:
+            return False
+        if self.state is BreakerState.OPEN:
+            return now - self.opened_at < self.cooldown_s
+        return self._trial_out
+
     def record(self, ok: bool, now: float) -> None:
         if ok:
             self.failures = 0

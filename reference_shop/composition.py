@@ -34,6 +34,7 @@ from fakalab.reference_shop.monitor import Monitor
 from fakalab.reference_shop.ordering import Ordering
 from fakalab.reference_shop.payments import CHANNELS, Payments
 from fakalab.reference_shop.receipts import Receipts
+from fakalab.reference_shop.signal_feed import SignalFeed
 from fakalab.reference_shop.state import ShopState
 from fakalab.reference_shop.statuspage import ComponentHealth, StatusPage
 from fakalab.reference_shop.tasks import Tasks
@@ -63,6 +64,7 @@ class Shop:
     admission: Admission
     receipts: Receipts | None = None  # settings.receipts off: None
     tracing: Tracing | None = None  # settings.tracing off: None
+    signal_feed: SignalFeed | None = None  # settings.provider_signals off: None
 
     async def open(self) -> None:
         """Connect and create the tables: DatabaseUnavailable (one line) if the database
@@ -78,7 +80,8 @@ class Shop:
             await self.receipts.open()
         self.tasks.start([*self.fulfilment.loops(), *self.payments.loops(),
                           self.monitor.loop(), self._watch_lag(),
-                          *([self.receipts.loop()] if self.receipts is not None else [])])
+                          *([self.receipts.loop()] if self.receipts is not None else []),
+                          *(self.signal_feed.loops() if self.signal_feed is not None else [])])
 
     async def _watch_lag(self) -> None:
         lag, gauge = self.admission.lag, self.state.metrics.loop_lag
@@ -95,6 +98,8 @@ class Shop:
         if self.receipts is not None:
             await self.receipts.flush()
         await self.http.aclose()
+        if self.signal_feed is not None:
+            await self.signal_feed.aclose()
         await self.db.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # flushes the last spans
@@ -141,10 +146,12 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
                               state.throughput, state.mode)
     fulfilment = Fulfilment(database, transitions, fulfilment_upstreams(upstreams), state.queue,
                             state.active, state.stage_clock, state.metrics, s, tasks.spawn,
-                            tracer=tracer, traces=OrderContexts() if tracer else None)
+                            tracer=tracer, traces=OrderContexts() if tracer else None,
+                            signals=state.signals)
     epay = EpayChannel(upstreams[EPAY], s) if EPAY in upstreams else None
     payments = Payments(database, transitions, {c: upstreams[c] for c in CHANNELS}, s,
-                        state.metrics, fulfilment.enqueue, tasks.spawn, epay=epay)
+                        state.metrics, fulfilment.enqueue, tasks.spawn, epay=epay,
+                        signals=state.signals)
     return Shop(
         settings=s, db=database, state=state, http=http, upstreams=upstreams, tasks=tasks,
         transitions=transitions, buyer_status=BuyerStatus(state.mode, state.status),
@@ -152,8 +159,11 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
         ordering=Ordering(database, transitions, payments, s, state.metrics),
         payments=payments, fulfilment=fulfilment,
         monitor=Monitor(database, state.status, upstreams.values(), state.queue, state.views,
-                        promises, state.active, s, state.metrics, state.mode),
+                        promises, state.active, s, state.metrics, state.mode,
+                        signals=state.signals),
         backoffice=Backoffice(database, transitions, fulfilment.enqueue),
         admission=Admission(promises, state.counts, budget_s=s.admission_budget(),
                             max_lag_s=s.admission_max_lag_s, enabled=s.admission),
-        receipts=Receipts(database, s.receipt_key) if s.receipts else None, tracing=tracing)
+        receipts=Receipts(database, s.receipt_key) if s.receipts else None, tracing=tracing,
+        signal_feed=SignalFeed(state.signals, s.status_urls(), s.provider_signals_log,
+                               poll_s=s.provider_poll_s) if s.provider_signals else None)

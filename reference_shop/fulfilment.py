@@ -20,6 +20,7 @@ from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.eta import StageClock
 from fakalab.reference_shop.interfaces import Clock, Recorder, Spawn, Storage, UpstreamClient
 from fakalab.reference_shop.metrics import ShopMetrics
+from fakalab.reference_shop.provider_signals import ProviderSignals
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.states import IN_FLIGHT, IllegalTransition, OrderState
 from fakalab.reference_shop.storage import notifications, orders, stock
@@ -48,8 +49,10 @@ class Fulfilment:
                  queue: WorkQueue, active: set[str], stage_clock: StageClock,
                  metrics: ShopMetrics, settings: ShopSettings, spawn: Spawn,
                  clock: Clock = time.time, rng: random.Random | None = None,
-                 tracer: Tracer | None = None, traces: OrderContexts | None = None) -> None:
+                 tracer: Tracer | None = None, traces: OrderContexts | None = None,
+                 signals: ProviderSignals | None = None) -> None:
         self.db = db
+        self.signals = signals or ProviderSignals()  # providers' own announcements
         self.recorder = recorder
         self.upstreams = upstreams
         self.queue = queue
@@ -232,7 +235,9 @@ class Fulfilment:
         chain = [self.upstreams.supplier_a]
         if self.settings.failover:
             chain.append(self.upstreams.supplier_b)
-            if not chain[0].breaker.allow(time.time()):
+            announced = (self.signals.degraded(chain[0].name)
+                         and not self.signals.degraded(chain[1].name))
+            if chain[0].breaker.refusing(time.time()) or announced:
                 chain.reverse()
         return chain
 

@@ -16,6 +16,7 @@ from fakalab.contract.stages import Transparency
 from fakalab.reference_shop.eta import Promises
 from fakalab.reference_shop.interfaces import Clock, Storage, UpstreamClient
 from fakalab.reference_shop.metrics import ShopMetrics
+from fakalab.reference_shop.provider_signals import ProviderSignals
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.states import IN_FLIGHT, OrderState
 from fakalab.reference_shop.statuspage import ComponentState, IncidentUpdate, StatusPage
@@ -32,8 +33,9 @@ class Monitor:
     def __init__(self, db: Storage, status: StatusPage, upstreams: Iterable[UpstreamClient],
                  queue: WorkQueue, views: ViewCache, promises: Promises, active: Collection[str],
                  settings: ShopSettings, metrics: ShopMetrics, mode: Transparency,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, signals: ProviderSignals | None = None) -> None:
         self.db = db
+        self.signals = signals or ProviderSignals()
         self.status = status
         self.upstreams = list(upstreams)
         self.queue = queue
@@ -112,7 +114,8 @@ class Monitor:
                 self.views.publish(view)
 
     async def status_page(self) -> dict[str, Any]:
-        """``GET /api/status``: components, open incidents, the latest updates, queue depth."""
+        """``GET /api/status``: components, open incidents, the providers' own incidents
+        (attributed), the latest updates, queue depth."""
         now = self.clock()
         history = await self.db.run(lambda c: incidents.recent_updates(c, limit=50))
         return {
@@ -120,6 +123,7 @@ class Monitor:
             "incidents": [{"incident_id": i.incident_id, "component": i.component,
                            "state": i.state, "message": i.message, "opened_at": i.opened_at,
                            "updated_at": i.updated_at} for i in self.status.open_incidents()],
+            "provider_incidents": self.signals.incidents(),
             "history": [asdict(r) for r in history],
             "queue_depth": len(self.queue),
         }

@@ -30,6 +30,7 @@ from fakalab.reference_shop.interfaces import (
     UpstreamClient,
 )
 from fakalab.reference_shop.metrics import ShopMetrics
+from fakalab.reference_shop.provider_signals import ProviderSignals
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.storage import callbacks, orders, stock
 from fakalab.reference_shop.storage.rows import Moved, OrderRow
@@ -49,7 +50,8 @@ Applied = tuple[str, str, Moved | None]  # outcome, detail, the transition it ma
 class Payments:
     def __init__(self, db: Storage, recorder: Recorder, channels: Mapping[str, UpstreamClient],
                  settings: ShopSettings, metrics: ShopMetrics, enqueue: Enqueue, spawn: Spawn,
-                 clock: Clock = time.time, epay: EpayChannel | None = None) -> None:
+                 clock: Clock = time.time, epay: EpayChannel | None = None,
+                 signals: ProviderSignals | None = None) -> None:
         self.db = db
         self.recorder = recorder
         self.channels = channels
@@ -59,6 +61,7 @@ class Payments:
         self.spawn = spawn
         self.clock = clock
         self.epay = epay  # the 易支付 gateway, when settings.epay_url names one
+        self.signals = signals or ProviderSignals()  # providers' own announcements
         self._queries = asyncio.Semaphore(10)  # reconciliation queries in flight, all rounds
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
@@ -67,14 +70,15 @@ class Payments:
 
     # -- creating a payment ----------------------------------------------------------------
     def channel_chain(self) -> list[UpstreamClient]:
-        """Channel A first; with failover, B as backup — and first while A's breaker is open
-        or A is slow."""
+        """Channel A first; with failover, B as backup — and first while A's breaker is open,
+        A is slow, or A has announced a partial or major outage (and B has not)."""
         a, b = self.channels["payment-a"], self.channels["payment-b"]
         if not self.settings.failover:
             return [a]
         now = time.time()
         slow = a.health.mean_latency_ms(now) > self.settings.slow_upstream_ms
-        if not a.breaker.allow(now) or slow:
+        announced = self.signals.degraded(a.name) and not self.signals.degraded(b.name)
+        if a.breaker.refusing(now) or slow or announced:
             return [b, a]
         return [a, b]
 

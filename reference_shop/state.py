@@ -10,6 +10,7 @@ from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.stages import Transparency
 from fakalab.reference_shop.eta import StageClock, Throughput
 from fakalab.reference_shop.metrics import OrderCounts, ShopMetrics
+from fakalab.reference_shop.provider_signals import ProviderSignals
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.ratelimit import RateLimiter
 from fakalab.reference_shop.statuspage import StatusPage
@@ -34,6 +35,7 @@ class ShopState:
     stage_clock: StageClock = field(default_factory=StageClock)
     throughput: Throughput = field(default_factory=Throughput)
     active: set[str] = field(default_factory=set)  # orders a worker is on now
+    signals: ProviderSignals = field(default_factory=ProviderSignals)  # what providers say
 
     @classmethod
     def fresh(cls, settings: ShopSettings) -> ShopState:
@@ -44,4 +46,5 @@ class ShopState:
                    token_limiter=RateLimiter(settings.lookup_rate_per_min * 3),
                    lookup_limiter=RateLimiter(settings.lookup_rate_per_min),
                    lookup_address_limiter=RateLimiter(settings.lookup_rate_per_min * 30),
-                   counts=OrderCounts(metrics.orders))
+                   counts=OrderCounts(metrics.orders),
+                   signals=ProviderSignals(enabled=settings.provider_signals))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from fakalab.reports.figures import comparison_charts, run_charts
 from fakalab.reports.postmortem import postmortem
 from fakalab.reports.render import clean, write_report
 from fakalab.reports.rundir import RunDirError, load_run
+from fakalab.reports.signals import blast_radius, compare_signals
 
 __all__ = ["METRICS_VERSION", "RunDirError", "build_report", "default_out_dir", "metrics_document"]
 
@@ -69,6 +71,8 @@ def build_report(
     for a, pm in zip(analyses, postmortems, strict=True):
         a.metrics["postmortem"] = pm.facts
     comparison = compare(analyses, resamples, seed) if len(analyses) > 1 else None
+    if comparison is not None:
+        comparison["rows"] += compare_signals(analyses, resamples, seed)
     document = metrics_document(analyses, comparison)
     runs = [
         {
@@ -83,4 +87,19 @@ def build_report(
     ]
     target = Path(out_dir) if out_dir is not None else default_out_dir(run_dirs)
     write_report(target, document, runs, comparison_charts(analyses) if len(analyses) > 1 else [])
+    _write_signals(target, analyses, comparison)
     return target
+
+
+def _write_signals(target: Path, analyses: Sequence[Analysis],
+                   comparison: dict[str, Any] | None) -> None:
+    """signals.json: the blast radius of each announced fault (reports/signals.py), when a
+    run's plan announced one."""
+    runs = [{"run_id": a.run.run_id, "label": a.run.label, "faults": blast_radius(a)}
+            for a in analyses]
+    if not any(r["faults"] for r in runs):
+        return
+    rows = [r for r in (comparison or {}).get("rows", [])
+            if r["metric"] in ("blast_radius_share", "delayed_share")]
+    (target / "signals.json").write_text(json.dumps(clean({"runs": runs, "comparison": rows}),
+                                                    indent=1))

@@ -16,6 +16,7 @@ The proxies between the shop and its upstreams stay on loopback.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import subprocess
 import threading
@@ -210,13 +211,24 @@ class Stack:
     def _start_shop(self, logs: Path) -> None:
         self.shop = ShopProcess(
             self._database(), self.proxied_urls, host=self.bind,
-            admin_token=self.admin_token, options=_setting_args(self.shop_settings),
+            admin_token=self.admin_token,
+            options=[*_setting_args(self.shop_settings), *self._signal_args()],
             log_path=logs / "shop.log")
         try:
             self.shop_url = self.shop.start()
         except ShopProcessError as exc:
             raise StackError(f"shop: {exc}") from None
         self._stack.callback(self.shop.stop)
+
+    def _signal_args(self) -> list[str]:
+        """With provider_signals: the upstreams' status pages at their own addresses (not
+        through the proxies: a status page is hosted apart from the API it reports on), and
+        the run directory's provider_signals.csv."""
+        if not self.shop_settings.get("provider_signals"):
+            return []
+        log = self.run_dir / "provider_signals.csv"
+        return ["--set", f"provider_status_urls={json.dumps(self.upstream_urls)}",
+                "--set", f"provider_signals_log={log}"]
 
     def dead_children(self) -> list[str]:
         """The stack's processes that exited on their own, and kills that did not restart.

@@ -187,6 +187,10 @@ def map_fault(spec: FaultSpec, *, timeout_s: float = 2.0, offset_s: float = 0.0)
     end = start + float(spec.duration)
     service, described = spec.service, _describe(spec)
     action = spec.fault
+    if spec.false_alarm:
+        out.ignored.append(f"{described}: a false announcement, no fault (the model has no "
+                           f"provider signals)")
+        return out
     if action.kind == "kill":
         if service == "shop":
             out.outages.append((start, end + RESTART_S))

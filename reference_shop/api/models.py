@@ -198,9 +198,22 @@ class IncidentUpdate(BaseModel):
     message: str
 
 
+class ProviderIncident(BaseModel):
+    incident_id: str
+    component: str
+    state: str
+    impact: str
+    message: str
+    reported_by: str
+    provider_status: str
+    updated_at: str
+    received_at: float
+
+
 class StatusPage(BaseModel):
     components: dict[str, str]
     incidents: list[Incident]
+    provider_incidents: list[ProviderIncident] = []
     history: list[IncidentUpdate]
     queue_depth: int
 

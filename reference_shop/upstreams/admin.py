@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 
 from fakalab.reference_shop.upstreams.faults import FaultError, FaultSwitch
 from fakalab.reference_shop.upstreams.service import Stats
+from fakalab.reference_shop.upstreams.status import StatusBoard
+from fakalab.reference_shop.upstreams.status_routes import status_router
 
 __all__ = ["admin_router", "fault_error_response"]
 
@@ -27,8 +30,10 @@ def admin_router(
     stats: Stats,
     gauges: Callable[[], dict[str, int]] | None = None,
 ) -> APIRouter:
-    """Health, fault switches and counters (plus current ``gauges``) of the service ``name``."""
+    """Health, fault switches, counters (plus current ``gauges``) and the status page
+    (``status_routes.py``) of the service ``name``."""
     router = APIRouter()
+    router.include_router(status_router(StatusBoard(name, time.time()), switch))
     # Tells this process from a restarted one, or another stack's on the same port: a drill's
     # watchdog resets faults only on the instance it put them on.
     instance = secrets.token_hex(8)

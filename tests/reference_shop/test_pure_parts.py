@@ -181,3 +181,16 @@ def test_status_page_carries_on_after_a_restart() -> None:
     assert {(u.incident_id, u.state) for u in closing} == {("INC-0002", "resolved"),
                                                            ("INC-0003", "resolved")}
     assert page.open_incidents() == []
+
+
+def test_asking_whether_a_breaker_refuses_leaves_its_trial_call() -> None:
+    """Failover asks before it calls; taking the half-open trial then left the breaker
+    refusing every call for good (a channel never used again after a brownout)."""
+    b = Breaker(failure_threshold=1, cooldown_s=5.0)
+    b.record(False, 100.0)
+    assert b.refusing(101.0)
+    assert not b.refusing(106.0) and not b.refusing(106.0)  # asking twice takes nothing
+    assert b.allow(106.0)  # the trial is still there
+    assert b.refusing(106.5)
+    b.record(True, 107.0)
+    assert not b.refusing(107.0)

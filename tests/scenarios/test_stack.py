@@ -98,3 +98,12 @@ def test_a_process_that_dies_unasked_is_reported(stack: Stack) -> None:
     stack.isolated["risk"].proc.kill()
     stack.isolated["risk"].proc.wait()
     assert stack.dead_children() == ["risk (exit -9)"]
+
+
+def test_a_subscribing_shop_reads_status_pages_past_the_proxies(tmp_path: Path) -> None:
+    assert Stack(tmp_path, {})._signal_args() == []
+    urls = {"payment-a": "http://127.0.0.1:9101"}
+    s = Stack(tmp_path, {"provider_signals": True}, upstream_urls=urls)
+    assert s._signal_args() == [
+        "--set", 'provider_status_urls={"payment-a": "http://127.0.0.1:9101"}',
+        "--set", f"provider_signals_log={tmp_path / 'provider_signals.csv'}"]

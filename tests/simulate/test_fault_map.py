@@ -137,3 +137,10 @@ def test_risk_false_positives_send_orders_to_review() -> None:
 def test_nothing_on_notify_delays_a_delivery(fault: object) -> None:
     mapped = _map("shop->notify", fault)
     assert not mapped.upstream_faults and "side task" in mapped.ignored[0]
+
+
+def test_a_false_announcement_is_no_fault() -> None:
+    spec = FaultSpec.model_validate({"link": "shop->payment-a", "fault": "down",
+                                     "duration": 10, "announce": "false_alarm"})
+    mapped = map_fault(spec)
+    assert mapped.upstream_faults == [] and "false announcement" in mapped.ignored[0]
