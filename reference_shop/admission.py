@@ -150,23 +150,15 @@ class Admission:
         young = len(recent) - bisect.bisect_left(recent, since)
         return min(young, max(self.counts.by_state.get(PENDING, 0), 0))
 
-    def backlog(self, now: float, priority: int | None = None) -> float:
-        """Orders that will be served before an order of `priority` placed now (None: of the
-        lane served first — the door does not know the product yet): those queued in its lane
-        and the lanes served before it, and the orders about to be paid."""
-        queue = self.promises.queue
-        lane = priority if priority is not None else queue.first_lane()
-        queued = queue.ahead_of_new(lane) if lane is not None else len(queue)
-        return queued + self.about_to_pay(now) * self.conversion()
+    def backlog(self, now: float) -> float:
+        """Orders that will be served before an order placed now."""
+        return len(self.promises.queue) + self.about_to_pay(now) * self.conversion()
 
-    def predicted_s(self, now: float, priority: int | None = None
-                    ) -> tuple[float, float, float]:
-        """(seconds from payment to delivery of an order of `priority` placed now, the part of
-        them it would wait for a worker, the capacity in orders per second that prediction
-        assumed). Orders of lanes served first that arrive meanwhile overtake it."""
+    def predicted_s(self, now: float) -> tuple[float, float, float]:
+        """(seconds from payment to delivery of an order placed now, the part of them it would
+        wait for a worker, the capacity in orders per second that prediction assumed)."""
         p = self.promises
-        backlog = self.backlog(now, priority)
-        overtaking = p.queue.overtaking_rate(priority, now) if priority is not None else 0.0
+        backlog = self.backlog(now)
         # With every worker busy and paid orders waiting, the pace the shop has just delivered
         # at is its capacity, whatever limits it (workers, CPU, slow upstreams); otherwise that
         # pace is only the demand let in — taking it for capacity would make refusals lower the
@@ -177,7 +169,7 @@ class Admission:
         penalty = p.upstream_penalty(now)
         eta = estimate_eta(now, S.PAID, queue_ahead=math.ceil(backlog),
                            workers=p.workers, clock=p.clock, upstream_penalty_s=penalty,
-                           throughput_per_s=throughput, overtaking_per_s=overtaking)
+                           throughput_per_s=throughput)
         assert eta is not None
         per_order = p.clock.per_order() + penalty
         capacity = max(p.workers, 1) / per_order if per_order > 0 else float("inf")
@@ -185,13 +177,12 @@ class Admission:
             capacity = min(capacity, throughput)
         return eta - now, max(eta - now - per_order, 0.0), capacity
 
-    def check(self, now: float, priority: int | None = None) -> Refusal | None:
-        """None to admit an order of `priority` (None: of the lane served first), else why not
-        and when to come back."""
+    def check(self, now: float) -> Refusal | None:
+        """None to admit the order, else why not and when to come back."""
         if not self.enabled:
             return None
         lag = self.lag.seconds
-        predicted, wait, capacity = self.predicted_s(now, priority)
+        predicted, wait, capacity = self.predicted_s(now)
         self.last_predicted_s = predicted
         if lag > self.max_lag_s:
             return self._refuse(now, "loop_lag", 4 * lag, capacity, lag)

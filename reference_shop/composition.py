@@ -152,20 +152,18 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
     payments = Payments(database, transitions, {c: upstreams[c] for c in CHANNELS}, s,
                         state.metrics, fulfilment.enqueue, tasks.spawn, epay=epay,
                         signals=state.signals)
-    admission = Admission(promises, state.counts, budget_s=s.admission_budget(),
-                          max_lag_s=s.admission_max_lag_s, enabled=s.admission)
     return Shop(
         settings=s, db=database, state=state, http=http, upstreams=upstreams, tasks=tasks,
         transitions=transitions, buyer_status=BuyerStatus(state.mode, state.status),
         catalog=Catalog(database),
-        ordering=Ordering(database, transitions, payments, s, state.metrics,
-                          admission=admission),
+        ordering=Ordering(database, transitions, payments, s, state.metrics),
         payments=payments, fulfilment=fulfilment,
         monitor=Monitor(database, state.status, upstreams.values(), state.queue, state.views,
                         promises, state.active, s, state.metrics, state.mode,
                         signals=state.signals),
         backoffice=Backoffice(database, transitions, fulfilment.enqueue),
-        admission=admission,
+        admission=Admission(promises, state.counts, budget_s=s.admission_budget(),
+                            max_lag_s=s.admission_max_lag_s, enabled=s.admission),
         receipts=Receipts(database, s.receipt_key) if s.receipts else None, tracing=tracing,
         signal_feed=SignalFeed(state.signals, s.status_urls(), s.provider_signals_log,
                                poll_s=s.provider_poll_s) if s.provider_signals else None)

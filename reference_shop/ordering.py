@@ -13,7 +13,6 @@ from opentelemetry import trace
 
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.traces import ORDER_NO
-from fakalab.reference_shop.admission import Admission, Refusal
 from fakalab.reference_shop.interfaces import Clock, Recorder, Storage
 from fakalab.reference_shop.messages import stage_message
 from fakalab.reference_shop.metrics import ShopMetrics
@@ -23,7 +22,7 @@ from fakalab.reference_shop.storage.rows import EventRow, Moved, OrderRow
 from fakalab.reference_shop.storage.writer import Cursor
 from fakalab.reference_shop.upstream import UpstreamError
 
-__all__ = ["Busy", "FoundOrder", "OrderRefused", "Ordering", "PaymentCreator", "PlacedOrder",
+__all__ = ["FoundOrder", "OrderRefused", "Ordering", "PaymentCreator", "PlacedOrder",
            "password_hash"]
 
 S = OrderState
@@ -36,15 +35,6 @@ class OrderRefused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-class Busy(Exception):
-    """Admission control refuses the order: the lane of its product is backed up past the
-    budget (the door at the connection judged only the lane served first)."""
-
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.message)
-        self.refusal = refusal
 
 
 class PaymentCreator(Protocol):
@@ -87,10 +77,8 @@ def _sha(value: str) -> str:
 
 class Ordering:
     def __init__(self, db: Storage, recorder: Recorder, payments: PaymentCreator,
-                 settings: ShopSettings, metrics: ShopMetrics, clock: Clock = time.time,
-                 admission: Admission | None = None) -> None:
-        self.admission = admission
-        self._priority: dict[str, int] = {}  # a product's priority, as its last order found it
+                 settings: ShopSettings, metrics: ShopMetrics, clock: Clock = time.time
+                 ) -> None:
         self.db = db
         self.recorder = recorder
         self.payments = payments
@@ -102,7 +90,6 @@ class Ordering:
                           query_password: str | None, persona: str | None) -> PlacedOrder:
         """Reserve the keys and create the payment; returns what the buyer needs to pay."""
         now = self.clock()
-        self._admit(product_id, now)
         order_no, token = new_order_no(), secrets.token_urlsafe(24)
         trace.get_current_span().set_attribute(ORDER_NO, order_no)  # a no-op when untraced
         hashed = password_hash(email, query_password) if query_password else None
@@ -135,7 +122,6 @@ class Ordering:
             raise OrderRefused(409, f"out of stock: fewer than {quantity} keys left")
         assert not isinstance(placed, str)
         order, first = placed
-        self._priority[product_id] = order.priority
         view = self.recorder.opened(order, first)
         try:
             channel, payment_id, pay_url = await self.payments.create_payment(order_no,
@@ -149,21 +135,6 @@ class Ordering:
         view.changed()
         return PlacedOrder(order_no, token, order.amount, pay_url, channel, order.expires_at,
                            S.PENDING_PAYMENT.value)
-
-    def _admit(self, product_id: str, now: float) -> None:
-        """Raise Busy when the order's lane is backed up past the admission budget. The lane
-        served first was judged at the door; a lower one can starve behind it (an overload of
-        four products: 600 orders of the last lane waited 10 s, and counted whole they held
-        the door shut for everybody)."""
-        admission = self.admission
-        priority = self._priority.get(product_id)
-        if admission is None or priority is None \
-                or priority == admission.promises.queue.first_lane():
-            return
-        refusal = admission.check(now, priority)
-        if refusal is not None:
-            self.metrics.admission_refused.labels(refusal.reason).inc()
-            raise Busy(refusal)
 
     async def _abandon(self, order_no: str) -> None:
         """No channel could create the payment: expire the order at once, keys back in

@@ -83,10 +83,6 @@ class WorkQueue:
                 yield order_no, ahead + index
             ahead += len(self._lanes[lane_no].items)
 
-    def first_lane(self) -> int | None:
-        """The priority whose lane is served first, among the lanes orders have been in."""
-        return min(self._lanes) if self._lanes else None
-
     def ahead_of_new(self, priority: int) -> int:
         """How many queued orders would be served before an order of ``priority`` pushed now."""
         lane_no = self._lane_of(priority)

@@ -21,14 +21,13 @@ from __future__ import annotations
 import json
 import time
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fakalab.reference_shop.admission import Admission, Refusal
 from fakalab.reference_shop.guard import DOOR_PASSED
 from fakalab.reference_shop.metrics import ShopMetrics
 
-__all__ = ["AdmissionDoor", "AdmissionGate", "busy_response"]
+__all__ = ["AdmissionDoor", "AdmissionGate"]
 
 PATH = "/api/orders"
 _RAW_PATH = PATH.encode()
@@ -38,12 +37,6 @@ def refusal_body(refusal: Refusal) -> bytes:
     return json.dumps({"error": refusal.message, "status": 503, "busy": True,
                        "retry_after_s": refusal.retry_after_s,
                        "reason": refusal.reason}).encode()
-
-
-def busy_response(refusal: Refusal) -> Response:
-    """The 503 for an order refused by the application (its lane, once the body is read)."""
-    return Response(refusal_body(refusal), 503, media_type="application/json",
-                    headers={"retry-after": str(refusal.retry_after_s)})
 
 
 class AdmissionDoor:

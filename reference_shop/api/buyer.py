@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from fakalab.reference_shop.api.admission import busy_response
 from fakalab.reference_shop.api.deps import client_key, error, get_shop, single_valued
 from fakalab.reference_shop.api.models import (
     LookupIn,
@@ -27,7 +26,7 @@ from fakalab.reference_shop.api.models import (
     errors,
 )
 from fakalab.reference_shop.composition import Shop
-from fakalab.reference_shop.ordering import Busy, OrderRefused
+from fakalab.reference_shop.ordering import OrderRefused
 from fakalab.reference_shop.views import OrderView
 
 router = APIRouter(prefix="/api")
@@ -61,8 +60,6 @@ async def create_order(body: OrderIn, shop: ShopDep,
                                                  body.query_password, x_fakalab_persona)
     except OrderRefused as exc:
         return error(exc.status, exc.message)
-    except Busy as exc:
-        return busy_response(exc.refusal)
     return asdict(placed)
 
 
