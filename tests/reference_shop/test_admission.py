@@ -9,22 +9,17 @@ import json
 import math
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import httpx
 import pytest
 
 from fakalab.reference_shop.admission import Admission, LoopLag, busy_message
-from fakalab.reference_shop.api.admission import busy_response
 from fakalab.reference_shop.eta import Promises, StageClock, Throughput
 from fakalab.reference_shop.metrics import OrderCounts, ShopMetrics
-from fakalab.reference_shop.ordering import Busy
 from fakalab.reference_shop.queue import WorkQueue
 from fakalab.reference_shop.server import RunningShop
 from fakalab.reference_shop.states import OrderState
-from fakalab.reference_shop.storage import stock
 from tests.reference_shop.conftest import Buyer
-from tests.reference_shop.fakes import build_parts
 
 S = OrderState
 
@@ -300,27 +295,3 @@ async def test_a_request_the_door_leaves_to_the_app_is_decided_there_once(
         metrics = (await client.get("/metrics")).text
     assert 'fakalab_orders_refused_total{reason="backlog"} 2.0' in metrics
 
-
-async def test_an_order_of_a_backed_up_lane_is_refused_before_anything_is_reserved(
-        tmp_path: Path) -> None:
-    parts = await build_parts(tmp_path)
-    queue_ = parts.state.queue
-    promises = Promises(queue_, StageClock(prior_s=0.5), Throughput(), {}, 1, floor_s=0)
-    parts.ordering.admission = Admission(promises, OrderCounts(ShopMetrics().orders),
-                                         budget_s=1.0, max_lag_s=30)
-    await parts.order("vip-month")  # priority 0: the lane served first
-    await parts.order("steam-50")  # priority 1; the shop learns each product's lane
-    queue_.push("vip", 0, 0.0)
-    queue_.pop_nowait()
-    for i in range(5):  # 5 x 1.5 s of work queued in lane 1, none in lane 0
-        queue_.push(f"s{i}", 1, 0.0)
-    left = await parts.db.run(lambda c: stock.available_counts(c))
-    with pytest.raises(Busy) as busy:
-        await parts.order("steam-50")
-    assert busy.value.refusal.reason == "backlog" and busy.value.refusal.retry_after_s >= 1
-    assert await parts.db.run(lambda c: stock.available_counts(c)) == left  # nothing reserved
-    assert (await parts.order("vip-month")).state == S.PENDING_PAYMENT.value  # its lane is free
-    response = busy_response(busy.value.refusal)
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == str(busy.value.refusal.retry_after_s)
-    assert json.loads(bytes(response.body))["busy"] is True
