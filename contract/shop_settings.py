@@ -36,6 +36,10 @@ class ShopSettings(BaseSettings):
     failover: bool = True
     reconciliation: bool = True
     priority_lanes: bool = True
+    lane_max_wait_s: float | None = Field(
+        None, gt=0, description="An order of a later priority lane that has waited this long is "
+        "served before the lanes above it (default: a third of sla_s): strict priority starves "
+        "the last lane under overload — 46 s at the 99th percentile in bench/bench_overload.py.")
     admission: bool = Field(
         True, description="Admission control before payment (reference_shop/admission.py): "
         "refuse a new order with 503 and Retry-After while the predicted delivery time of an "
@@ -134,6 +138,9 @@ class ShopSettings(BaseSettings):
         if self.payment_channel == "epay" and not self.epay_url:
             raise ValueError("payment_channel epay needs epay_url (the gateway's base URL)")
         return self
+
+    def lane_max_wait(self) -> float:
+        return self.lane_max_wait_s if self.lane_max_wait_s is not None else self.sla_s / 3
 
     def admission_budget(self) -> float:
         if self.admission_budget_s is not None:

@@ -50,6 +50,7 @@ S = OrderState
 PENDING, PAID, EXPIRED = S.PENDING_PAYMENT.value, S.PAID.value, S.EXPIRED.value
 MAX_RETRY_AFTER_S = 60
 PAYING_S = 5.0  # the longest paying window (below)
+CPU_BOUND = 0.9  # of a core: the shop's CPU, not its workers, limits the pace
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,19 @@ class LoopLag:
     def __init__(self, interval_s: float = 0.05, window: int = 9) -> None:
         self.interval_s = interval_s
         self.recent: deque[float] = deque(maxlen=window)
+        self.cpu_share = 0.0  # of one core, the process's, smoothed over about a second
+        self._cpu_at: tuple[float, float] | None = None  # (wall, process CPU) last sampled
 
     def observe(self, overshoot_s: float) -> None:
         self.recent.append(max(overshoot_s, 0.0))
+
+    def observe_cpu(self, wall_s: float, cpu_s: float) -> None:
+        """A sample of the clocks: the share of a core the process used since the last one
+        (an exponential average, about a second at 50 ms probes)."""
+        if self._cpu_at is not None and wall_s > self._cpu_at[0]:
+            share = (cpu_s - self._cpu_at[1]) / (wall_s - self._cpu_at[0])
+            self.cpu_share += 0.05 * (share - self.cpu_share)
+        self._cpu_at = (wall_s, cpu_s)
 
     @property
     def seconds(self) -> float:
@@ -92,7 +103,9 @@ class LoopLag:
         while True:
             started = time.monotonic()
             await asyncio.sleep(self.interval_s)
-            self.observe(time.monotonic() - started - self.interval_s)
+            now = time.monotonic()
+            self.observe(now - started - self.interval_s)
+            self.observe_cpu(now, time.process_time())
 
 
 class Admission:
@@ -159,13 +172,15 @@ class Admission:
         wait for a worker, the capacity in orders per second that prediction assumed)."""
         p = self.promises
         backlog = self.backlog(now)
-        # With every worker busy and paid orders waiting, the pace the shop has just delivered
-        # at is its capacity, whatever limits it (workers, CPU, slow upstreams); otherwise that
+        # With every worker busy (or the process using a whole core) and paid orders waiting,
+        # the pace the shop has just delivered at is its capacity, whatever limits it
+        # (workers, CPU, slow upstreams); otherwise that
         # pace is only the demand let in — taking it for capacity would make refusals lower the
         # pace and the lower pace refuse more: under a 3x overload the door let in about 0.7x
         # of capacity, with workers free, because the orders about to be paid, counted at the
         # admitted pace, always looked like a wait of one time-to-pay.
-        throughput = p.throughput.rate(now) if p.saturated() else None
+        saturated = p.saturated() or (len(p.queue) > 0 and self.lag.cpu_share >= CPU_BOUND)
+        throughput = p.throughput.rate(now) if saturated else None
         penalty = p.upstream_penalty(now)
         eta = estimate_eta(now, S.PAID, queue_ahead=math.ceil(backlog),
                            workers=p.workers, clock=p.clock, upstream_penalty_s=penalty,

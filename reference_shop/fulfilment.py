@@ -110,7 +110,7 @@ class Fulfilment:
 
     async def worker(self, number: int) -> None:
         while True:
-            order_no = await self.queue.pop()
+            order_no = await self.queue.pop(self.clock)
             self.metrics.queue_depth.set(len(self.queue))
             self.active.add(order_no)
             try:

@@ -1,4 +1,6 @@
-"""The fulfilment queue: one FIFO lane per priority class, served highest class first (pure).
+"""The fulfilment queue: one FIFO lane per priority class, served highest class first (pure),
+except that an order which has waited `max_wait_s` is served before the lanes above it (the
+oldest such first) — strict priority alone starves the last lane under overload.
 
 With priority lanes off every order goes to one lane. Each lane counts what it has served, so an
 order's position is known in O(1): the lanes above it plus the orders ahead of it in its lane.
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from fakalab.contract.rates import recent_rate
@@ -24,8 +26,9 @@ class _Lane:
 
 
 class WorkQueue:
-    def __init__(self, lanes: bool = True) -> None:
+    def __init__(self, lanes: bool = True, max_wait_s: float | None = None) -> None:
         self.use_lanes = lanes
+        self.max_wait_s = max_wait_s
         self._lanes: dict[int, _Lane] = {}
         self._queued: dict[str, tuple[int, int]] = {}  # order_no -> (lane, ticket)
         self._ready = asyncio.Event()
@@ -48,20 +51,32 @@ class WorkQueue:
         self._ready.set()
         return True
 
-    def pop_nowait(self) -> str | None:
+    def pop_nowait(self, now: float | None = None) -> str | None:
+        """The next order to serve (`now`: the clock the pushes used, for the wait limit)."""
+        chosen = None
         for lane_no in sorted(self._lanes):
             lane = self._lanes[lane_no]
             if lane.items:
-                _, order_no, _ = lane.items.popleft()
-                lane.popped += 1
-                del self._queued[order_no]
-                return order_no
-        self._ready.clear()
-        return None
+                if chosen is None:
+                    chosen = lane_no
+                    if now is None or self.max_wait_s is None:
+                        break
+                elif now is not None and self.max_wait_s is not None and \
+                        now - lane.items[0][2] >= self.max_wait_s and \
+                        lane.items[0][2] < self._lanes[chosen].items[0][2]:
+                    chosen = lane_no  # overdue, and older than the head it would wait behind
+        if chosen is None:
+            self._ready.clear()
+            return None
+        lane = self._lanes[chosen]
+        _, order_no, _ = lane.items.popleft()
+        lane.popped += 1
+        del self._queued[order_no]
+        return order_no
 
-    async def pop(self) -> str:
+    async def pop(self, clock: Callable[[], float] | None = None) -> str:
         while True:
-            order_no = self.pop_nowait()
+            order_no = self.pop_nowait(clock() if clock is not None else None)
             if order_no is not None:
                 return order_no
             await self._ready.wait()

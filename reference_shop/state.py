@@ -41,7 +41,8 @@ class ShopState:
     def fresh(cls, settings: ShopSettings) -> ShopState:
         metrics = ShopMetrics()
         return cls(mode=Transparency(settings.transparency), metrics=metrics,
-                   views=ViewCache(), queue=WorkQueue(lanes=settings.priority_lanes),
+                   views=ViewCache(), queue=WorkQueue(lanes=settings.priority_lanes,
+                                                     max_wait_s=settings.lane_max_wait()),
                    status=StatusPage(COMPONENTS),
                    token_limiter=RateLimiter(settings.lookup_rate_per_min * 3),
                    lookup_limiter=RateLimiter(settings.lookup_rate_per_min),

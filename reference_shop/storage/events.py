@@ -8,9 +8,10 @@ from fakalab.reference_shop.ledger import GENESIS, event_hash
 from fakalab.reference_shop.storage.rows import EventRow, columns
 from fakalab.reference_shop.storage.writer import Cursor
 
-__all__ = ["all_events", "append", "for_order", "settled"]
+__all__ = ["all_events", "append", "for_order", "settled", "started"]
 
 _COLS = columns(EventRow)
+_UNKNOWN = object()
 
 
 def _event(r: tuple[Any, ...]) -> EventRow:
@@ -22,8 +23,8 @@ def append(c: Cursor, order_no: str, *, at: float, state: str, message: str,
     """Append one event to the order's chain (inside the unit's transaction). The end of the
     chain is the writer's memo (Cursor.memo) while the order is in flight, else read."""
     key = ("chain", order_no)
-    last = c.memo.get(key)
-    if last is None:
+    last = c.memo.get(key, _UNKNOWN)
+    if last is _UNKNOWN:
         last = c.one("SELECT seq, hash FROM order_events WHERE order_no = ? "
                      "ORDER BY seq DESC LIMIT 1", order_no)
     seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
@@ -35,6 +36,11 @@ def append(c: Cursor, order_no: str, *, at: float, state: str, message: str,
           order_no, seq, at, state, message, eta_at, visible, prev, digest)
     c.memo[key] = (seq, digest)
     return EventRow(order_no, seq, at, state, message, eta_at, visible, prev, digest)
+
+
+def started(c: Cursor, order_no: str) -> None:
+    """A new order: its chain is known to be empty (no read for its first event)."""
+    c.memo[("chain", order_no)] = None
 
 
 def settled(c: Cursor, order_no: str) -> None:

@@ -66,6 +66,7 @@ def insert_order(c: Cursor, order: OrderRow) -> None:
     c.run(f"INSERT INTO orders ({_COLS}) VALUES ({', '.join('?' for _ in _FIELDS)})",
           *dataclasses.astuple(order))
     _remember(c, order)
+    events.started(c, order.order_no)
 
 
 def load(c: Cursor, order_no: str) -> OrderRow | None:

@@ -47,6 +47,22 @@ def test_queue_serves_higher_priority_first_and_knows_positions() -> None:
     assert q.pop_nowait() is None
 
 
+def test_an_order_waiting_past_the_limit_is_served_before_the_lanes_above_it() -> None:
+    # Regression: under a 3x overload the last of three lanes waited 46 s (99th percentile,
+    # a 30 s SLA) behind orders of the lanes above, which never ran dry.
+    q = WorkQueue(lanes=True, max_wait_s=10.0)
+    q.push("low-old", 2, 0.0)
+    q.push("mid-old", 1, 1.0)
+    for i in range(3):
+        q.push(f"vip{i}", 0, 20.0 + i)
+    q.push("low-new", 2, 25.0)
+    assert q.pop_nowait(5.0) == "vip0"  # nobody overdue yet: strict priority
+    # At 30 s both old ones are overdue: the oldest first, then the other, then priority again.
+    assert [q.pop_nowait(30.0) for _ in range(4)] == ["low-old", "mid-old", "vip1", "vip2"]
+    assert q.pop_nowait(30.0) == "low-new"
+    assert q.pop_nowait() is None
+
+
 def test_queue_without_lanes_is_fifo() -> None:
     q = WorkQueue(lanes=False)
     for i, prio in enumerate([2, 0, 1]):
