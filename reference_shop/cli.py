@@ -122,17 +122,8 @@ def default_secret_warnings(settings: Any) -> list[str]:
             if secret == DEFAULT_SECRETS.get(channel)]
 
 
-# How long the event loop may keep the GIL while the database writer's thread waits for it
-# (Python's default: 5 ms). The writer gives the GIL up at every statement's round trip to the
-# database and must get it back to go on; with the loop busy under load, each statement waited
-# for the loop's switch — 522 µs a PostgreSQL statement against 66 µs at 0.2 ms (a query
-# beside a busy thread, `bench/bench_convoy.py`). Only a waiting thread makes the loop switch.
-SWITCH_INTERVAL_S = 0.0002
-
-
 def _run(main: Any) -> int:
     """Run on uvloop when it is installed (it is, with uvicorn[standard])."""
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         import uvloop
     except ImportError:
