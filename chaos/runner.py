@@ -21,7 +21,7 @@ import contextlib
 import secrets
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -269,28 +269,24 @@ class PlanRunner:
         return True
 
     async def _inject(self, fault: FaultSpec, injector: FaultInjector) -> bool:
-        start = time.time()
-        task = asyncio.ensure_future(injector.inject(fault))
-        cancelled = await _settle(task)
-        output, error = _outcome(task)
-        if error is None:
-            self._active[fault.id] = (fault, self.clock.now())
-        self._record.activities.append(Activity(
-            "action", f"inject {fault.id}", fault.link, fault.fault.model_dump(), start,
-            time.time(), "failed" if error else "succeeded", output, error,
-        ))
-        if cancelled:
-            raise asyncio.CancelledError
-        return error is None
+        return await self._action("inject", fault, injector.inject(fault))
 
     async def _announce(self, fault: FaultSpec, injector: FaultInjector) -> bool:
         """A lagging provider's announcement (`announce_after`), journaled as its own action."""
+        return await self._action("announce", fault, injector.announce(fault))
+
+    async def _action(self, verb: str, fault: FaultSpec,
+                      call: Coroutine[Any, Any, Any]) -> bool:
+        """Run one action on a fault to its end (a cancellation waits for it, then goes on),
+        journal it; whether it succeeded. A fault injected is active from then on."""
         start = time.time()
-        task = asyncio.ensure_future(injector.announce(fault))
+        task = asyncio.ensure_future(call)
         cancelled = await _settle(task)
         output, error = _outcome(task)
+        if error is None and verb == "inject":
+            self._active[fault.id] = (fault, self.clock.now())
         self._record.activities.append(Activity(
-            "action", f"announce {fault.id}", fault.link, fault.fault.model_dump(), start,
+            "action", f"{verb} {fault.id}", fault.link, fault.fault.model_dump(), start,
             time.time(), "failed" if error else "succeeded", output, error,
         ))
         if cancelled:

@@ -65,12 +65,16 @@ class SignalFeed:
         response.raise_for_status()
         self.record(parse_summary(name, response.json(), time.time(), "poll"))
 
+    async def _poll_quietly(self, name: str) -> None:
+        """One poll; a provider that cannot answer is logged, not raised (it is polled again)."""
+        try:
+            await self.poll_once(name)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.debug("polling %s: %s", name, exc)
+
     async def poll(self, name: str) -> None:
         while True:
-            try:
-                await self.poll_once(name)
-            except (httpx.HTTPError, ValueError) as exc:
-                log.debug("polling %s: %s", name, exc)
+            await self._poll_quietly(name)
             await asyncio.sleep(self.poll_s)
 
     async def stream(self, name: str) -> None:
@@ -80,10 +84,7 @@ class SignalFeed:
                 await self.follow(name)
             except (httpx.HTTPError, ValueError) as exc:
                 log.debug("stream of %s: %s", name, exc)
-            try:
-                await self.poll_once(name)
-            except (httpx.HTTPError, ValueError) as exc:
-                log.debug("polling %s: %s", name, exc)
+            await self._poll_quietly(name)
             await asyncio.sleep(self.reconnect_s)
 
     async def follow(self, name: str) -> None:

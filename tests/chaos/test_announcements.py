@@ -91,12 +91,17 @@ async def test_a_false_alarm_announces_and_injects_nothing() -> None:
                            ("DELETE", "/admin/status/incidents/fakalab-t1-f1")]
 
 
+def _runner(plan: Any, admin: Admin) -> PlanRunner:
+    """A runner whose faults and announcements go to `admin` (no watchdog)."""
+    http = httpx.AsyncClient(transport=httpx.MockTransport(admin.handle))
+    return PlanRunner(plan, None, ADMIN, use_watchdog=False, http=http)  # type: ignore[arg-type]
+
+
 async def test_an_interrupted_drill_withdraws_its_announcement() -> None:
     admin = Admin()
     plan = _plan("{link: shop->payment-a, fault: {business: {error_pct: 50}}, duration: 60s, "
                  "announce: true}")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(admin.handle))
-    runner = PlanRunner(plan, None, ADMIN, use_watchdog=False, http=http)  # type: ignore[arg-type]
+    runner = _runner(plan, admin)
     task = asyncio.create_task(runner.run())
     await asyncio.wait_for(admin.announced.wait(), 10)
     runner.interrupt()
@@ -117,8 +122,7 @@ async def test_a_lagging_provider_announces_after_the_fault_started() -> None:
     admin = Admin()
     plan = _plan("{link: shop->payment-a, fault: {business: {error_pct: 50}}, duration: 0.4, "
                  "announce: true, announce_after: 0.2}")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(admin.handle))
-    runner = PlanRunner(plan, None, ADMIN, use_watchdog=False, http=http)  # type: ignore[arg-type]
+    runner = _runner(plan, admin)
     journal = await runner.run()
     assert [a.name for a in journal.activities][1:] == ["inject f1", "announce f1", "remove f1"]
     assert [c for c in admin.calls if c[1] != "/healthz"] == [
