@@ -123,6 +123,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         calls=calls,
         cpu=cpu,
         supplier=supplier.tolist(),
+        lane_max_wait_s=model.lane_max_wait_s if model.priority_lanes else None,
     )
     penalty = None
     if calls is not None and calls.log:

@@ -336,7 +336,9 @@ class PipelineModel(BaseModel):
     ``arrival_times`` (optional, increasing) is a trace of creation times that replaces the
     arrivals drawn from ``arrivals`` (a calibrated replay of a run's own arrivals).
     An order whose holding stage fails is queued again after ``hold_retry_s`` × U[0.5, 1.5)
-    while it was paid less than ``hold_s`` ago, as the shop does; ``hold_s=0`` parks it at once."""
+    while it was paid less than ``hold_s`` ago, as the shop does; ``hold_s=0`` parks it at once.
+    With priority lanes, an order that has waited ``lane_max_wait_s`` in the queue is served
+    before the lanes above it (the oldest such first), as the shop's ``WorkQueue`` does."""
 
     model_config = _FROZEN
 
@@ -353,6 +355,7 @@ class PipelineModel(BaseModel):
     payment: Payment = Payment()
     classes: tuple[PriorityClass, ...] = (PriorityClass(name="standard", share=1.0),)
     priority_lanes: bool = True
+    lane_max_wait_s: float | None = Field(None, gt=0)  # None: strict priority between lanes
     faults: tuple[Fault, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
     upstream_faults: tuple[UpstreamFault, ...] = ()

@@ -10,7 +10,9 @@ shop's default) and a calibration measured on other drills (``simulate.shop_cali
   ``--duration``; ``orders=N`` runs the scenario's load and faults back to back (period: the
   scenario's duration) until N orders were created (Poisson).
 - **Products → lanes and kinds** (``simulate.products``): one priority class per priority of the
-  scenario's products, each with its share of supplier products.
+  scenario's products, each with its share of supplier products; an order that has waited
+  ``lane_max_wait()`` (``lane_max_wait_s``, default ``sla_s``/3) is served before the lanes
+  above it, as the shop's ``WorkQueue`` does.
 - **Stages**, as ``reference_shop/fulfilment.py`` runs them, each a write on the shop's CPU
   (``Cpu``) then a call: ``risk_check`` (the worker's read and first write; the risk service),
   ``allocation`` (a write; supplier A, then B with failover, for supplier products),
@@ -279,6 +281,7 @@ def scenario_model(
         ),
         classes=_classes(scenario),
         priority_lanes=s.priority_lanes,
+        lane_max_wait_s=s.lane_max_wait() if s.priority_lanes else None,
         faults=tuple(mapped.channel_faults),
         upstreams=_upstreams(cal, s),
         upstream_faults=tuple(mapped.upstream_faults),

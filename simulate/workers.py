@@ -1,8 +1,8 @@
 """The fulfilment worker pool as SimPy processes, fed by a heap-based priority queue.
 
 SimPy's ``PriorityResource`` re-sorts its whole queue on every request, which is quadratic
-when the queue grows under overload; ``HeapQueue`` keeps waiting orders in a binary heap and
-hands an order straight to an idle worker. A worker holds an order through every stage,
+when the queue grows under overload; ``HeapQueue`` keeps waiting orders in one FIFO lane per
+class (with the shop's lane wait limit) and hands an order straight to an idle worker. A worker holds an order through every stage,
 attempts included (timeouts, failures, jittered exponential backoff); since nothing interrupts
 it, the order's pass is worked out when it starts (``simulate.plan``) and the worker sleeps
 until delivery and then until the end of the order's work: two SimPy events per order instead
@@ -13,9 +13,9 @@ FIFO lanes), and resumes the held stage.
 
 from __future__ import annotations
 
-import heapq
 import math
 from array import array
+from collections import deque
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,30 +45,57 @@ Process = Generator[simpy.Event, Any, Any]
 
 
 class HeapQueue:
-    """Waiting orders keyed by (class, order of joining); idle workers wait on events."""
+    """Waiting orders keyed by (class, order of joining); idle workers wait on events.
 
-    def __init__(self, env: simpy.Environment, classes: int) -> None:
+    One FIFO lane per class (keys join a class in increasing order), served class 0 first —
+    except that with ``max_wait_s`` a lane's head that has waited that long is served before
+    the lanes above it, the oldest such head first: ``reference_shop.queue.WorkQueue``'s rule
+    (the head it would wait behind must have joined later)."""
+
+    def __init__(self, env: simpy.Environment, classes: int, max_wait_s: float | None = None
+                 ) -> None:
         self.env = env
-        self.heap: list[int] = []
+        self.max_wait_s = max_wait_s
+        self.lanes: list[deque[tuple[int, float]]] = [deque() for _ in range(classes)]
         self.idle: list[simpy.Event] = []
         self.waiting_by_class = [0] * classes
+        self.waiting = 0
 
     def put(self, key: int, cls: int) -> None:
         if self.idle:
             self.idle.pop().succeed(key)
             return
-        heapq.heappush(self.heap, key)
+        self.lanes[cls].append((key, self.env.now))
         self.waiting_by_class[cls] += 1
+        self.waiting += 1
 
     def ahead_of(self, cls: int) -> int:
         """Orders that an order of class ``cls`` joining now would wait behind."""
         return sum(self.waiting_by_class[: cls + 1])
 
+    def _chosen(self) -> int:
+        """The lane served next (the queue is not empty)."""
+        lanes, limit = self.lanes, self.max_wait_s
+        chosen = -1
+        for cls, lane in enumerate(lanes):
+            if not lane:
+                continue
+            if chosen < 0:
+                chosen = cls
+                if limit is None:
+                    break
+            elif limit is not None and self.env.now - lane[0][1] >= limit \
+                    and lane[0][1] < lanes[chosen][0][1]:
+                chosen = cls  # overdue, and older than the head it would wait behind
+        return chosen
+
     def get(self, classes_stride: int) -> int | simpy.Event:
         """A waiting key, or an event that an idle worker yields to receive the next one."""
-        if self.heap:
-            key = heapq.heappop(self.heap)
-            self.waiting_by_class[key // classes_stride] -= 1
+        if self.waiting:
+            cls = self._chosen()
+            key, _ = self.lanes[cls].popleft()
+            self.waiting_by_class[cls] -= 1
+            self.waiting -= 1
             return key
         event = self.env.event()
         self.idle.append(event)
@@ -136,11 +163,12 @@ class _Pool:
         classes: int,
         hold_retry_s: float,
         horizon_s: float | None,
+        lane_max_wait_s: float | None = None,
     ) -> None:
         self.env, self.inputs, self.holds, self.hold_retry_s = env, inputs, holds, hold_retry_s
         self.plan = planner.plan
         self.stages = len(stages)
-        self.queue = HeapQueue(env, classes)
+        self.queue = HeapQueue(env, classes, lane_max_wait_s)
         n = max(len(inputs.paid_at), 1)
         self.stride = n * _entries_per_order(stages, planner.hold_s, hold_retry_s)
         self.entries: list[int] = []  # by queue entry: the order, or ~(order·stages + stage)
@@ -254,10 +282,12 @@ def run_pool(
     calls: Calls | None = None,
     cpu: CpuCalendar | None = None,
     supplier: Sequence[bool] | None = None,
+    lane_max_wait_s: float | None = None,
 ) -> PoolRecords:
     """Run the pool until every queued order is done (or until ``horizon_s``). An order whose
     holding stage fails less than ``hold_s`` after payment is queued again after
-    ``hold_retry_s`` × a jitter from ``holds`` (default: a stream of its own, seed 0)."""
+    ``hold_retry_s`` × a jitter from ``holds`` (default: a stream of its own, seed 0). With
+    ``lane_max_wait_s`` an order waiting that long is served before the classes above it."""
     env = simpy.Environment()
     planner = Planner(
         stages,
@@ -272,7 +302,8 @@ def run_pool(
         supplier,
     )
     holds = holds or HoldDraws(np.random.default_rng(0))
-    pool = _Pool(env, stages, inputs, planner, holds, classes, hold_retry_s, horizon_s)
+    pool = _Pool(env, stages, inputs, planner, holds, classes, hold_retry_s, horizon_s,
+                 lane_max_wait_s)
     env.process(pool.feeder())
     for _ in range(workers):
         env.process(pool.worker())
