@@ -11,6 +11,7 @@ import pandas as pd
 from fakalab.reports import metrics as m
 from fakalab.reports.admission import admission
 from fakalab.reports.model import model_frame, model_metrics
+from fakalab.reports.repeatability import repeatability
 from fakalab.reports.rundir import Run
 from fakalab.reports.traces import trace_time
 from fakalab.reports.transparency import (
@@ -129,6 +130,7 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
         "by_priority": m.by_class(run.orders, out, "priority"),
         "by_channel": m.by_class(run.orders, out, "channel"),
         "admission": admission(run.attempts, out, run.started_at, run.ended_at),
+        "repeatability": None,
         "trace_time": trace_time(run.spans),
         "transparency": transparency(run.orders, out, run.polls, run.tickets, notes, vacuum, etas),
         "faults": _faults(run, notes),
@@ -136,5 +138,8 @@ def analyze(run: Run, window_s: float | None = None) -> Analysis:
         if model is None
         else model_metrics(model, run.simulation.summary if run.simulation else {}),
     }
+    headline = metrics["headline"]
+    assert isinstance(headline, dict)
+    metrics["repeatability"] = repeatability(str(run.meta.get("scenario")), headline)
     metrics = _blank(metrics, _hidden(run))
     return Analysis(run, out, queue, windows, intervals, vacuum, etas, notes, model, metrics)

@@ -199,6 +199,21 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      "milliseconds in one order.", ("traces/*.jsonl",)),
     ("trace_time[].share", "total_s / the sum of total_s over all components.",
      ("traces/*.jsonl",)),
+    # repeatability (reports/repeatability.py: the catalog's measured repeats)
+    ("repeatability.measured", "Whether repeats of this run's drill (its scenario's load "
+     "and faults) were measured (reports/repeatability.py MEASURED).", ("run.json:scenario",)),
+    ("repeatability.figure", "The headline figure the repeats measured.", ()),
+    ("repeatability.repeats", "How many repeats were measured.", ()),
+    ("repeatability.min", "The lowest value of the figure over the repeats.", ()),
+    ("repeatability.max", "The highest value of the figure over the repeats.", ()),
+    ("repeatability.sd", "Standard deviation (n - 1) of the figure over the repeats.", ()),
+    ("repeatability.run_interval_low", "Lower bound of the 95% prediction interval for one "
+     "run (Student t on the logit of a rate, reports/spread.py).", ()),
+    ("repeatability.run_interval_high", "Upper bound of that interval.", ()),
+    ("repeatability.this_run", "This run's value of the figure (headline).", ("orders.csv",)),
+    ("repeatability.inside", "Whether this run's value is inside the one-run interval.", ()),
+    ("repeatability.note", "How far this run's figures can be trusted, in words.", ()),
+    ("repeatability.source", "Where the repeats come from (drills, machine, dates).", ()),
     # admission (attempts.csv: each try at placing an order)
     ("admission.buyers", "Buyers who tried to place an order (journeys in attempts.csv).",
      ("attempts.csv:journey",)),

@@ -16,6 +16,7 @@ from fakalab.scenarios.drill import ERROR, INTERRUPTED, DrillOptions, RunResult,
 from fakalab.scenarios.drill_junit import suites_of
 from fakalab.scenarios.junit import render
 from fakalab.scenarios.loadgen import DEFAULT_MASTER_PORT, LoadgenError, check_listen
+from fakalab.scenarios.repeat import run_repeats, tables
 
 __all__ = ["drill"]
 
@@ -59,6 +60,10 @@ def _severity(status: int) -> int:
               help="Renamed: --generators (Locust processes) or --set shop.workers (the shop's).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any scenario field, e.g. --set shop.workers=8.")
+@click.option("--repeat", "repeats", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Run the drill N times (one run directory each, under one parent "
+              "directory) and show each headline figure's spread: values, mean, interval of "
+              "the mean, prediction interval for one run (repeats.json, repeats.md).")
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the SLO verdicts and audit checks as JUnit XML.")
@@ -68,11 +73,11 @@ def _severity(status: int) -> int:
 def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
           toxiproxy_url: str | None, generators: int, remote_generators: int,
           bind: str | None, master_port: int, old_workers: str | None,
-          sets: tuple[str, ...], no_report: bool, junit_path: Path | None,
+          sets: tuple[str, ...], repeats: int, no_report: bool, junit_path: Path | None,
           target_name: str | None) -> None:
     """Run SCENARIO (a built-in name or a file) against the reference shop or a --target, with
     its load and faults, and write a run directory. Exit 0: SLOs held; 1: breached; 2: error or
-    invalid run; 130: interrupted."""
+    invalid run; 130: interrupted (with --repeat: the worst of the repeats)."""
     if old_workers is not None:
         raise click.UsageError(
             f"--workers {old_workers}: say which workers — --generators {old_workers} for Locust "
@@ -99,7 +104,12 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
     options = DrillOptions(out=out, toxiproxy_url=toxiproxy_url, generators=generators,
                            bind=bind, remote_generators=remote_generators,
                            master_port=master_port)
-    results = run_drill(resolved, options, console)
+    repeated = None
+    if repeats > 1:
+        repeated = run_repeats(resolved, options, console, repeats)
+        results = repeated.results
+    else:
+        results = run_drill(resolved, options, console)
     for result in results:
         if result.verdicts:
             console.print(slo_table(result))
@@ -111,8 +121,15 @@ def drill(scenario: str, duration: str | None, out: Path, seed: int | None,
             console.print(f"[red]run invalid:[/] {reason}")
         console.print(f"run directory: {result.run_dir}")
     status = max((r.exit_status for r in results), key=_severity, default=ERROR)
+    if repeated is not None:
+        for table in tables(repeated):
+            console.print(table)
+        for problem in repeated.problems:
+            console.print(f"[red]repeats:[/] {problem}")
+        console.print(f"repeats: {repeated.parent / 'repeats.json'}")
     if not no_report and status != INTERRUPTED and results:
-        status = max(status, _report(results, console), key=_severity)
+        out_dir = repeated.parent / "report" if repeated is not None else None
+        status = max(status, _report(results, console, out_dir), key=_severity)
     if junit_path is not None:
         status = max(status, _junit(results, junit_path, console), key=_severity)
     sys.exit(status)
@@ -160,11 +177,11 @@ def _unwritable(out: Path) -> str | None:
     return None
 
 
-def _report(results: list[RunResult], console: Console) -> int:
+def _report(results: list[RunResult], console: Console, out_dir: Path | None = None) -> int:
     from fakalab.reports.build import RunDirError, build_report
 
     try:
-        out = build_report([r.run_dir for r in results])
+        out = build_report([r.run_dir for r in results], out_dir)
     except (RunDirError, OSError, ValueError) as exc:
         console.print(f"[red]report failed:[/] {exc}")
         return ERROR

@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fakalab.reports.metrics import outcomes, percentile, queue_steps
+from fakalab.reports.spread import bootstrap_mean
 from fakalab.simulate.model import run
 from fakalab.simulate.parallel import Progress, run_all
 from fakalab.simulate.params import PipelineModel
@@ -85,20 +86,6 @@ def prediction_interval(values: Sequence[float], level: float = LEVEL) -> tuple[
         return math.nan, math.nan
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(finite, [tail, 100 - tail])
-    return float(lo), float(hi)
-
-
-def bootstrap_mean(values: Sequence[float], level: float = LEVEL, resamples: int = 2000,
-                   seed: int = 0) -> tuple[float, float]:
-    finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    if not len(finite):
-        return math.nan, math.nan
-    if len(finite) == 1:
-        return float(finite[0]), float(finite[0])
-    rng = np.random.default_rng(seed)
-    means = finite[rng.integers(0, len(finite), (resamples, len(finite)))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(means, [tail, 100 - tail])
     return float(lo), float(hi)
 
 

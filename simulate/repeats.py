@@ -20,53 +20,25 @@ seed, settings, faults) — ``RepeatError`` otherwise.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from fakalab.reports.rundir import load_run
+from fakalab.reports.spread import METHOD, FigureSpread, spread_of
 from fakalab.simulate.against import measured_figures
-from fakalab.simulate.forecast import FIGURES, bootstrap_mean
-from fakalab.simulate.stats import t_quantile
+from fakalab.simulate.forecast import FIGURES
 
 __all__ = ["FigureSpread", "RepeatError", "RepeatSpread", "repeat_spread", "spread_of"]
 
 RATES = frozenset({"delay_rate"})
-METHOD = {
-    "mean_interval": "bootstrap percentile interval of the mean (2,000 resamples)",
-    "run_interval": "Student-t prediction interval for one more run, on the logit of a rate and "
-                    "the log of a positive figure, transformed back",
-}
 
 
 class RepeatError(Exception):
     """Run directories that are not repeats of one drill (the message says why)."""
-
-
-@dataclass(frozen=True)
-class FigureSpread:
-    values: tuple[float, ...]
-    mean: float
-    sd: float
-    min: float
-    max: float
-    mean_interval: tuple[float, float]
-    run_interval: tuple[float, float] | None
-
-    def as_dict(self) -> dict[str, Any]:
-        def clean(v: float) -> float | None:
-            return None if v is None or not math.isfinite(v) else float(v)
-
-        return {"values": [clean(v) for v in self.values], "mean": clean(self.mean),
-                "sd": clean(self.sd), "min": clean(self.min), "max": clean(self.max),
-                "mean_interval": [clean(v) for v in self.mean_interval],
-                "run_interval": None if self.run_interval is None
-                else [clean(v) for v in self.run_interval]}
 
 
 @dataclass(frozen=True)
@@ -80,38 +52,6 @@ class RepeatSpread:
         return {"scenario": self.scenario, "variant": self.variant, "runs": list(self.run_ids),
                 "figures": {k: v.as_dict() for k, v in self.figures.items()},
                 "method": METHOD}
-
-
-def _transform(rate: bool) -> tuple[Any, Any]:
-    eps = 1e-6
-    if rate:
-        return (lambda p: math.log(min(max(p, eps), 1 - eps) / (1 - min(max(p, eps), 1 - eps))),
-                lambda z: 1 / (1 + math.exp(-z)))
-    return (lambda x: math.log(max(x, eps)), math.exp)
-
-
-def spread_of(values: Sequence[float], *, rate: bool = False) -> FigureSpread:
-    """The spread and intervals of one figure over repeats (NaN values are left out)."""
-    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        nan = math.nan
-        return FigureSpread(tuple(values), nan, nan, nan, nan, (nan, nan), None)
-    array = np.asarray(finite)
-    sd = float(array.std(ddof=1)) if len(array) > 1 else math.nan
-    run_interval = None
-    if len(array) > 1:
-        factor = t_quantile(len(array) - 1) * math.sqrt(1 + 1 / len(array))
-        if not rate and array.min() <= 0:  # a count that was 0: no log scale; clipped at 0
-            half = factor * sd
-            run_interval = (max(0.0, float(array.mean()) - half), float(array.mean()) + half)
-        else:
-            forward, back = _transform(rate)
-            z = np.array([forward(v) for v in array])
-            half = factor * float(z.std(ddof=1))
-            centre = float(z.mean())
-            run_interval = (back(centre - half), back(centre + half))
-    return FigureSpread(tuple(finite), float(array.mean()), sd, float(array.min()),
-                        float(array.max()), bootstrap_mean(finite), run_interval)
 
 
 def _scenario(path: Path) -> dict[str, Any]:

@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
 
+from fakalab.reports.spread import t_quantile
+
 __all__ = ["BatchAccumulator", "Estimate", "batch_means", "replication_estimate", "t_quantile"]
 
-_EXACT_T975 = {
-    1: 12.706204736,
-    2: 4.302652730,
-    3: 3.182446305,
-    4: 2.776445105,
-    5: 2.570581836,
-    6: 2.446911851,
-    7: 2.364624252,
-    8: 2.306004135,
-    9: 2.262157163,
-    10: 2.228138852,
-}
-
-
-def t_quantile(df: int, level: float = 0.95) -> float:
-    """Two-sided Student t quantile t_{1-(1-level)/2, df} (Cornish-Fisher expansion, df ≥ 3)."""
-    if df < 1:
-        raise ValueError("need at least 1 degree of freedom")
-    if level == 0.95 and df in _EXACT_T975:  # the expansion is poor for few degrees of freedom
-        return _EXACT_T975[df]
-    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / df + g2 / df**2 + g3 / df**3
 
 
 @dataclass(frozen=True)

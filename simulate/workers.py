@@ -1,14 +1,15 @@
-"""The fulfilment worker pool as SimPy processes, fed by a heap-based priority queue.
+"""The fulfilment worker pool as SimPy processes, fed by a priority queue of FIFO lanes.
 
 SimPy's ``PriorityResource`` re-sorts its whole queue on every request, which is quadratic
 when the queue grows under overload; ``HeapQueue`` keeps waiting orders in one FIFO lane per
-class (with the shop's lane wait limit) and hands an order straight to an idle worker. A worker holds an order through every stage,
-attempts included (timeouts, failures, jittered exponential backoff); since nothing interrupts
-it, the order's pass is worked out when it starts (``simulate.plan``) and the worker sleeps
-until delivery and then until the end of the order's work: two SimPy events per order instead
-of one per attempt. A pass that ends in a hold frees the worker at the failure; the order joins
-the queue again after the hold delay, behind the orders of its class waiting then (the shop's
-FIFO lanes), and resumes the held stage.
+class (with the shop's lane wait limit) and hands an order straight to an idle worker. A
+worker holds an order through every stage, attempts included (timeouts, failures, jittered
+exponential backoff); since nothing interrupts it, the order's pass is worked out when it
+starts (``simulate.plan``) and the worker sleeps until delivery and then until the end of the
+order's work: two SimPy events per order instead of one per attempt. A pass that ends in a
+hold frees the worker at the failure; the order joins the queue again after the hold delay,
+behind the orders of its class waiting then (the shop's FIFO lanes), and resumes the held
+stage.
 """
 
 from __future__ import annotations
