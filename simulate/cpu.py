@@ -33,6 +33,7 @@ __all__ = ["CpuCalendar"]
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-9
 _PRUNE = 4096
+HISTORY_S = 1.0  # the busy intervals kept behind the present (the CPU share's window)
 
 
 class CpuCalendar:
@@ -77,6 +78,37 @@ class CpuCalendar:
             u += cpu.per_delivery_s * len(recent)
         return min(u, cpu.max_background)
 
+    def moved(self, created: float, to: float | None, watching: float | None,
+              watching_to: float | None) -> None:
+        """An order counted as created at ``created`` (and watched from ``watching``) was
+        created at ``to`` instead (None: never — a buyer the door turned away)."""
+        rate = self._created_rate
+        for t, sign in ((created, -1), (to, 1)):
+            if t is None or not math.isfinite(t):
+                continue
+            k = int(t)
+            if k >= len(rate):
+                rate.extend([0.0] * (k + 2 - len(rate)))
+            rate[k] = max(rate[k] + sign, 0.0)
+        paid = self._paid
+        if watching is not None and math.isfinite(watching):
+            k = bisect.bisect_left(paid, watching)
+            if k < len(paid) and paid[k] == watching:
+                del paid[k]
+        if watching_to is not None and math.isfinite(watching_to):
+            bisect.insort(paid, watching_to)
+
+    def busy_share(self, now: float, span_s: float = HISTORY_S) -> float:
+        """The share of the last ``span_s`` the CPU was busy (the shop's process CPU share)."""
+        starts, ends = self.starts, self.ends
+        since = now - span_s
+        busy = 0.0
+        i = bisect.bisect_right(ends, since)
+        while i < len(starts) and starts[i] < now:
+            busy += min(ends[i], now) - max(starts[i], since)
+            i += 1
+        return busy / span_s
+
     def delivered(self, at: float) -> None:
         """A delivery planned at ``at`` (its buyer stops polling then)."""
         if at == at:  # not NaN
@@ -119,10 +151,11 @@ class CpuCalendar:
             ends.insert(i, end)
 
     def _prune(self, now: float) -> None:
-        """Forget intervals that ended before ``now``: nothing planned from now can use them."""
+        """Forget intervals that ended ``HISTORY_S`` before ``now``: nothing planned from now can
+        use them, and the CPU share looks back no further."""
         ends = self.ends
         head = self.head
-        while head < len(ends) - 1 and ends[head] < now:
+        while head < len(ends) - 1 and ends[head] < now - HISTORY_S:
             head += 1
         if head > _PRUNE:
             del self.starts[:head], self.ends[:head]

@@ -19,6 +19,7 @@ from fakalab.simulate.buyer import Timeline, file_tickets, queue_stale_at
 from fakalab.simulate.calls import Calls, health_penalty
 from fakalab.simulate.channels import settle_shop_payments
 from fakalab.simulate.cpu import CpuCalendar
+from fakalab.simulate.door import DoorCounts, created_only, doorway, shifted
 from fakalab.simulate.eta import payment_etas, shop_payment_etas, stage_clock, stage_etas
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.params import PipelineModel
@@ -48,6 +49,7 @@ class SimulationResult:
     records: OrderRecords
     summary: Summary
     windows: list[Window]
+    admission: DoorCounts | None = None  # what the door did (None: no admission control)
 
 
 def _created(model: PipelineModel, streams: Streams) -> npt.NDArray[np.float64]:
@@ -109,6 +111,11 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
     if model.cpu is not None:
         watching = np.fmin(payments.paid_at, payments.paid_click_at)
         cpu = CpuCalendar(model.cpu, created, watching)
+    door = None
+    if model.admission is not None:
+        door = doorway(model.admission, model.workers, len(_blocking(model)), created, payments,
+                       streams["busy"], cpu=cpu, logs=calls.log if calls is not None else None,
+                       slow_s=model.payment.slow_ms / 1000, until=model.duration_s)
     pool = run_pool(
         model.workers,
         model.stages,
@@ -124,7 +131,11 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         cpu=cpu,
         supplier=supplier.tolist(),
         lane_max_wait_s=model.lane_max_wait_s if model.priority_lanes else None,
+        door=door,
     )
+    if door is not None:  # the orders the door let in, created and paid when it did
+        payments = shifted(payments, created, door.created)
+        created = door.created
     penalty = None
     if calls is not None and calls.log:
         slow_s = model.payment.slow_ms / 1000
@@ -132,6 +143,8 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         penalty = np.max([health_penalty(log, confirmed, slow_s=slow_s)
                           for log in calls.log.values()], axis=0)
     records = _records(model, created, priority, supplier, payments, pool, streams, penalty)
+    if door is not None:
+        records = created_only(records)
     utilisation = _utilisation(model, records, pool.busy_s)
     return SimulationResult(
         model,
@@ -139,6 +152,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         records,
         summarise(records, utilisation=utilisation),
         windows(records, model.window_s),
+        door.counts() if door is not None else None,
     )
 
 

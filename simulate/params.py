@@ -17,6 +17,7 @@ from fakalab.simulate.dists import Dist
 
 __all__ = [
     "HOLDING_STAGES",
+    "Admission",
     "Buyer",
     "Channel",
     "Cpu",
@@ -330,6 +331,21 @@ def _shop_stages() -> tuple[Stage, ...]:
     )
 
 
+class Admission(BaseModel):
+    """The shop's admission control before payment (``reference_shop/admission.py``, the
+    ``admission`` setting) and how refused buyers answer (``scenarios/locust/journeys.py``):
+    back after the Retry-After × U(1, 1.5), at most ``busy_retries`` times, unless told to wait
+    longer than ``max_wait_s`` or giving up (``busy_give_up`` at each refusal)."""
+
+    model_config = _FROZEN
+
+    budget_s: float = Field(3.0, gt=0)  # admission_budget(): the longest predicted wait admitted
+    busy_retries: int = Field(3, ge=0)
+    busy_give_up: float = Field(0.25, ge=0, le=1)
+    max_wait_s: float = Field(180.0, gt=0)
+    order_ttl_s: float = Field(300.0, gt=0)  # an unpaid order expires (the door's conversion)
+
+
 class PipelineModel(BaseModel):
     """The reference shop's order pipeline. Give ``orders`` or ``duration_s`` for arrivals;
     ``horizon_s`` (optional) ends the run, leaving unfinished orders undelivered.
@@ -356,6 +372,7 @@ class PipelineModel(BaseModel):
     classes: tuple[PriorityClass, ...] = (PriorityClass(name="standard", share=1.0),)
     priority_lanes: bool = True
     lane_max_wait_s: float | None = Field(None, gt=0)  # None: strict priority between lanes
+    admission: Admission | None = None  # None: every order is accepted
     faults: tuple[Fault, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
     upstream_faults: tuple[UpstreamFault, ...] = ()

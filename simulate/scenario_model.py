@@ -23,6 +23,9 @@ shop's default) and a calibration measured on other drills (``simulate.shop_cali
 - **Payments** the shop's way (``simulate.channels``): ``failover``, ``slow_upstream_ms``,
   ``reconciliation``, ``reconcile_after_paid_s``, ``reconcile_interval_s``.
 - **Faults**: ``simulate.fault_map``.
+- **Admission** before payment (``simulate.door``): ``admission``, ``admission_budget()``,
+  ``order_ttl_s``; refused buyers as the personas (``busy_retries``, ``busy_give_up``,
+  ``max_wait_s``).
 - **Buyers**: ``think_s``, ``impatient_refresh_s``, ``sse_share``, ``patience_s``,
   ``max_wait_s``; the ETA as the shop computes it (``eta_floor_s``).
 """
@@ -41,6 +44,7 @@ from fakalab.contract.shop_settings import ShopSettings
 from fakalab.simulate.dists import Dist
 from fakalab.simulate.fault_map import Mapped, map_faults
 from fakalab.simulate.params import (
+    Admission,
     Buyer,
     Channel,
     Cpu,
@@ -282,6 +286,10 @@ def scenario_model(
         classes=_classes(scenario),
         priority_lanes=s.priority_lanes,
         lane_max_wait_s=s.lane_max_wait() if s.priority_lanes else None,
+        admission=Admission(budget_s=s.admission_budget(), busy_retries=behaviour.busy_retries,
+                            busy_give_up=behaviour.busy_give_up,
+                            max_wait_s=behaviour.max_wait_s,
+                            order_ttl_s=s.order_ttl_s) if s.admission else None,
         faults=tuple(mapped.channel_faults),
         upstreams=_upstreams(cal, s),
         upstream_faults=tuple(mapped.upstream_faults),

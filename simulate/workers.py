@@ -19,7 +19,7 @@ from array import array
 from collections import deque
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,14 @@ __all__ = [
 ]
 
 Process = Generator[simpy.Event, Any, Any]
+
+
+class DoorHooks(Protocol):
+    """What the pool asks of admission control (``simulate.door.Doorway``)."""
+
+    def arrivals(self, pool: _Pool) -> Process: ...
+
+    def planned(self, plan: Plan, blocking: Sequence[int]) -> None: ...
 
 
 class HeapQueue:
@@ -165,7 +173,11 @@ class _Pool:
         hold_retry_s: float,
         horizon_s: float | None,
         lane_max_wait_s: float | None = None,
+        door: DoorHooks | None = None,
+        workers: int = 1,
     ) -> None:
+        self.door, self.workers = door, workers
+        self.stages_blocking = [k for k, s in enumerate(stages) if s.blocks_delivery]
         self.env, self.inputs, self.holds, self.hold_retry_s = env, inputs, holds, hold_retry_s
         self.plan = planner.plan
         self.stages = len(stages)
@@ -177,16 +189,24 @@ class _Pool:
         self.horizon_s = horizon_s
 
     def feeder(self) -> Process:
-        env, queue, paid_at, entries = self.env, self.queue, self.inputs.paid_at, self.entries
-        priority, ahead, stride = self.inputs.priority, self.records.ahead, self.stride
+        env, paid_at = self.env, self.inputs.paid_at
         for i in self.inputs.queue_order:
             if paid_at[i] > env.now:
                 yield env.timeout(paid_at[i] - env.now)
-            cls = priority[i]
-            ahead[i] = queue.ahead_of(cls)
-            key = cls * stride + len(entries)
-            entries.append(i)
-            queue.put(key, cls)
+            self.enqueue(i)
+
+    def enqueue(self, i: int) -> None:
+        """Paid order ``i`` joins the queue now."""
+        cls = self.inputs.priority[i]
+        self.records.ahead[i] = self.queue.ahead_of(cls)
+        key = cls * self.stride + len(self.entries)
+        self.entries.append(i)
+        self.queue.put(key, cls)
+
+    @property
+    def busy(self) -> int:
+        """Workers holding an order now."""
+        return self.workers - len(self.queue.idle)
 
     def requeue(self, i: int, stage: int) -> None:
         """Queue held order ``i`` again after the hold delay, behind every order waiting then."""
@@ -219,6 +239,8 @@ class _Pool:
         if resume < 0:
             records.started_at[i] = began
         plan = self.plan(i, began, resume)
+        if self.door is not None:
+            self.door.planned(plan, self.stages_blocking)
         if self.horizon_s is None:  # nothing stops the run early: record now, sleep once
             self.record(i, plan)
             yield env.timeout(plan.end - began)
@@ -284,11 +306,14 @@ def run_pool(
     cpu: CpuCalendar | None = None,
     supplier: Sequence[bool] | None = None,
     lane_max_wait_s: float | None = None,
+    door: DoorHooks | None = None,
 ) -> PoolRecords:
     """Run the pool until every queued order is done (or until ``horizon_s``). An order whose
     holding stage fails less than ``hold_s`` after payment is queued again after
     ``hold_retry_s`` × a jitter from ``holds`` (default: a stream of its own, seed 0). With
-    ``lane_max_wait_s`` an order waiting that long is served before the classes above it."""
+    ``lane_max_wait_s`` an order waiting that long is served before the classes above it. With
+    a ``door`` (admission control, ``simulate.door``) orders join when it lets them in and
+    they are paid, instead of at ``inputs.paid_at``."""
     env = simpy.Environment()
     planner = Planner(
         stages,
@@ -304,8 +329,8 @@ def run_pool(
     )
     holds = holds or HoldDraws(np.random.default_rng(0))
     pool = _Pool(env, stages, inputs, planner, holds, classes, hold_retry_s, horizon_s,
-                 lane_max_wait_s)
-    env.process(pool.feeder())
+                 lane_max_wait_s, door, workers)
+    env.process(pool.feeder() if door is None else door.arrivals(pool))
     for _ in range(workers):
         env.process(pool.worker())
     env.run(until=horizon_s)

@@ -58,7 +58,7 @@ def test_polls_per_waiting_buyer_follow_the_personas() -> None:
 
 
 def test_orders_means_exactly_that_many_orders_of_the_repeated_scenario() -> None:
-    scenario = load_scenario("flash-sale")
+    scenario = load_scenario("flash-sale", ["shop.admission=false"])  # every try an order
     model, _ = scenario_model(scenario, orders=40_000)
     result = run(model, 0)
     assert len(result.records) == 40_000 == result.summary.orders
@@ -73,6 +73,15 @@ def test_orders_means_exactly_that_many_orders_of_the_repeated_scenario() -> Non
     repeated = figures_of(model, result.records)
     assert repeated["delay_rate"] == pytest.approx(single["delay_rate"], abs=0.06)
     assert repeated["delay_rate"] > 0.05
+
+
+def test_with_admission_orders_counts_the_buyers_who_try() -> None:
+    model, _ = scenario_model(load_scenario("flash-sale"), orders=5_000)
+    result = run(model, 0)
+    assert result.admission is not None and result.admission.buyers == 5_000
+    assert len(result.records) == 5_000 - result.admission.buyers_gave_up - (
+        result.admission.buyers_refused - result.admission.buyers_served_after_refusal
+        - result.admission.buyers_gave_up)
 
 
 def _one(scenario):  # type: ignore[no-untyped-def]
@@ -98,7 +107,7 @@ def test_every_printed_figure_comes_from_the_run_printed() -> None:
     """The --orders 1000000 defect: utilisation, delay and p95 came from a 400,000 s run of
     the base rate (the shape was flat past its end) while the spike and its faults happened
     once; now the whole scenario repeats, so one sale's figures and N orders' agree."""
-    scenario = load_scenario("flash-sale")
+    scenario = load_scenario("flash-sale", ["shop.admission=false"])
     model, _ = scenario_model(scenario, orders=30_000)
     summary = run(model, 1).summary
     assert summary.orders == 30_000
