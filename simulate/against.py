@@ -22,10 +22,11 @@ import pandas as pd
 import yaml
 
 from fakalab.contract.scenario import Scenario, ScenarioError, dump_scenario, parse_scenario
+from fakalab.reports.admission import admission
 from fakalab.reports.metrics import outcomes, percentile, queue_steps
 from fakalab.reports.rundir import Run
 from fakalab.simulate.calibrating import load_origin
-from fakalab.simulate.forecast import FIGURES, Forecast, window_figures
+from fakalab.simulate.forecast import Forecast, door_figures, shown_figures, window_figures
 from fakalab.simulate.shop_calibration import ShopCalibration
 
 __all__ = ["TARGETS", "compare", "measured_figures", "measured_windows", "refusal"]
@@ -98,6 +99,8 @@ def measured_figures(run: Run) -> dict[str, float]:
     depth = queue_steps(frame).depth
     p95 = percentile(out["ttd"], 95)
     tickets = len(run.tickets)
+    door = admission(run.attempts, out, run.started_at, run.ended_at)
+    inside = int((out["paid"] & out["delivered"] & ~out["delayed"]).sum())
     return {
         "delay_rate": delayed / decided if decided else math.nan,
         "p95_s": math.nan if p95 is None else p95,
@@ -109,6 +112,10 @@ def measured_figures(run: Run) -> dict[str, float]:
         "decided": float(decided),
         "tickets": float(tickets),
         "end_s": end,
+        **door_figures(door["buyers"] if door else len(run.orders),
+                       door["buyers_refused"] if door else 0,
+                       door["buyers_gave_up"] if door else 0,
+                       door["refusals"] if door else 0, inside, end),
     }
 
 
@@ -148,7 +155,7 @@ def compare(forecast: Forecast, run: Run, window_s: float = 10.0) -> dict[str, A
     """The forecast and the run's measurement, per figure and per window."""
     measured = measured_figures(run)
     figures = {}
-    for name in FIGURES:
+    for name in shown_figures(forecast.model):
         e = forecast.figures[name]
         value = measured[name]
         error = _error(name, e.mean, value)

@@ -36,16 +36,21 @@ import pandas as pd
 
 from fakalab.reports.metrics import outcomes, percentile, queue_steps
 from fakalab.reports.spread import bootstrap_mean
+from fakalab.simulate.door import DoorCounts
 from fakalab.simulate.model import run
 from fakalab.simulate.parallel import Progress, run_all
 from fakalab.simulate.params import PipelineModel
 from fakalab.simulate.results import OrderRecords
 
-__all__ = ["FIGURES", "METHOD", "TEARDOWN_S", "Estimate", "Forecast", "bootstrap_mean",
-           "figures_of", "forecast", "prediction_interval", "run_end", "windows_of"]
+__all__ = ["ADMISSION_FIGURES", "FIGURES", "METHOD", "TEARDOWN_S", "Estimate", "Forecast",
+           "bootstrap_mean", "door_figures", "figures_of", "forecast", "prediction_interval",
+           "run_end", "shown_figures", "windows_of"]
 
 FloatArray = npt.NDArray[np.float64]
 FIGURES = ("delay_rate", "p95_s", "tickets_per_100_delayed", "peak_queue_depth")
+# with admission control: buyers refused at least once (share of those who tried), buyers who
+# gave up after a refusal, paid orders delivered inside the SLA per second of the run
+ADMISSION_FIGURES = ("buyers_refused_share", "buyers_gave_up", "goodput_per_s")
 TEARDOWN_S = 1.2  # a drill's ended_at comes this long after its load (the shop's stop)
 LEVEL = 0.95
 METHOD = {
@@ -122,9 +127,26 @@ def _frame(records: OrderRecords) -> pd.DataFrame:
                          "delivered_at": records.delivered_at})
 
 
-def figures_of(model: PipelineModel, records: OrderRecords, end_s: float | None = None
-               ) -> dict[str, float]:
-    """The headline figures of one replication, as the report computes them."""
+def shown_figures(model: PipelineModel) -> tuple[str, ...]:
+    """The figures a forecast of ``model`` shows: the headline, and refusals with admission."""
+    return FIGURES + (ADMISSION_FIGURES if model.admission is not None else ())
+
+
+def door_figures(buyers: int, refused: int, gave_up: int, refusals: int, inside: int,
+                 end_s: float) -> dict[str, float]:
+    """The admission figures (the report's ``admission`` section; goodput per second from the
+    load's start to the run's end)."""
+    return {"buyers": float(buyers), "refusals": float(refusals),
+            "buyers_refused": float(refused),
+            "buyers_refused_share": refused / buyers if buyers else math.nan,
+            "buyers_gave_up": float(gave_up),
+            "goodput_per_s": inside / end_s if end_s > 0 else math.nan}
+
+
+def figures_of(model: PipelineModel, records: OrderRecords, end_s: float | None = None,
+               door: DoorCounts | None = None) -> dict[str, float]:
+    """The headline figures of one replication, as the report computes them (and what the
+    door did, ``door``: without one every buyer's order was created)."""
     end = run_end(model, records) if end_s is None else end_s
     frame = _frame(records)
     out = outcomes(frame, model.sla_s, end)
@@ -144,6 +166,10 @@ def figures_of(model: PipelineModel, records: OrderRecords, end_s: float | None 
         "decided": float(decided),
         "tickets": float(tickets),
         "end_s": end,
+        **door_figures(
+            door.buyers if door else len(records), door.buyers_refused if door else 0,
+            door.buyers_gave_up if door else 0, door.refusals if door else 0,
+            int((out["paid"] & out["delivered"] & ~out["delayed"]).sum()), end),
     }
 
 
@@ -223,8 +249,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _replicate(task: tuple[PipelineModel, int, float]) -> tuple[dict[str, float], pd.DataFrame]:
     model, seed, window_s = task
-    records = run(model, seed).records
-    figures = figures_of(model, records)
+    result = run(model, seed)
+    records = result.records
+    figures = figures_of(model, records, door=result.admission)
     return figures, windows_of(model, records, figures["end_s"], window_s)
 
 
@@ -256,7 +283,8 @@ def forecast(
         tasks.append((m, seed, window_s))
     results = run_all(_replicate, tasks, processes=processes, progress=progress)
     figures = {name: estimate([r[0][name] for r in results]) for name in FIGURES}
-    for extra in ("orders", "paid", "delayed", "decided", "tickets"):
+    for extra in ("orders", "paid", "delayed", "decided", "tickets", "buyers", "refusals",
+                  "buyers_refused", *ADMISSION_FIGURES):
         figures[extra] = estimate([r[0][extra] for r in results])
     frames = [r[1] for r in results]
     longest = max(frames, key=len)

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from fakalab.simulate.forecast import FIGURES, METHOD, Forecast
+from fakalab.simulate.forecast import METHOD, Forecast, shown_figures
 
 __all__ = ["LABELS", "against_table", "fmt", "forecast_table", "windows_table"]
 
@@ -16,14 +16,21 @@ LABELS = {
     "p95_s": "p95 paid → delivered",
     "tickets_per_100_delayed": "tickets per 100 delayed",
     "peak_queue_depth": "peak queue depth",
+    "buyers_refused_share": "buyers refused (at least once)",
+    "buyers_gave_up": "buyers who gave up after a refusal",
+    "goodput_per_s": "goodput (delivered inside the SLA)",
 }
 
 
 def fmt(name: str, value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    if name == "delay_rate":
+    if name in ("delay_rate", "buyers_refused_share"):
         return f"{value:.2%}"
+    if name == "goodput_per_s":
+        return f"{value:.3g}/s"
+    if name == "buyers_gave_up":
+        return f"{value:.0f}"
     if name in ("p95_s",):
         return f"{value:.3g} s" if value < 10 else f"{value:.1f} s"
     if name == "queue_depth" or name == "peak_queue_depth":
@@ -40,7 +47,7 @@ def forecast_table(title: str, forecast: Forecast) -> Table:
                                        f"mean: {METHOD['mean']}")
     for column in ("figure", "forecast", "95% prediction interval", "mean [95% CI]"):
         table.add_column(column, justify="right")
-    for name in FIGURES:
+    for name in shown_figures(forecast.model):
         e = forecast.figures[name]
         table.add_row(LABELS[name], fmt(name, e.mean), _interval(name, e.lo, e.hi),
                       _interval(name, e.mean_lo, e.mean_hi))
@@ -67,7 +74,7 @@ def against_table(title: str, comparison: dict[str, Any]) -> Table:
     for column in ("figure", "forecast", "95% prediction interval", "measured", "error",
                    "inside", "target"):
         table.add_column(column, justify="right")
-    for name in FIGURES:
+    for name in comparison["figures"]:
         row = comparison["figures"][name]
         table.add_row(LABELS[name], fmt(name, row["forecast"]),
                       _interval(name, *row["interval"]), fmt(name, row["measured"]),

@@ -30,11 +30,11 @@ import yaml
 from fakalab.reports.rundir import load_run
 from fakalab.reports.spread import METHOD, FigureSpread, spread_of
 from fakalab.simulate.against import measured_figures
-from fakalab.simulate.forecast import FIGURES
+from fakalab.simulate.forecast import ADMISSION_FIGURES, FIGURES
 
 __all__ = ["FigureSpread", "RepeatError", "RepeatSpread", "repeat_spread", "spread_of"]
 
-RATES = frozenset({"delay_rate"})
+RATES = frozenset({"delay_rate", "buyers_refused_share"})
 
 
 class RepeatError(Exception):
@@ -83,6 +83,6 @@ def repeat_spread(run_dirs: Sequence[str | Path]) -> RepeatSpread:
                               "(seed, settings or faults): not a repeat")
     measured = [measured_figures(run) for run in runs]
     figures = {name: spread_of([m[name] for m in measured], rate=name in RATES)
-               for name in FIGURES}
+               for name in (*FIGURES, *ADMISSION_FIGURES)}
     return RepeatSpread(str(first.meta.get("scenario")), first.meta.get("variant"),
                         tuple(run.run_id for run in runs), figures)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ import simpy
 from fakalab.simulate.calls import Calls
 from fakalab.simulate.cpu import CpuCalendar
 from fakalab.simulate.faults import FaultSchedule
+from fakalab.simulate.lanes import HeapQueue
 from fakalab.simulate.params import Stage
 from fakalab.simulate.plan import HoldDraws, Plan, Planner, RetryDraws
 
@@ -51,64 +51,6 @@ class DoorHooks(Protocol):
     def arrivals(self, pool: _Pool) -> Process: ...
 
     def planned(self, plan: Plan, blocking: Sequence[int]) -> None: ...
-
-
-class HeapQueue:
-    """Waiting orders keyed by (class, order of joining); idle workers wait on events.
-
-    One FIFO lane per class (keys join a class in increasing order), served class 0 first —
-    except that with ``max_wait_s`` a lane's head that has waited that long is served before
-    the lanes above it, the oldest such head first: ``reference_shop.queue.WorkQueue``'s rule
-    (the head it would wait behind must have joined later)."""
-
-    def __init__(self, env: simpy.Environment, classes: int, max_wait_s: float | None = None
-                 ) -> None:
-        self.env = env
-        self.max_wait_s = max_wait_s
-        self.lanes: list[deque[tuple[int, float]]] = [deque() for _ in range(classes)]
-        self.idle: list[simpy.Event] = []
-        self.waiting_by_class = [0] * classes
-        self.waiting = 0
-
-    def put(self, key: int, cls: int) -> None:
-        if self.idle:
-            self.idle.pop().succeed(key)
-            return
-        self.lanes[cls].append((key, self.env.now))
-        self.waiting_by_class[cls] += 1
-        self.waiting += 1
-
-    def ahead_of(self, cls: int) -> int:
-        """Orders that an order of class ``cls`` joining now would wait behind."""
-        return sum(self.waiting_by_class[: cls + 1])
-
-    def _chosen(self) -> int:
-        """The lane served next (the queue is not empty)."""
-        lanes, limit = self.lanes, self.max_wait_s
-        chosen = -1
-        for cls, lane in enumerate(lanes):
-            if not lane:
-                continue
-            if chosen < 0:
-                chosen = cls
-                if limit is None:
-                    break
-            elif limit is not None and self.env.now - lane[0][1] >= limit \
-                    and lane[0][1] < lanes[chosen][0][1]:
-                chosen = cls  # overdue, and older than the head it would wait behind
-        return chosen
-
-    def get(self, classes_stride: int) -> int | simpy.Event:
-        """A waiting key, or an event that an idle worker yields to receive the next one."""
-        if self.waiting:
-            cls = self._chosen()
-            key, _ = self.lanes[cls].popleft()
-            self.waiting_by_class[cls] -= 1
-            self.waiting -= 1
-            return key
-        event = self.env.event()
-        self.idle.append(event)
-        return event
 
 
 def floats(values: npt.NDArray[np.float64]) -> array[float]:

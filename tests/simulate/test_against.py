@@ -42,7 +42,10 @@ def test_a_run_of_the_same_drill_is_compared_figure_by_figure_and_window_by_wind
     model, notes = scenario_model(scenario, calibration=cal)
     result = compare(forecast(model, range(4), processes=1, notes=notes), run)
     assert set(result["figures"]) == {"delay_rate", "p95_s", "tickets_per_100_delayed",
-                                      "peak_queue_depth"}
+                                      "peak_queue_depth", "buyers_refused_share",
+                                      "buyers_gave_up", "goodput_per_s"}  # admission is on
+    # a run before attempts.csv: every buyer's order was created
+    assert result["figures"]["buyers_refused_share"]["measured"] == 0
     row = result["figures"]["delay_rate"]
     assert row["measured"] == pytest.approx(measured_figures(run)["delay_rate"])
     assert row["inside_interval"] in (True, False) and row["error_pp"] is not None

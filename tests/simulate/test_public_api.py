@@ -8,6 +8,7 @@ SURFACE = {
     "fakalab.simulate.model": {"SimulationResult", "draw_pool_inputs", "run"},
     "fakalab.simulate.params": {
         "HOLDING_STAGES",
+        "Admission",
         "Buyer",
         "Channel",
         "Fault",
