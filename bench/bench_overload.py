@@ -19,11 +19,14 @@ shop and upstreams are started on 127.0.0.1, then:
 Prints per mode: goodput (paid orders delivered inside the SLA while the load lasted, per
 second) as a ratio of the capacity, the p99 answer time of `POST /api/orders` (accepted or
 refused), refusals, paid orders undelivered at the end of the drain, the audit's verdict, and
-the CPU share of the shop, the upstreams and the load generator. The shop runs on core 0 and
-everything else on core 1 (`--no-pin`: shared), so that the harness's own work under overload —
-thousands of refused and retried requests a second — does not take the CPU the shop is
-measured on. Targets (issue 14): goodput >= 0.9 x capacity, p99 < 1 s, 0 undelivered, audit
-clean — with admission on.
+the CPU share of the shop, the upstreams and the load generator. The system under test — the
+shop and its upstreams — runs on core 0, the load generator on core 1 (`--pin shop`: the shop
+alone on core 0; `--pin none`: shared): a load generator that shares the system's CPU measures
+its own overload, as a real one on another machine would not. `--timeline PREFIX` writes the
+shop's gauges once a second (queue, orders waiting for payment, admission's prediction, loop
+lag, refusals) to PREFIX.MODE.csv, and the answers to `POST /api/orders` are split by answer and
+by connection (new or kept alive). Targets (issue 14): goodput >= 0.9 x capacity, p99 < 1 s,
+0 undelivered, audit clean — with admission on.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,34 @@ from fakalab.reference_shop.process import ShopProcess  # noqa: E402
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess  # noqa: E402
 
 SLA_S = 30.0
+TIMELINE = ("fakalab_queue_depth", 'fakalab_orders{state="pending_payment"}',
+            'fakalab_orders{state="paid"}', 'fakalab_orders{state="delivered"}',
+            "fakalab_admission_predicted_seconds", "fakalab_event_loop_lag_seconds",
+            'fakalab_orders_refused_total{reason="backlog"}')
+
+
+class Timeline(threading.Thread):
+    """The shop's own gauges once a second while the overload lasts (`--timeline FILE`): where
+    its orders are, what admission predicted, how late its loop runs."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.url, self.path, self.done = url, path, threading.Event()
+
+    def run(self) -> None:
+        started = time.time()
+        with self.path.open("w") as out, httpx.Client(timeout=5) as client:
+            out.write("t," + ",".join(TIMELINE) + "\n")
+            while not self.done.wait(1.0):
+                try:
+                    text = client.get(self.url + "/metrics").text
+                except httpx.HTTPError:
+                    continue
+                values = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                              if line and not line.startswith("#"))
+                out.write(f"{time.time() - started:.1f}," + ",".join(
+                    values.get(name, "") for name in TIMELINE) + "\n")
+                out.flush()
 
 
 def overload(url: str, rate: float, duration: float, drain: float,
@@ -84,11 +116,11 @@ def one_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                      log_path=tmp / f"shop-{mode}.log") as shop:
         assert shop.proc is not None and ups.proc is not None
         harness = None
-        if args.pin and (os.cpu_count() or 1) >= 2:  # the shop on core 0, the rest on core 1
-            harness = {1}
+        if args.pin != "none" and (os.cpu_count() or 1) >= 2:
+            harness = {1}  # the load generator (this process and the drivers) on core 1
             pin(shop.proc.pid, {0})
-            pin(ups.proc.pid, harness)
-            os.sched_setaffinity(0, harness)  # this process and the capacity driver
+            pin(ups.proc.pid, {0} if args.pin == "sut" else harness)
+            os.sched_setaffinity(0, harness)
         drive_orders(shop.url, 40, 32)  # warm up
         # The pace the shop sustains flat out: closed loops of 128 and of 256 buyers, the
         # faster (fewer buyers can leave the shop idle between an answer and the next order).
@@ -97,11 +129,17 @@ def one_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         rate = args.multiple * capacity
         meter = CpuMeter({"shop": shop.proc.pid, "upstreams": ups.proc.pid})
         meter.start()
+        timeline = Timeline(shop.url, Path(args.timeline + f".{mode}.csv")) \
+            if args.timeline else None
+        if timeline:
+            timeline.start()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = overload(shop.url, rate, args.duration, args.drain, harness,
                           tmp / f"driver-{mode}.json")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = meter.stop()
+        if timeline:
+            timeline.done.set()
         cpu["load generator"] = round(((after.ru_utime - before.ru_utime) + (
             after.ru_stime - before.ru_stime)) / result["seconds"], 2)
         refused = refused_by_reason(httpx.get(shop.url + "/metrics", timeout=30).text)
@@ -111,6 +149,7 @@ def one_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {"mode": mode, "capacity": capacity, "offered": result["offered_per_s"],
             "goodput": goodput, "ratio": goodput / capacity if capacity else 0.0,
             "create_p99_s": result["create_p99_s"], "create_p50_s": result["create_p50_s"],
+            "create_split": result["create_split"],
             "refused": result["refused"], "gave_up": result["gave_up"],
             "paid": result["paid"], "delivered": result["delivered"],
             "undelivered": result["undelivered"], "errors": result["errors"],
@@ -128,9 +167,12 @@ def main() -> None:
     parser.add_argument("--modes", default="on,off")
     parser.add_argument("--budget", type=float, default=None,
                         help="admission_budget_s (default: the shop's, half the SLA)")
-    parser.add_argument("--no-pin", dest="pin", action="store_false",
-                        help="let the processes share both cores (default: the shop has core "
-                        "0 to itself, the upstreams and the load generator core 1)")
+    parser.add_argument("--pin", choices=("sut", "shop", "none"), default="sut",
+                        help="sut (default): the system under test — the shop and its "
+                        "upstreams — on core 0, the load generator on core 1; shop: the shop "
+                        "alone on core 0, the upstreams with the load generator; none: shared")
+    parser.add_argument("--timeline", default=None, metavar="PREFIX",
+                        help="write the shop's gauges once a second to PREFIX.MODE.csv")
     parser.add_argument("--db", default=None, help="a PostgreSQL database URL (default: a "
                         "SQLite file per mode in a temporary directory)")
     args = parser.parse_args()
@@ -146,6 +188,9 @@ def main() -> None:
         print(f"   POST /api/orders p50 {r['create_p50_s']:.3f} s, p99 {r['create_p99_s']:.3f} s "
               f"(target p99 < 1 s), refused {r['refused']} {r['refusals_by_reason']}, "
               f"buyers gave up {r['gave_up']}")
+        print("   by answer/connection: " + "; ".join(
+            f"{k} n={v['n']} p50 {v['p50_s']:.3f} p99 {v['p99_s']:.3f} >1s {v['over_1s']:.1%}"
+            for k, v in r["create_split"].items()))
         print(f"   paid {r['paid']}, delivered {r['delivered']}, undelivered at the end of the "
               f"drain {r['undelivered']} (target 0); errors {r['errors'] or 'none'}")
         shares = ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items())

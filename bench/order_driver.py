@@ -148,14 +148,17 @@ class Pool:
         self.opened = 0
 
     async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: dict[str, str] | None = None
+                      headers: dict[str, str] | None = None, fresh: list[bool] | None = None
                       ) -> tuple[int, bytes, float | None, float]:
-        """(status, body, Retry-After, seconds); status 0 when the connection failed."""
+        """(status, body, Retry-After, seconds); status 0 when the connection failed. Appends
+        to `fresh` whether the request opened a new connection."""
         if self.free.empty() and self.opened < self.size:
             self.opened += 1
             conn = Connection(self.host, self.port)
         else:
             conn = await self.free.get()
+        if fresh is not None:
+            fresh.append(conn.writer is None)
         started = time.perf_counter()
         try:
             status, data = await conn.request(method, path, body, headers)
@@ -180,8 +183,11 @@ async def open_buyer(i: int, shop: Pool, pays: dict[tuple[str, int], Pool], stat
     body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
                        "email": f"o{i}@example.com"}).encode()
     for attempt in range(retries + 1):
-        status, data, retry, took = await shop.request("POST", "/api/orders", body)
+        opened: list[bool] = []
+        status, data, retry, took = await shop.request("POST", "/api/orders", body,
+                                                       fresh=opened)
         stats["create_s"].append(took)
+        stats["create_by"].append((status, opened[0], took))
         if status == 503 and retry is not None:
             stats["refused"] += 1
             if attempt == retries:
@@ -215,6 +221,23 @@ async def open_buyer(i: int, shop: Pool, pays: dict[tuple[str, int], Pool], stat
     stats["undelivered"].append(order["order_no"])
 
 
+def create_split(rows: list[tuple[int, bool, float]]) -> dict[str, dict[str, float]]:
+    """The answer times of `POST /api/orders` by answer (201, 503, other) and by connection
+    (a new one, or one kept alive): count, p50, p99 and the share over 1 s of each."""
+    groups: dict[str, list[float]] = {}
+    for status, fresh, took in rows:
+        answer = str(status) if status in (201, 503) else "other"
+        for name in (answer, "new connection" if fresh else "kept-alive"):
+            groups.setdefault(name, []).append(took)
+    out = {}
+    for name, times in groups.items():
+        times.sort()
+        out[name] = {"n": len(times), "p50_s": round(times[len(times) // 2], 4),
+                     "p99_s": round(times[int(len(times) * 0.99)], 4),
+                     "over_1s": round(sum(t > 1.0 for t in times) / len(times), 4)}
+    return out
+
+
 async def open_loop(url: str, rate: float, duration: float, drain: float, poll_s: float,
                     retries: int, connections: int, seed: int) -> dict[str, Any]:
     """Buyers arriving as a Poisson process at `rate` a second for `duration` seconds; each
@@ -224,7 +247,7 @@ async def open_loop(url: str, rate: float, duration: float, drain: float, poll_s
     shop = Pool(parts.hostname or "127.0.0.1", parts.port or 80, connections)
     pays: dict[tuple[str, int], Pool] = {}
     rng = random.Random(seed)
-    stats: dict[str, Any] = {"create_s": [], "refused": 0, "gave_up": 0, "paid": 0,
+    stats: dict[str, Any] = {"create_s": [], "create_by": [], "refused": 0, "gave_up": 0, "paid": 0,
                              "delivered": [], "undelivered": [], "errors": {}}
     started = time.time()
     tasks = []
@@ -244,13 +267,15 @@ async def open_loop(url: str, rate: float, duration: float, drain: float, poll_s
     for pool in pays.values():
         pool.close()
     create = sorted(stats.pop("create_s"))
+    split = create_split(stats.pop("create_by"))
     delivered = stats.pop("delivered")
     ttd = sorted(d - p for p, d in delivered)
     return {"arrivals": i, "offered_per_s": round(i / duration, 2), "attempts": len(create),
             "seconds": round(time.time() - started, 3),
             "create_p50_s": round(create[len(create) // 2], 4) if create else None,
             "create_p99_s": round(create[int(len(create) * 0.99)], 4) if create else None,
-            "delivered": len(ttd), "delivered_at": [round(d - started, 3) for _, d in delivered],
+            "create_split": split, "delivered": len(ttd),
+            "delivered_at": [round(d - started, 3) for _, d in delivered],
             "ttd": [round(t, 3) for t in ttd], **stats,
             "undelivered": len(stats["undelivered"]), "undelivered_orders": stats["undelivered"]}
 

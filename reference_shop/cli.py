@@ -154,6 +154,8 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
     import uvicorn
 
     from fakalab.reference_shop.app import create_app
+    from fakalab.reference_shop.collector import GcPauses
+    from fakalab.reference_shop.collector import tune as tune_collector
     from fakalab.reference_shop.dburl import DatabaseProblem
     from fakalab.reference_shop.demo import demo_catalog, load_catalog
     from fakalab.reference_shop.server import uvicorn_config
@@ -167,6 +169,8 @@ async def _serve(settings: Any, sock: socket.socket, demo: bool, log_level: str)
     if demo:
         await load_catalog(app.state.shop.db, demo_catalog(settings.demo_keys))
     server = uvicorn.Server(uvicorn_config(app, settings, log_level))
+    GcPauses(app.state.shop.state.metrics.registry).install()
+    tune_collector()  # the process is built: freeze it, make young passes rare
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

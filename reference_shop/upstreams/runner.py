@@ -28,6 +28,7 @@ from fakalab.contract.services import (
     SERVICES,
     service_url,
 )
+from fakalab.reference_shop.collector import tune as tune_collector
 from fakalab.reference_shop.tracing import TraceRequests, Tracing, open_tracing
 from fakalab.reference_shop.upstreams import epay, notifier, payment, risk, supplier
 
@@ -173,6 +174,7 @@ def _config(app: FastAPI, settings: Settings, port: int) -> uvicorn.Config:
         access_log=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=3,
+        backlog=4096,  # a flash sale's buyers open their connections to the pay page at once
     )
 
 
@@ -237,6 +239,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 def run(settings: Settings, on_ready: Callable[[dict[str, str]], None] | None = None) -> None:
     """Bind every port (``BindError`` if one is taken), then serve until SIGINT/SIGTERM."""
     sockets = bind_sockets(settings)
+    tune_collector()  # rare young passes: the upstreams too keep thousands of calls in flight
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve(settings, sockets, on_ready))
