@@ -15,7 +15,8 @@ With a gateway (`cashier`: the prefix of its cashier URLs, for an external targe
 follows the shop's payment URL — redirects, script locations, self-submitting forms — to the
 cashier and pays there. Every buyer writes what it saw of its order (`RecordWriter.buyer`):
 created, the cashier reached, paid, "I have paid", each key's SHA-256 the first time it was
-shown, and a status that said delivered with no key to fetch.
+shown, and a status that said delivered with no key to fetch. Once the order has ended for
+them, a share of buyers claim it was not delivered (`claims`, `fakalab.scenarios.locust.disputes`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import random
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import gevent
 from geventhttpclient.response import HTTPConnectionClosed
@@ -37,6 +37,8 @@ from fakalab.contract.profile import Profile, Step
 from fakalab.contract.scenario import BuyerBehaviour
 from fakalab.contract.stages import FINAL_LABELS, OrderState
 from fakalab.scenarios.locust.busy import retry_after
+from fakalab.scenarios.locust.disputes import Disputes
+from fakalab.scenarios.locust.http import LocustHttp
 from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
 from fakalab.scenarios.paypage import to_cashier
@@ -44,41 +46,15 @@ from fakalab.scenarios.profile_client import (
     TRACEPARENT,
     Answer,
     ProfileClient,
-    SentRequest,
     TargetPlugin,
     digest,
     extract,
     journey_trace,
 )
 
-__all__ = ["Journeys", "LocustHttp"]
+__all__ = ["Journeys"]
 
 _journeys = itertools.count(1)
-
-
-class LocustHttp:
-    """The profile client's `Http` over Locust's FastHttpSession (counted in Locust's stats)."""
-
-    def __init__(self, session: FastHttpSession) -> None:
-        self.session = session
-
-    def send(self, request: SentRequest, name: str) -> Answer:
-        url = request.url + ("?" + urlencode(request.params) if request.params else "")
-        started = time.perf_counter()
-        with self.session.request(
-                request.method, url, name=name, headers=request.headers or None,
-                json=request.json_body, data=request.form, allow_redirects=False,
-                catch_response=True) as response:
-            if not response.status_code:  # no answer: Locust keeps the error on the response
-                return Answer(0, str(getattr(response, "error", "") or "no answer"), {},
-                              time.perf_counter() - started)
-            headers = {str(k): str(v) for k, v in (response.headers or {}).items()}
-            if retry_after(response.status_code, headers) is not None:
-                # The shop said "busy, come back in N s": an answer by design, not an error.
-                response.request_meta["name"] = f"{name} (busy)"
-                response.success()
-            return Answer(response.status_code, response.text or "", headers,
-                          time.perf_counter() - started)
 
 
 class Journeys:
@@ -93,6 +69,7 @@ class Journeys:
         self.client = ProfileClient(profile, self.http, base_url, plugin)
         self.cashier = cashier  # the gateway's cashier URLs start so (None: pay_url is one)
         self.trace_sample = trace_sample  # None: no traceparent (docs/tracing.md)
+        self.disputes = Disputes(self.client, behaviour.claims, writer)
 
     def run(self, persona: str, rng: random.Random) -> None:
         if persona == "browser":
@@ -110,11 +87,13 @@ class Journeys:
             self.writer.buyer(order["order_id"], time.time(), "said_paid", "")
         low, high = self.behaviour.patience_s
         watch = Watch(time.time(), rng.uniform(low, high), self.behaviour.max_wait_s)
-        if persona != "impatient" and self.client.profile.events is not None \
-                and rng.random() < self.behaviour.sse_share \
-                and self._watch_sse(order, persona, watch):
-            return
-        self._watch_poll(order, persona, watch, rng)  # also when the stream broke off
+        if not (persona != "impatient" and self.client.profile.events is not None
+                and rng.random() < self.behaviour.sse_share
+                and self._watch_sse(order, persona, watch)):
+            self._watch_poll(order, persona, watch, rng)  # also when the stream broke off
+        # the order ended for the buyer: shown the keys, told delivered without them, or left
+        if watch.gave_up or order.get("_digests") or order.get("_no_key"):
+            self.disputes.after(order, bool(order.get("_digests")), rng)
 
     def _pay(self, order: dict[str, Any], times: int) -> bool:
         """Pay at the payment URL `times` times; a failing payment page is tried up to 3 times,

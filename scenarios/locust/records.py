@@ -1,5 +1,5 @@
-"""polls.csv, tickets.csv and attempts.csv (docs/run-dir.md): one file per Locust process,
-merged after the run.
+"""polls.csv, tickets.csv, attempts.csv and disputes.csv (docs/run-dir.md): one file per Locust
+process, merged after the run.
 
 Each generator process appends to `polls-<pid>.csv` / `tickets-<pid>.csv` in the records
 directory; `merge_records(directory, out)` concatenates them ordered by time (pure over files).
@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from fakalab.contract.rundir import (
     ATTEMPT_COLUMNS,
     BUYER_RECORD_COLUMNS,
+    DISPUTE_COLUMNS,
     POLL_COLUMNS,
     TICKET_COLUMNS,
 )
@@ -32,7 +33,9 @@ from fakalab.contract.rundir import (
 __all__ = ["Batch", "RecordReceiver", "RecordShipper", "RecordWriter", "buyer_records",
            "merge_records", "merge_rows", "write_json"]
 
-KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS, "attempts": ATTEMPT_COLUMNS}
+KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS, "attempts": ATTEMPT_COLUMNS,
+         "disputes": DISPUTE_COLUMNS}
+OPTIONAL = ("disputes",)  # merged only when a process wrote a row (buyers who claimed)
 WRITTEN = {**KINDS, "buyers": BUYER_RECORD_COLUMNS}
 
 
@@ -60,6 +63,9 @@ class _Rows:
 
     def buyer(self, *row: Any) -> None:
         self._write("buyers", row)
+
+    def dispute(self, *row: Any) -> None:
+        self._write("disputes", row)
 
     def _write(self, kind: str, row: Sequence[Any]) -> None:
         raise NotImplementedError
@@ -184,8 +190,8 @@ def merge_rows(parts: Sequence[Sequence[dict[str, str]]]) -> list[dict[str, str]
 
 
 def merge_records(directory: Path, out: Path) -> dict[str, int]:
-    """Write `out/polls.csv`, `out/tickets.csv` and `out/attempts.csv` from the per-process
-    files; rows per kind."""
+    """Write `out/polls.csv`, `out/tickets.csv`, `out/attempts.csv` (and `out/disputes.csv`
+    when a buyer claimed) from the per-process files; rows per kind."""
     counts = {}
     for kind, columns in KINDS.items():
         parts = []
@@ -196,6 +202,8 @@ def merge_records(directory: Path, out: Path) -> dict[str, int]:
                     raise ValueError(f"{path}: columns {reader.fieldnames} are not {columns}")
                 parts.append(list(reader))
         rows = merge_rows(parts)
+        if kind in OPTIONAL and not rows:
+            continue
         with open(out / f"{kind}.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
