@@ -234,7 +234,9 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("disputes.csv",)),
     ("disputes.honest_claims", "Claims by buyers who left without being shown their keys.",
      ("disputes.csv:kind",)),
-    ("disputes.false_claims", "Claims by buyers who had been shown their keys.",
+    ("disputes.false_claims", "Claims of non-delivery by buyers who had been shown their keys.",
+     ("disputes.csv:kind",)),
+    ("disputes.key_claims", "Claims that a key shown does not work (no receipt settles them).",
      ("disputes.csv:kind",)),
     ("disputes.settled_by_receipt", "Claims settled by a receipt that verified against the "
      "shop's published key, either way.", ("disputes.csv:settled_by",)),

@@ -36,6 +36,7 @@ def disputes(frame: pd.DataFrame | None, out: pd.DataFrame) -> dict[str, Any] | 
         "claims": len(frame),
         "honest_claims": int((kind == "honest").sum()),
         "false_claims": int((kind == "false").sum()),
+        "key_claims": int((kind == "key").sum()),
         "settled_by_receipt": int(by_receipt.sum()),
         "settled_by_receipt_share": ratio(int(by_receipt.sum()), len(frame)),
         "settled_for_buyer": int((outcome == "for_buyer").sum()),

@@ -6,7 +6,7 @@ checks it offline with the same code as `fakalab receipt verify` (`contract/rece
 against the key the shop published: a verified `delivered` milestone settles the claim against
 the buyer, a verified receipt without one settles it for the buyer (refund or redeliver), and
 anything that does not verify leaves it open — a ticket for support, as is every claim at a
-shop without receipts.
+shop without receipts, and every claim that a key does not work.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fakalab.contract.disputes import ClaimRates
 from fakalab.contract.receipt import ReceiptError, verify_receipt
 from fakalab.contract.stages import OrderState
 
-__all__ = ["Settlement", "claim_kind", "settle"]
+__all__ = ["UNSETTLED_KEY", "Settlement", "claim_kind", "settle"]
 
 DELIVERED = OrderState.DELIVERED.value
 
@@ -33,23 +33,32 @@ class Settlement:
 
 
 def claim_kind(rates: ClaimRates, shown_keys: bool, rng: random.Random) -> str | None:
-    """`false` (shown the keys, claims anyway), `honest` (left without them) or None (no
-    claim), at the scenario's rates."""
-    share = rates.delivered if shown_keys else rates.undelivered
-    if share <= 0 or rng.random() >= share:
+    """`honest` (left without the keys), `false` (shown them, claims non-delivery anyway),
+    `key` (shown them, says a key does not work) or None (no claim), at the scenario's rates."""
+    if not shown_keys:
+        return "honest" if rates.undelivered > 0 and rng.random() < rates.undelivered else None
+    if rates.delivered + rates.key_broken <= 0:
         return None
-    return "false" if shown_keys else "honest"
+    draw = rng.random()
+    return "false" if draw < rates.delivered else \
+        "key" if draw < rates.delivered + rates.key_broken else None
 
 
 def _open(detail: str) -> Settlement:
     return Settlement("none", "open", detail)
 
 
-def settle(status: int, body: str, public_key: str | None, final: bool = True
-           ) -> Settlement | None:
+UNSETTLED_KEY = "a receipt proves the shop logged a delivery, not that the key works"
+
+
+def settle(status: int, body: str, public_key: str | None, final: bool = True,
+           kind: str = "false") -> Settlement | None:
     """The settlement of a claim from the shop's receipt answer (`status`, `body`); None when
     it is worth asking again in a second (not `final`): no event of the order signed yet (409),
-    or events not yet in a signed head and no `delivered` among those signed."""
+    or events not yet in a signed head and no `delivered` among those signed. A `key` claim
+    stays open whatever the receipt says."""
+    if kind == "key":
+        return _open(UNSETTLED_KEY)
     if public_key is None:
         return _open("the shop publishes no receipt key")
     if status == 409 and not final:

@@ -20,7 +20,7 @@ from typing import Any
 import gevent
 
 from fakalab.contract.disputes import ClaimRates
-from fakalab.scenarios.locust.claims import Settlement, claim_kind, settle
+from fakalab.scenarios.locust.claims import UNSETTLED_KEY, Settlement, claim_kind, settle
 from fakalab.scenarios.locust.records import RecordWriter
 from fakalab.scenarios.profile_client import ProfileClient
 
@@ -44,7 +44,7 @@ class Disputes:
             return
         gevent.sleep(self.rates.after_s)
         claimed = time.time()
-        found = self._settle(order)
+        found = self._settle(order, kind)
         settled = round(time.time() - claimed, 3) if found.outcome != "open" else None
         self.writer.dispute(order["order_id"], claimed, kind, found.settled_by, found.outcome,
                             settled, found.detail)
@@ -59,7 +59,9 @@ class Disputes:
                 self._key = key or _NO_KEY
         return self._key or None
 
-    def _settle(self, order: dict[str, Any]) -> Settlement:
+    def _settle(self, order: dict[str, Any], kind: str) -> Settlement:
+        if kind == "key":  # nothing to fetch: no receipt settles it
+            return Settlement("none", "open", UNSETTLED_KEY)
         key = self.public_key()
         if key is None or not self.client.has("receipt"):
             return Settlement("none", "open", "the shop gives no receipts")

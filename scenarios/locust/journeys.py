@@ -41,6 +41,7 @@ from fakalab.scenarios.locust.disputes import Disputes
 from fakalab.scenarios.locust.http import LocustHttp
 from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
+from fakalab.scenarios.locust.spans import BuyerSpans
 from fakalab.scenarios.paypage import to_cashier
 from fakalab.scenarios.profile_client import (
     TRACEPARENT,
@@ -61,11 +62,12 @@ class Journeys:
     def __init__(self, session: FastHttpSession, behaviour: BuyerBehaviour,
                  writer: RecordWriter, profile: Profile, base_url: str,
                  cashier: str | None = None, plugin: TargetPlugin | None = None,
-                 trace_sample: float | None = None) -> None:
+                 trace_sample: float | None = None, spans: BuyerSpans | None = None) -> None:
         self.session = session
         self.behaviour = behaviour
         self.writer = writer
-        self.http = LocustHttp(session)
+        self.spans = spans  # the buyers' own spans of sampled journeys (docs/tracing.md)
+        self.http = LocustHttp(session, spans)
         self.client = ProfileClient(profile, self.http, base_url, plugin)
         self.cashier = cashier  # the gateway's cashier URLs start so (None: pay_url is one)
         self.trace_sample = trace_sample  # None: no traceparent (docs/tracing.md)
@@ -77,9 +79,17 @@ class Journeys:
                 self.client.run("list_products", {})
             return
         trace = journey_trace(rng, self.trace_sample)
-        order = self._order(persona, rng, trace)
-        if order is None or persona == "abandoner":
-            return
+        journey = None if self.spans is None else self.spans.start(trace)
+        order: dict[str, Any] | None = None
+        try:
+            order = self._order(persona, rng, trace)
+            if order is not None and persona != "abandoner":
+                self._buy(order, persona, rng)
+        finally:
+            if self.spans is not None:  # the journey's root span
+                self.spans.end(journey, persona, None if order is None else order["order_id"])
+
+    def _buy(self, order: dict[str, Any], persona: str, rng: random.Random) -> None:
         if not self._pay(order, 2 if persona == "double_payer" else 1):
             return  # the payment page kept failing: this buyer never paid, so never says so
         if self.client.has("i_have_paid"):
@@ -110,13 +120,21 @@ class Journeys:
             for attempt in range(3):
                 if attempt:
                     gevent.sleep(self.behaviour.think_s)
-                headers = {"traceparent": order[TRACEPARENT]} if TRACEPARENT in order else None
-                if self.session.post(cashier, name="pay_url",
-                                     headers=headers).status_code == 200:
+                if self._post(cashier, order.get(TRACEPARENT)) == 200:
                     paid = True
                     self.writer.buyer(order["order_id"], time.time(), "paid", cashier)
                     break
         return paid
+
+    def _post(self, url: str, trace: str | None) -> int:
+        """Pay at `url` (a CLIENT span of the journey when it is traced)."""
+        span = None if self.spans is None else self.spans.child(trace)
+        headers = {"traceparent": span[0] if span is not None else trace} if trace else None
+        started_ns = time.time_ns()
+        status = int(self.session.post(url, name="pay_url", headers=headers).status_code or 0)
+        if span is not None and self.spans is not None:
+            self.spans.client(span, "pay_url", started_ns, status)
+        return status
 
     def _cashier(self, order: dict[str, Any]) -> str | None:
         """The cashier URL the buyer pays at: the payment URL itself, or (with a gateway)

@@ -8,12 +8,14 @@ import json
 import random
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from fakalab.contract.disputes import ClaimRates
 from fakalab.contract.merkle import inclusion_proof, root
 from fakalab.contract.receipt import event_leaf, public_key_hex, sign_head
-from fakalab.scenarios.locust.claims import claim_kind, settle
+from fakalab.scenarios.locust.claims import UNSETTLED_KEY, claim_kind, settle
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = public_key_hex(KEY)
@@ -70,6 +72,11 @@ def test_no_receipts_no_key_or_garbage_leave_it_open() -> None:
         assert found is not None and found.outcome == "open" and found.settled_by == "none"
 
 
+def test_a_key_that_does_not_work_is_no_claim_a_receipt_settles() -> None:
+    found = settle(200, _receipt(DELIVERED), PUBLIC, kind="key")
+    assert found is not None and (found.outcome, found.detail) == ("open", UNSETTLED_KEY)
+
+
 def test_unsigned_events_are_asked_again_until_the_last_try() -> None:
     unsigned = [{"order_no": "X", "seq": 4, "state": "delivered"}]
     assert settle(409, "{}", PUBLIC, final=False) is None
@@ -89,3 +96,16 @@ def test_claim_kinds_follow_the_rates() -> None:
     assert set(kinds) == {"false", None}
     assert 0.2 < kinds.count("false") / 4000 < 0.3  # binomial sd 0.007: never outside
     assert claim_kind(ClaimRates(), shown_keys=False, rng=rng) is None
+
+
+def test_key_claims_are_drawn_from_the_buyers_shown_their_keys() -> None:
+    rng = random.Random(2)
+    rates = ClaimRates(delivered=0.2, key_broken=0.3)
+    kinds = [claim_kind(rates, shown_keys=True, rng=rng) for _ in range(4000)]
+    assert 0.26 < kinds.count("key") / 4000 < 0.34 and 0.16 < kinds.count("false") / 4000 < 0.24
+    assert claim_kind(rates, shown_keys=False, rng=rng) is None  # undelivered: 0
+
+
+def test_claim_rates_of_the_same_buyers_add_up_to_at_most_one() -> None:
+    with pytest.raises(ValidationError, match="at most 1"):
+        ClaimRates(delivered=0.6, key_broken=0.5)
