@@ -10,7 +10,8 @@ bench/order_driver.py --traceparent: one trace per order journey, `--sample` of 
 sampled) — warms it up, then drives `--orders` orders through create → pay → callback →
 risk → allocation → delivery. Prints
 each round, the median orders/s of each mode, the ratio on/off (target >= 0.95: tracing costs
-at most 5% of orders/s), the shop's CPU per order in each mode, and the spans written.
+at most 5% of orders/s), the shop's and the upstreams' CPU per order in each mode (the
+upstreams trace too, on the same cores), and the spans written.
 """
 
 from __future__ import annotations
@@ -45,22 +46,24 @@ def drive(url: str, orders: int, buyers: int, sample: float | None) -> dict[str,
 
 
 def one_round(ups: UpstreamsProcess, work: Path, index: int, traced: bool,
-              args: argparse.Namespace) -> tuple[float, float]:
-    """(orders/s, shop CPU ms per order) of one fresh shop."""
+              args: argparse.Namespace) -> tuple[float, float, float]:
+    """(orders/s, shop CPU ms per order, upstreams CPU ms per order) of one fresh shop."""
     options = ["--workers", str(args.workers)]
     if traced:
         options += ["--set", "tracing=true", "--set", f"trace_file={work / 'traces/shop.jsonl'}"]
     with ShopProcess(f"sqlite:///{work / f'shop-{index}.db'}", ups.urls, options=options,
                      log_path=work / f"shop-{index}.log") as shop:
-        assert shop.proc is not None
+        assert shop.proc is not None and ups.proc is not None
         sample = args.sample if traced else None
         drive(shop.url, 40, args.connections, sample)  # warm up
-        meter = CpuMeter({"shop": shop.proc.pid})
+        meter = CpuMeter({"shop": shop.proc.pid, "upstreams": ups.proc.pid})
         meter.start()
         driven = drive(shop.url, args.orders, args.connections, sample)
-        cpu = meter.stop()["shop"]
+        cpu = meter.stop()
     rate = float(driven["orders_per_s"])
-    return rate, cpu / rate * 1000 if rate else float("nan")
+    if not rate:
+        return rate, float("nan"), float("nan")
+    return rate, cpu["shop"] / rate * 1000, cpu["upstreams"] / rate * 1000
 
 
 def main() -> None:
@@ -74,27 +77,32 @@ def main() -> None:
                         "traced when on (the buyers' sampled flag; shop.trace_sample in a drill)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fakalab-bench-tracing-"))
-    results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    results: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
     with UpstreamsProcess(traces=work / "traces") as ups:
         for index in range(2 * args.rounds):
             traced = index % 2 == 1  # off, on, off, on, …: drift hits both alike
-            rate, cpu_ms = one_round(ups, work, index, traced, args)
-            results[traced].append((rate, cpu_ms))
+            rate, cpu_ms, ups_ms = one_round(ups, work, index, traced, args)
+            results[traced].append((rate, cpu_ms, ups_ms))
             print(f"round {index + 1}  tracing {'on ' if traced else 'off'}  {rate:7.1f} "
-                  f"orders/s  shop CPU {cpu_ms:.2f} ms/order", flush=True)
+                  f"orders/s  shop CPU {cpu_ms:.2f} ms/order  upstreams {ups_ms:.2f}",
+                  flush=True)
     spans, _ = read_spans(work)
     report(results, len(spans), args)
 
 
-def report(results: dict[bool, list[tuple[float, float]]], spans: int,
+def report(results: dict[bool, list[tuple[float, float, float]]], spans: int,
            args: argparse.Namespace) -> None:
-    off = statistics.median(r for r, _ in results[False])
-    on = statistics.median(r for r, _ in results[True])
-    cpu_off = statistics.median(c for _, c in results[False])
-    cpu_on = statistics.median(c for _, c in results[True])
+    off = statistics.median(r for r, _, _ in results[False])
+    on = statistics.median(r for r, _, _ in results[True])
+    cpu_off = statistics.median(c for _, c, _ in results[False])
+    cpu_on = statistics.median(c for _, c, _ in results[True])
+    ups_off = statistics.median(u for _, _, u in results[False])
+    ups_on = statistics.median(u for _, _, u in results[True])
     traced_orders = args.rounds * (args.orders + 40) * args.sample
-    print(f"tracing off                {off:>9.1f} orders/s   shop CPU {cpu_off:.2f} ms/order")
+    print(f"tracing off                {off:>9.1f} orders/s   shop CPU {cpu_off:.2f} ms/order"
+          f"   upstreams {ups_off:.2f} ms/order")
     print(f"tracing on                 {on:>9.1f} orders/s   shop CPU {cpu_on:.2f} ms/order"
+          f"   upstreams {ups_on:.2f} ms/order"
           f"   ({spans} spans, {spans / traced_orders:.1f} per order, all services)")
     verdict = "met" if on / off >= TARGET else "NOT met"
     print(f"ratio on/off               {on / off:>9.3f}            (target >= {TARGET}: {verdict};"

@@ -40,7 +40,7 @@ __all__ = ["BUILTIN", "STEPS", "Extract", "Profile", "ProfileError", "Request", 
 
 BUILTIN = Path(__file__).resolve().parent / "profiles"
 STEPS = ("list_products", "create_order", "pay_url", "i_have_paid", "status", "events", "keys",
-         "support_ticket")
+         "support_ticket", "receipt_key", "receipt")
 _NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 BUYER_KNOWS = frozenset({"product", "quantity", "email", "persona", "query_password"})
 
@@ -132,6 +132,8 @@ class Profile(_Model):
     events: Step | None = None  # a Server-Sent Events stream; `extract` reads each event's data
     keys: Step | None = None  # when the status does not carry the keys
     support_ticket: Step | None = None  # the shop's ticket desk: {reason}, {waited_s}, {message}
+    receipt_key: Step | None = None  # the shop's published receipt key (docs/receipts.md)
+    receipt: Step | None = None  # an order's verifiable receipt, settling a buyer's claim
     states: dict[str, str] = Field(default_factory=dict)  # the shop's state -> fakalab stage
 
     @field_validator("states")

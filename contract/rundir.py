@@ -15,12 +15,14 @@ import numpy as np
 import numpy.typing as npt
 
 from fakalab.chaos.journal import FAULT_COLUMNS
+from fakalab.contract.disputes import DISPUTE_COLUMNS
 from fakalab.contract.traces import TRACES_DIR
 
 __all__ = [
     "ATTEMPT_COLUMNS",
     "ATTEMPT_OUTCOMES",
     "BUYER_RECORD_COLUMNS",
+    "DISPUTE_COLUMNS",
     "EVENT_COLUMNS",
     "FAULT_COLUMNS",
     "FORMAT_VERSION",
@@ -62,6 +64,8 @@ TICKET_COLUMNS = ("order_no", "at", "reason", "waited_s")
 ATTEMPT_COLUMNS = ("journey", "at", "persona", "attempt", "outcome", "http_status",
                    "latency_ms", "retry_after_s", "order_no")
 ATTEMPT_OUTCOMES = ("created", "refused", "failed", "gave_up")
+# disputes.csv, only when a buyer claimed non-delivery (load.buyers.claims): one row per claim,
+# DISPUTE_COLUMNS; kinds, settlements and outcomes are defined in contract/disputes.py.
 RECORDED_HEADS = "receipt_heads.jsonl"  # the receipt log's signed heads, as the drill saw them
 # Spans of the shop, each upstream and the buyers, one OTLP JSON file per service
 # (traces/<service>.jsonl): the names, the vocabulary and the format are in contract/traces.py.

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fakalab.chaos.plan import Duration, Plan
 from fakalab.chaos.yamldoc import Lines, YamlProblems, load_mapping, locate, problems_of
+from fakalab.contract.disputes import ClaimRates
 from fakalab.contract.monkey import Monkey, expand, fault_window
 from fakalab.contract.overrides import apply_overrides, override_paths
 from fakalab.contract.shapes import Shape
@@ -67,6 +68,7 @@ class BuyerBehaviour(_Model):
     # buyers at each refusal, and whoever is told to wait longer than max_wait_s).
     busy_retries: Annotated[int, Field(ge=0, le=20)] = 3
     busy_give_up: Share = 0.25
+    claims: ClaimRates = Field(default_factory=ClaimRates)  # non-delivery claims (disputes)
 
     @field_validator("patience_s")
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any
 
 from fakalab.reports.analysis import Analysis, analyze
 from fakalab.reports.compare import RESAMPLES, SEED, compare
+from fakalab.reports.disputes import compare_disputes, disputes
 from fakalab.reports.figures import comparison_charts, run_charts
 from fakalab.reports.postmortem import postmortem
 from fakalab.reports.render import clean, write_report
@@ -70,9 +71,11 @@ def build_report(
     postmortems = [postmortem(a) for a in analyses]
     for a, pm in zip(analyses, postmortems, strict=True):
         a.metrics["postmortem"] = pm.facts
+        a.metrics["disputes"] = disputes(a.run.disputes, a.out)
     comparison = compare(analyses, resamples, seed) if len(analyses) > 1 else None
     if comparison is not None:
         comparison["rows"] += compare_signals(analyses, resamples, seed)
+        comparison["rows"] += compare_disputes(analyses, resamples, seed)
     document = metrics_document(analyses, comparison)
     runs = [
         {

@@ -244,6 +244,37 @@ _RAW: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("orders.csv:paid_at,delivered_at", "run.json:sla_s")),
     ("admission.refusals_per_s", "refusals per second of the run.",
      ("attempts.csv", "run.json:started_at,ended_at")),
+    # disputes (disputes.csv: buyers' claims of non-delivery, contract/disputes.py)
+    ("disputes.claims", "Claims of non-delivery buyers made after their order ended.",
+     ("disputes.csv",)),
+    ("disputes.honest_claims", "Claims by buyers who left without being shown their keys.",
+     ("disputes.csv:kind",)),
+    ("disputes.false_claims", "Claims of non-delivery by buyers who had been shown their keys.",
+     ("disputes.csv:kind",)),
+    ("disputes.key_claims", "Claims that a key shown does not work (no receipt settles them).",
+     ("disputes.csv:kind",)),
+    ("disputes.settled_by_receipt", "Claims settled by a receipt that verified against the "
+     "shop's published key, either way.", ("disputes.csv:settled_by",)),
+    ("disputes.settled_by_receipt_share", "settled_by_receipt / claims.",
+     ("disputes.csv:settled_by",)),
+    ("disputes.settled_for_buyer", "Claims a verified receipt without a delivered milestone "
+     "settled for the buyer (refund or redeliver).", ("disputes.csv:outcome",)),
+    ("disputes.settled_against_buyer", "Claims a verified delivered milestone settled against "
+     "the buyer.", ("disputes.csv:outcome",)),
+    ("disputes.honest_settled_against", "Honest claims settled against the buyer: the order "
+     "was delivered after the buyer left.", ("disputes.csv:kind,outcome",)),
+    ("disputes.false_settled_for", "False claims settled for the buyer (a receipt without "
+     "the delivery the buyer was shown).", ("disputes.csv:kind,outcome",)),
+    ("disputes.open", "Claims nothing settled: a status dispute (ticket) for support.",
+     ("disputes.csv:outcome",)),
+    ("disputes.claims_per_100_paid", "claims per 100 paid orders.",
+     ("disputes.csv", "orders.csv:paid_at")),
+    ("disputes.open_per_100_paid", "open per 100 paid orders.",
+     ("disputes.csv:outcome", "orders.csv:paid_at")),
+    ("disputes.settle_p50_s", "Median time from a claim to its settlement by receipt.",
+     ("disputes.csv:settle_s",)),
+    ("disputes.settle_p95_s", "95th percentile time from a claim to its settlement by receipt.",
+     ("disputes.csv:settle_s",)),
     # transparency
     (
         "transparency.observations",

@@ -48,6 +48,8 @@ _COLUMNS: dict[str, dict[str, str]] = {
     "tickets.csv": {"order_no": _S, "at": _F, "reason": _S},
     "attempts.csv": {"journey": _S, "at": _F, "persona": _S, "attempt": _F, "outcome": _S,
                      "http_status": _F, "latency_ms": _F, "retry_after_s": _F},
+    "disputes.csv": {"order_no": _S, "at": _F, "kind": _S, "settled_by": _S, "outcome": _S,
+                     "settle_s": _F, "detail": _S},
     "faults.csv": {
         "fault_id": _S,
         "link": _S,
@@ -96,6 +98,7 @@ class Run:
     warnings: tuple[str, ...] = ()  # what looks wrong in the files (e.g. rows missing)
     attempts: pd.DataFrame | None = None  # attempts.csv; None in runs made before it existed
     spans: tuple[SpanRecord, ...] = ()  # traces/*.jsonl; none when the run was not traced
+    disputes: pd.DataFrame | None = None  # disputes.csv with oid; None when no buyer claimed
 
     @property
     def run_id(self) -> str:
@@ -305,6 +308,8 @@ def load_run(path: str | Path) -> Run:
         attempts=_table(root, "attempts.csv", {"attempts.csv": {"*": None}})
         if (root / "attempts.csv").is_file() else None,
         spans=tuple(spans),
+        disputes=_with_oid(index, _table(root, "disputes.csv", {}))
+        if (root / "disputes.csv").is_file() else None,
     )
 
 

@@ -34,7 +34,7 @@ from fakalab.contract.scenario import Scenario, dump_scenario
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.stages import IN_FLIGHT_STATES
 from fakalab.contract.target import Target
-from fakalab.contract.traces import SHOP, trace_file
+from fakalab.contract.traces import SHOP, TRACES_DIR, trace_file
 from fakalab.scenarios import live, runinfo
 from fakalab.scenarios.export import export_run
 from fakalab.scenarios.loadgen import DEFAULT_MASTER_PORT, LoadgenError, LocustRun
@@ -147,7 +147,8 @@ class _Run:
             return
         extra: list[str] = []
         if self.settings.get("tracing"):  # the buyers start each order's trace
-            extra += ["--fakalab-trace-sample", str(self.settings.get("trace_sample", 1.0))]
+            extra += ["--fakalab-trace-sample", str(self.settings.get("trace_sample", 1.0)),
+                      "--fakalab-traces", str(self.dir / TRACES_DIR)]
         duration = self.scenario.duration
         if isinstance(self.stack, TargetStack):
             extra = self._buyer_options(self.stack)

@@ -15,7 +15,8 @@ With a gateway (`cashier`: the prefix of its cashier URLs, for an external targe
 follows the shop's payment URL — redirects, script locations, self-submitting forms — to the
 cashier and pays there. Every buyer writes what it saw of its order (`RecordWriter.buyer`):
 created, the cashier reached, paid, "I have paid", each key's SHA-256 the first time it was
-shown, and a status that said delivered with no key to fetch.
+shown, and a status that said delivered with no key to fetch. Once the order has ended for
+them, a share of buyers claim it was not delivered (`claims`, `fakalab.scenarios.locust.disputes`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import random
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import gevent
 from geventhttpclient.response import HTTPConnectionClosed
@@ -37,62 +37,41 @@ from fakalab.contract.profile import Profile, Step
 from fakalab.contract.scenario import BuyerBehaviour
 from fakalab.contract.stages import FINAL_LABELS, OrderState
 from fakalab.scenarios.locust.busy import retry_after
+from fakalab.scenarios.locust.disputes import Disputes
+from fakalab.scenarios.locust.http import LocustHttp
 from fakalab.scenarios.locust.patience import Watch
 from fakalab.scenarios.locust.records import RecordWriter
+from fakalab.scenarios.locust.spans import BuyerSpans
 from fakalab.scenarios.paypage import to_cashier
 from fakalab.scenarios.profile_client import (
     TRACEPARENT,
     Answer,
     ProfileClient,
-    SentRequest,
     TargetPlugin,
     digest,
     extract,
     journey_trace,
 )
 
-__all__ = ["Journeys", "LocustHttp"]
+__all__ = ["Journeys"]
 
 _journeys = itertools.count(1)
-
-
-class LocustHttp:
-    """The profile client's `Http` over Locust's FastHttpSession (counted in Locust's stats)."""
-
-    def __init__(self, session: FastHttpSession) -> None:
-        self.session = session
-
-    def send(self, request: SentRequest, name: str) -> Answer:
-        url = request.url + ("?" + urlencode(request.params) if request.params else "")
-        started = time.perf_counter()
-        with self.session.request(
-                request.method, url, name=name, headers=request.headers or None,
-                json=request.json_body, data=request.form, allow_redirects=False,
-                catch_response=True) as response:
-            if not response.status_code:  # no answer: Locust keeps the error on the response
-                return Answer(0, str(getattr(response, "error", "") or "no answer"), {},
-                              time.perf_counter() - started)
-            headers = {str(k): str(v) for k, v in (response.headers or {}).items()}
-            if retry_after(response.status_code, headers) is not None:
-                # The shop said "busy, come back in N s": an answer by design, not an error.
-                response.request_meta["name"] = f"{name} (busy)"
-                response.success()
-            return Answer(response.status_code, response.text or "", headers,
-                          time.perf_counter() - started)
 
 
 class Journeys:
     def __init__(self, session: FastHttpSession, behaviour: BuyerBehaviour,
                  writer: RecordWriter, profile: Profile, base_url: str,
                  cashier: str | None = None, plugin: TargetPlugin | None = None,
-                 trace_sample: float | None = None) -> None:
+                 trace_sample: float | None = None, spans: BuyerSpans | None = None) -> None:
         self.session = session
         self.behaviour = behaviour
         self.writer = writer
-        self.http = LocustHttp(session)
+        self.spans = spans  # the buyers' own spans of sampled journeys (docs/tracing.md)
+        self.http = LocustHttp(session, spans)
         self.client = ProfileClient(profile, self.http, base_url, plugin)
         self.cashier = cashier  # the gateway's cashier URLs start so (None: pay_url is one)
         self.trace_sample = trace_sample  # None: no traceparent (docs/tracing.md)
+        self.disputes = Disputes(self.client, behaviour.claims, writer)
 
     def run(self, persona: str, rng: random.Random) -> None:
         if persona == "browser":
@@ -100,9 +79,17 @@ class Journeys:
                 self.client.run("list_products", {})
             return
         trace = journey_trace(rng, self.trace_sample)
-        order = self._order(persona, rng, trace)
-        if order is None or persona == "abandoner":
-            return
+        journey = None if self.spans is None else self.spans.start(trace)
+        order: dict[str, Any] | None = None
+        try:
+            order = self._order(persona, rng, trace)
+            if order is not None and persona != "abandoner":
+                self._buy(order, persona, rng)
+        finally:
+            if self.spans is not None:  # the journey's root span
+                self.spans.end(journey, persona, None if order is None else order["order_id"])
+
+    def _buy(self, order: dict[str, Any], persona: str, rng: random.Random) -> None:
         if not self._pay(order, 2 if persona == "double_payer" else 1):
             return  # the payment page kept failing: this buyer never paid, so never says so
         if self.client.has("i_have_paid"):
@@ -110,11 +97,13 @@ class Journeys:
             self.writer.buyer(order["order_id"], time.time(), "said_paid", "")
         low, high = self.behaviour.patience_s
         watch = Watch(time.time(), rng.uniform(low, high), self.behaviour.max_wait_s)
-        if persona != "impatient" and self.client.profile.events is not None \
-                and rng.random() < self.behaviour.sse_share \
-                and self._watch_sse(order, persona, watch):
-            return
-        self._watch_poll(order, persona, watch, rng)  # also when the stream broke off
+        if not (persona != "impatient" and self.client.profile.events is not None
+                and rng.random() < self.behaviour.sse_share
+                and self._watch_sse(order, persona, watch)):
+            self._watch_poll(order, persona, watch, rng)  # also when the stream broke off
+        # the order ended for the buyer: shown the keys, told delivered without them, or left
+        if watch.gave_up or order.get("_digests") or order.get("_no_key"):
+            self.disputes.after(order, bool(order.get("_digests")), rng)
 
     def _pay(self, order: dict[str, Any], times: int) -> bool:
         """Pay at the payment URL `times` times; a failing payment page is tried up to 3 times,
@@ -131,13 +120,21 @@ class Journeys:
             for attempt in range(3):
                 if attempt:
                     gevent.sleep(self.behaviour.think_s)
-                headers = {"traceparent": order[TRACEPARENT]} if TRACEPARENT in order else None
-                if self.session.post(cashier, name="pay_url",
-                                     headers=headers).status_code == 200:
+                if self._post(cashier, order.get(TRACEPARENT)) == 200:
                     paid = True
                     self.writer.buyer(order["order_id"], time.time(), "paid", cashier)
                     break
         return paid
+
+    def _post(self, url: str, trace: str | None) -> int:
+        """Pay at `url` (a CLIENT span of the journey when it is traced)."""
+        span = None if self.spans is None else self.spans.child(trace)
+        headers = {"traceparent": span[0] if span is not None else trace} if trace else None
+        started_ns = time.time_ns()
+        status = int(self.session.post(url, name="pay_url", headers=headers).status_code or 0)
+        if span is not None and self.spans is not None:
+            self.spans.client(span, "pay_url", started_ns, status)
+        return status
 
     def _cashier(self, order: dict[str, Any]) -> str | None:
         """The cashier URL the buyer pays at: the payment URL itself, or (with a gateway)

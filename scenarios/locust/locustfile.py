@@ -9,8 +9,9 @@ In distributed mode (`--processes N`, or `--master` with workers from other host
 `fakalab generator --master HOST:PORT`) the master runs no user: it sends every worker the
 scenario's text with the spawn message (Locust passes custom options on), and writes what the
 workers send back (`records.RecordShipper` → `records.RecordReceiver`, files named
-`<kind>-w<index>`). When the run ends the master asks each worker for its last records and
-waits for them before it quits.
+`<kind>-w<index>`; the buyers' spans, with `--fakalab-traces`, `buyers-<pid>.jsonl` or
+`buyers-w<index>.jsonl` there). When the run ends the master asks each worker for its last
+records and waits for them before it quits.
 """
 
 from __future__ import annotations
@@ -34,14 +35,16 @@ from fakalab.scenarios.locust.records import (
     RecordReceiver,
     RecordShipper,
     RecordWriter,
+    append_lines,
     write_json,
 )
+from fakalab.scenarios.locust.spans import BuyerSpans
 from fakalab.scenarios.target_plugin import load_plugin
 
 RECORDS, STOP, DONE = "fakalab_records", "fakalab_stop", "fakalab_done"
 COLLECT_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records
 
-_running: list[tuple[Dispatcher, RecordWriter | RecordShipper]] = []
+_running: list[tuple[Dispatcher, RecordWriter | RecordShipper, BuyerSpans | None]] = []
 _master: dict[str, Any] = {}  # the master's receiver and the workers that have sent DONE
 _finished: list[bool] = []  # a worker that has sent DONE sends nothing more
 
@@ -62,6 +65,9 @@ def _arguments(parser: Any) -> None:
     parser.add_argument("--fakalab-trace-sample", env_var="FAKALAB_TRACE_SAMPLE", default="",
                         help="send a W3C traceparent with every request of a journey (one "
                         "trace per order), sampled at this share (empty: none)")
+    parser.add_argument("--fakalab-traces", env_var="FAKALAB_TRACES", default="",
+                        help="directory for the buyers' own spans, buyers-<pid>.jsonl (empty: "
+                        "none; only with --fakalab-trace-sample)")
     parser.add_argument("--fakalab-plugin", env_var="FAKALAB_PLUGIN", default="",
                         help="a target plugin (entry point of group fakalab.targets)")
 
@@ -75,7 +81,9 @@ def _init(environment: Any, **_: Any) -> None:
         # worker on another host needs no copy of the run directory
         options.fakalab_scenario_text = Path(options.fakalab_scenario).read_text() \
             if Path(options.fakalab_scenario).is_file() else ""
-        receiver = RecordReceiver(Path(options.fakalab_records))
+        receiver = RecordReceiver(Path(options.fakalab_records),
+                                  Path(options.fakalab_traces) if options.fakalab_traces
+                                  else None)
         _master.update(receiver=receiver, done=set())
         runner.register_message(RECORDS, lambda msg, **_: receiver.receive(
             f"w{runner.get_worker_index(msg.node_id)}", msg.data))
@@ -107,6 +115,7 @@ class Arrivals(User):
         scenario = _scenario(options)
         runner = self.environment.runner
         writer, publish, index = self._sink(runner, Path(options.fakalab_records))
+        spans = _spans(writer, options)
         session = FastHttpSession(
             self.host, self.environment.events.request, None,
             client_pool=HTTPClientPool(concurrency=scenario.load.max_journeys),
@@ -116,13 +125,13 @@ class Arrivals(User):
                             options.fakalab_cashier or None,
                             load_plugin(options.fakalab_plugin or None),
                             float(options.fakalab_trace_sample)
-                            if options.fakalab_trace_sample else None)
+                            if options.fakalab_trace_sample else None, spans)
         dispatcher = Dispatcher(scenario, journeys.run, publish, index,
                                 max(1, options.fakalab_processes),
                                 os.environ.get("FAKALAB_GENERATOR_NAME", ""))
-        _running.append((dispatcher, writer))
+        _running.append((dispatcher, writer, spans))
         dispatcher.run()
-        writer.flush()
+        _flush(writer, spans)
 
     @staticmethod
     def _sink(runner: Any, records: Path) -> tuple[Any, Any, int]:
@@ -135,11 +144,28 @@ class Arrivals(User):
         return writer, lambda summary: write_json(path, summary), 0
 
 
+def _spans(writer: RecordWriter | RecordShipper, options: Any) -> BuyerSpans | None:
+    """The buyers' spans of this process: shipped with a worker's records, else written to
+    `--fakalab-traces`; None when the journeys are not traced."""
+    if not options.fakalab_trace_sample or not options.fakalab_traces:
+        return None
+    if isinstance(writer, RecordShipper):
+        return BuyerSpans(writer.span_line)
+    path = Path(options.fakalab_traces) / f"buyers-{os.getpid()}.jsonl"
+    return BuyerSpans(lambda line: append_lines(path, [line]))
+
+
+def _flush(writer: RecordWriter | RecordShipper, spans: BuyerSpans | None) -> None:
+    if spans is not None:
+        spans.flush()
+    writer.flush()
+
+
 def _finish(runner: Any) -> None:
     """A worker's end: its journeys stopped, its last rows and summary sent, then DONE."""
-    for dispatcher, writer in _running:
+    for dispatcher, writer, spans in _running:
         dispatcher.stop()
-        writer.flush()
+        _flush(writer, spans)
     _finished.append(True)
     runner.send_message(DONE, None)
 
@@ -161,14 +187,14 @@ def _collect(environment: Any, **_: Any) -> None:
 def _stop(**_: Any) -> None:
     if _finished:
         return
-    for dispatcher, writer in _running:
+    for dispatcher, writer, spans in _running:
         dispatcher.stop()
-        writer.flush()
+        _flush(writer, spans)
 
 
 @events.quitting.add_listener
 def _quit(**_: Any) -> None:
-    for _dispatcher, writer in _running:
+    for _dispatcher, writer, _buyer_spans in _running:
         writer.close()
     _running.clear()
     if "receiver" in _master:

@@ -1,5 +1,5 @@
-"""polls.csv, tickets.csv and attempts.csv (docs/run-dir.md): one file per Locust process,
-merged after the run.
+"""polls.csv, tickets.csv, attempts.csv and disputes.csv (docs/run-dir.md): one file per Locust
+process, merged after the run.
 
 Each generator process appends to `polls-<pid>.csv` / `tickets-<pid>.csv` in the records
 directory; `merge_records(directory, out)` concatenates them ordered by time (pure over files).
@@ -10,7 +10,8 @@ A Locust worker — forked on this host or joined from another one — writes no
 `RecordShipper` sends the rows in batches (with its arrival summary) over the worker's own
 connection to the master, where a `RecordReceiver` appends them to `<kind>-w<index>.csv` and
 `arrivals-w<index>.json` in the records directory. So a worker needs no shared filesystem and no
-port of its own, and a run directory looks the same whichever host generated its load.
+port of its own, and a run directory looks the same whichever host generated its load. The
+buyers' spans travel the same way (`span_line`), to `traces/buyers-w<index>.jsonl`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,19 @@ from typing import Any, TextIO
 from fakalab.contract.rundir import (
     ATTEMPT_COLUMNS,
     BUYER_RECORD_COLUMNS,
+    DISPUTE_COLUMNS,
     POLL_COLUMNS,
     TICKET_COLUMNS,
 )
+from fakalab.contract.traces import BUYERS
 
-__all__ = ["Batch", "RecordReceiver", "RecordShipper", "RecordWriter", "buyer_records",
+__all__ = ["Batch", "RecordReceiver", "RecordShipper", "RecordWriter", "append_lines",
+           "buyer_records",
            "merge_records", "merge_rows", "write_json"]
 
-KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS, "attempts": ATTEMPT_COLUMNS}
+KINDS = {"polls": POLL_COLUMNS, "tickets": TICKET_COLUMNS, "attempts": ATTEMPT_COLUMNS,
+         "disputes": DISPUTE_COLUMNS}
+OPTIONAL = ("disputes",)  # merged only when a process wrote a row (buyers who claimed)
 WRITTEN = {**KINDS, "buyers": BUYER_RECORD_COLUMNS}
 
 
@@ -60,6 +66,9 @@ class _Rows:
 
     def buyer(self, *row: Any) -> None:
         self._write("buyers", row)
+
+    def dispute(self, *row: Any) -> None:
+        self._write("disputes", row)
 
     def _write(self, kind: str, row: Sequence[Any]) -> None:
         raise NotImplementedError
@@ -101,7 +110,8 @@ class RecordWriter(_Rows):
             handle.close()
 
 
-Batch = dict[str, Any]  # {"rows": {kind: [[cell, ...], ...]}, "summary": {...} | None}
+# {"rows": {kind: [[cell, ...], ...]}, "summary": {...} | None, "spans": [OTLP JSON line, ...]}
+Batch = dict[str, Any]
 
 
 class RecordShipper(_Rows):
@@ -113,8 +123,13 @@ class RecordShipper(_Rows):
     def __init__(self, send: Callable[[Batch], None], flush_every: int = 500) -> None:
         self._send = send
         self._rows: dict[str, list[list[str]]] = {kind: [] for kind in WRITTEN}
+        self._spans: list[str] = []  # OTLP JSON lines of the buyers' spans
         self._pending = 0
         self._flush_every = flush_every
+
+    def span_line(self, line: str) -> None:
+        """The buyers' spans (one OTLP JSON line), sent with the next batch."""
+        self._spans.append(line)
 
     def _write(self, kind: str, row: Sequence[Any]) -> None:
         self._rows[kind].append([_cell(v) for v in row])
@@ -125,10 +140,14 @@ class RecordShipper(_Rows):
     def publish(self, summary: dict[str, Any] | None) -> None:
         """Send the rows so far with this summary (None: rows only)."""
         rows, self._rows = self._rows, {kind: [] for kind in WRITTEN}
+        spans, self._spans = self._spans, []
         self._pending = 0
-        if summary is not None or any(rows.values()):
-            self._send({"rows": {kind: part for kind, part in rows.items() if part},
-                        "summary": summary})
+        if summary is not None or any(rows.values()) or spans:
+            batch: Batch = {"rows": {kind: part for kind, part in rows.items() if part},
+                            "summary": summary}
+            if spans:
+                batch["spans"] = spans
+            self._send(batch)
 
     def flush(self) -> None:
         self.publish(None)
@@ -140,8 +159,9 @@ class RecordShipper(_Rows):
 class RecordReceiver:
     """The master's side: each worker's batches appended to its own files, flushed at once."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, traces: Path | None = None) -> None:
         self.directory = directory
+        self.traces = traces  # where the workers' span lines go: buyers-<source>.jsonl
         self._writers: dict[str, RecordWriter] = {}
         self.closed = False
 
@@ -162,12 +182,21 @@ class RecordReceiver:
             writer.flush()
         if batch.get("summary") is not None:
             write_json(self.directory / f"arrivals-{source}.json", batch["summary"])
+        if batch.get("spans") and self.traces is not None:
+            append_lines(self.traces / f"{BUYERS}-{source}.jsonl", batch["spans"])
 
     def close(self) -> None:
         self.closed = True
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+
+
+def append_lines(path: Path, lines: Sequence[str]) -> None:
+    """Append whole lines to `path` (created, with its directory, when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -184,8 +213,8 @@ def merge_rows(parts: Sequence[Sequence[dict[str, str]]]) -> list[dict[str, str]
 
 
 def merge_records(directory: Path, out: Path) -> dict[str, int]:
-    """Write `out/polls.csv`, `out/tickets.csv` and `out/attempts.csv` from the per-process
-    files; rows per kind."""
+    """Write `out/polls.csv`, `out/tickets.csv`, `out/attempts.csv` (and `out/disputes.csv`
+    when a buyer claimed) from the per-process files; rows per kind."""
     counts = {}
     for kind, columns in KINDS.items():
         parts = []
@@ -196,6 +225,8 @@ def merge_records(directory: Path, out: Path) -> dict[str, int]:
                     raise ValueError(f"{path}: columns {reader.fieldnames} are not {columns}")
                 parts.append(list(reader))
         rows = merge_rows(parts)
+        if kind in OPTIONAL and not rows:
+            continue
         with open(out / f"{kind}.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
