@@ -35,12 +35,15 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.retry_after: float | None = None  # of the last answer
+        self.connect_s: float | None = None  # how long the last connect took
 
     async def request(self, method: str, path: str, body: bytes = b"",
                       headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         for attempt in range(2):
             if self.writer is None:
+                connecting = time.perf_counter()
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+                self.connect_s = time.perf_counter() - connecting
             extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
             head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}"
                     f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n")
@@ -148,17 +151,19 @@ class Pool:
         self.opened = 0
 
     async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: dict[str, str] | None = None, fresh: list[bool] | None = None
+                      headers: dict[str, str] | None = None,
+                      fresh: list[tuple[bool, float | None]] | None = None
                       ) -> tuple[int, bytes, float | None, float]:
         """(status, body, Retry-After, seconds); status 0 when the connection failed. Appends
-        to `fresh` whether the request opened a new connection."""
+        to `fresh` whether the request opened a new connection, and how long connecting took
+        (None: no connect)."""
         if self.free.empty() and self.opened < self.size:
             self.opened += 1
             conn = Connection(self.host, self.port)
         else:
             conn = await self.free.get()
-        if fresh is not None:
-            fresh.append(conn.writer is None)
+        opened = conn.writer is None
+        conn.connect_s = None
         started = time.perf_counter()
         try:
             status, data = await conn.request(method, path, body, headers)
@@ -168,6 +173,8 @@ class Pool:
             status, data, retry = 0, b"", None
         finally:
             self.free.put_nowait(conn)
+            if fresh is not None:
+                fresh.append((opened, conn.connect_s))
         return status, data, retry, time.perf_counter() - started
 
     def close(self) -> None:
@@ -183,11 +190,13 @@ async def open_buyer(i: int, shop: Pool, pays: dict[tuple[str, int], Pool], stat
     body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
                        "email": f"o{i}@example.com"}).encode()
     for attempt in range(retries + 1):
-        opened: list[bool] = []
+        opened: list[tuple[bool, float | None]] = []
         status, data, retry, took = await shop.request("POST", "/api/orders", body,
                                                        fresh=opened)
         stats["create_s"].append(took)
-        stats["create_by"].append((status, opened[0], took))
+        stats["create_by"].append((status, opened[0][0], took))
+        if opened[0][1] is not None:  # of which connecting
+            stats["create_by"].append((-1, False, opened[0][1]))
         if status == 503 and retry is not None:
             stats["refused"] += 1
             if attempt == retries:
@@ -223,9 +232,13 @@ async def open_buyer(i: int, shop: Pool, pays: dict[tuple[str, int], Pool], stat
 
 def create_split(rows: list[tuple[int, bool, float]]) -> dict[str, dict[str, float]]:
     """The answer times of `POST /api/orders` by answer (201, 503, other) and by connection
-    (a new one, or one kept alive): count, p50, p99 and the share over 1 s of each."""
+    (a new one, or one kept alive), and the connects alone: count, p50, p99 and the share over
+    1 s of each."""
     groups: dict[str, list[float]] = {}
     for status, fresh, took in rows:
+        if status == -1:  # the connect of a request that opened a connection
+            groups.setdefault("connect", []).append(took)
+            continue
         answer = str(status) if status in (201, 503) else "other"
         for name in (answer, "new connection" if fresh else "kept-alive"):
             groups.setdefault(name, []).append(took)

@@ -288,14 +288,13 @@ class Fulfilment:
             current = orders.load(c, order.order_no)
             if current is None or current.state != S.DELIVERING:
                 return None
-            reserved = stock.reserved_count(c, order.order_no)
-            if reserved != current.quantity:
+            keys = tuple(stock.reserved_keys(c, order.order_no))
+            if len(keys) != current.quantity:
                 return current, self.recorder.move(
                     c, current, S.NEEDS_ATTENTION, now,
-                    last_error=f"{reserved} keys reserved for {current.quantity} ordered")
+                    last_error=f"{len(keys)} keys reserved for {current.quantity} ordered")
             stock.sell_reserved(c, order.order_no, now)
             moved = self.recorder.move(c, current, S.DELIVERED, now, delivered_at=now)
-            keys = tuple(stock.sold_keys(c, order.order_no))
             return current, dataclasses.replace(moved, keys=keys)
 
         done = await self.db.run(deliver)

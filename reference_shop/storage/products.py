@@ -11,10 +11,20 @@ _COLS = columns(ProductRow)
 
 
 def product(c: Cursor, product_id: str) -> ProductRow | None:
+    """The product's row, read once per writer (Cursor.memo; forgotten at a rollback): a
+    product's name, price, priority and kind change only by `add_product`. Its
+    `supplier_stock` is the one read then — stock is changed and checked only by the atomic
+    UPDATEs of storage/stock.py, never from this row."""
     if has_nul(product_id):
         return None
-    found = c.one(f"SELECT {_COLS} FROM products WHERE id = ?", product_id)
-    return None if found is None else ProductRow(*found)
+    key = ("product", product_id)
+    row: ProductRow | None = c.memo.get(key)
+    if row is None:
+        found = c.one(f"SELECT {_COLS} FROM products WHERE id = ?", product_id)
+        if found is None:
+            return None
+        row = c.memo[key] = ProductRow(*found)
+    return row
 
 
 def all_products(c: Cursor) -> list[ProductRow]:
@@ -24,3 +34,4 @@ def all_products(c: Cursor) -> list[ProductRow]:
 def add_product(c: Cursor, p: ProductRow) -> None:
     c.run(f"INSERT INTO products ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)", p.id, p.name,
           p.price_cents, p.priority, p.kind, p.sku, p.supplier_stock)
+    c.memo.pop(("product", p.id), None)

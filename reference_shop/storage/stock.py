@@ -9,7 +9,7 @@ from fakalab.reference_shop.storage.rows import KeyRow, columns
 from fakalab.reference_shop.storage.writer import Cursor
 
 __all__ = ["add_keys", "add_supplier_stock", "all_keys", "available_counts", "release",
-           "reserve", "reserved_count", "sell_reserved", "sold_keys"]
+           "reserve", "reserved_keys", "sell_reserved", "sold_keys"]
 
 _COLS = columns(KeyRow)
 
@@ -51,10 +51,11 @@ def add_keys(c: Cursor, product_id: str, secrets: Sequence[str], *, status: str 
            [(product_id, s, status, order_no, source) for s in secrets])
 
 
-def reserved_count(c: Cursor, order_no: str) -> int:
-    found = c.one("SELECT COUNT(*) FROM card_keys WHERE order_no = ? AND status = ?",
-                  order_no, "reserved")
-    return int(found[0]) if found else 0
+def reserved_keys(c: Cursor, order_no: str) -> list[str]:
+    """The secrets reserved for the order, in the order they were stocked: what its delivery
+    sells (one read, where a count and then the sold keys were two round trips)."""
+    return [r[0] for r in c.all("SELECT secret FROM card_keys WHERE order_no = ? AND status = ? "
+                                "ORDER BY id", order_no, "reserved")]
 
 
 def sell_reserved(c: Cursor, order_no: str, at: float) -> None:

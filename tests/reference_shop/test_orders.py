@@ -122,13 +122,13 @@ async def test_a_delivered_order_is_never_seen_without_its_keys(
     """Buyers polling in a tight loop during delivery: every 'delivered' answer has the keys
     (the view is updated only once the keys have been read). Reading keys is slowed down to
     widen the window in which a careless update would show 'delivered' with no keys."""
-    real = stock.sold_keys
+    real = stock.reserved_keys
 
-    def slow_sold_keys(c: Cursor, order_no: str) -> list[str]:
+    def slow_reserved_keys(c: Cursor, order_no: str) -> list[str]:
         time.sleep(0.05)  # on the writer's thread: the delivery's unit takes longer
         return real(c, order_no)
 
-    monkeypatch.setattr(stock, "sold_keys", slow_sold_keys)
+    monkeypatch.setattr(stock, "reserved_keys", slow_reserved_keys)
     orders = [await buyer.order(p) for p in ["steam-50", "vip-month"] * 6]
     await asyncio.gather(*(buyer.pay(o) for o in orders))
 

@@ -101,3 +101,43 @@ async def test_a_failing_statement_fails_only_its_own_unit(shop_db_url: str) -> 
             assert not verify_chain(chain) and len(chain) == (1 if order_no == "M2" else 2)
     finally:
         await db.close()
+
+
+async def test_a_product_is_read_once_and_a_rolled_back_one_is_forgotten(
+        shop_db_url: str) -> None:
+    db = await _opened(shop_db_url)
+    try:
+        assert await db.run(lambda c: products.product(c, "win-pro")) is None  # not memoised
+
+        def add_then_fail(c: Cursor) -> None:
+            products.add_product(c, ProductRow("win-pro", "W", 9000, 2, "local"))
+            assert products.product(c, "win-pro") is not None  # read inside the unit
+            raise RuntimeError("rolled back after reading the new product")
+
+        with pytest.raises(RuntimeError):
+            await db.run(add_then_fail)
+        assert await db.run(lambda c: products.product(c, "win-pro")) is None
+        await db.run(lambda c: products.add_product(
+            c, ProductRow("win-pro", "W", 9000, 2, "local")))
+        found = await db.run(lambda c: products.product(c, "win-pro"))
+        assert found is not None and found.price_cents == 9000
+
+        def reads(c: Cursor) -> int:  # a second read is answered from the memo
+            statements = 0
+            real = c.one
+
+            def counted(*args: object) -> object:
+                nonlocal statements
+                statements += 1
+                return real(*args)  # type: ignore[arg-type]
+
+            c.one = counted  # type: ignore[method-assign]
+            try:
+                products.product(c, "win-pro")
+            finally:
+                del c.one
+            return statements
+
+        assert await db.run(reads) == 0
+    finally:
+        await db.close()
