@@ -63,7 +63,11 @@ card_keys = Table(
     Column("order_no", String(32)),
     Column("source", String(16), nullable=False, default="local"),
     Column("sold_at", Float),
-    Index("ix_keys_product_status", "product_id", "status"),
+    # The next available key of a product, in stock order, without passing the sold ones: with
+    # (product_id, status) alone PostgreSQL scanned the primary key and filtered out every
+    # sold key — a reservation slower with every sale (0.5 ms after 1,500 sold, 0.04 ms so).
+    # SQLite orders an index by rowid (= id) anyway.
+    Index("ix_keys_product_status_id", "product_id", "status", "id"),
     Index("ix_keys_order", "order_no"),
 )
 
