@@ -339,7 +339,7 @@ class Admission(BaseModel):
 
     model_config = _FROZEN
 
-    budget_s: float = Field(3.0, gt=0)  # admission_budget(): the longest predicted wait admitted
+    budget_s: float = Field(1.0, gt=0)  # admission_budget(): the longest predicted wait admitted
     busy_retries: int = Field(3, ge=0)
     busy_give_up: float = Field(0.25, ge=0, le=1)
     max_wait_s: float = Field(180.0, gt=0)
