@@ -92,9 +92,10 @@ class ShopSettings(BaseSettings):
     risk_model: str | None = Field(None, description="The model file (`fakalab model train`); "
                                    "default: the one shipped, contract/models/delay-risk.json.")
     risk_warn_at: float = Field(0.5, gt=0, le=1, description="Risk at which a buyer is warned "
-                                "before payment and a paid order goes first in its lane (act).")
-    risk_steer_at: float = Field(0.3, gt=0, le=1, description="Risk via the first channel or "
-                                 "supplier at which the other is used when its risk is lower.")
+                                "before payment (act): more likely late than not.")
+    risk_act_at: float = Field(0.1, gt=0, le=1, description="Risk at which a paid order goes "
+                               "first in its lane, and at which, through the first channel or "
+                               "supplier, the other is used when its risk is lower (act).")
     risk_features_log: str | None = Field(None, description="CSV file the features are "
                                           "appended to (a drill: risk_features.csv).")
 

@@ -178,13 +178,14 @@ class DelayRisk:
         if self.feature_log is not None:
             self._acted.setdefault(order_no, []).append(action)
 
-    def at_risk(self, risk: float | None) -> bool:
+    def warns(self, risk: float | None) -> bool:
+        """Is the buyer to be warned before paying?"""
         return self.acting and risk is not None and risk >= self.settings.risk_warn_at
 
     def paid(self, subject: Subject, now: float | None = None) -> float | None:
         """The paid scoring point: an order at risk goes first within its lane."""
         risk = self.assess("paid", subject, now)
-        if self.at_risk(risk):
+        if self.acting and risk is not None and risk >= self.settings.risk_act_at:
             self.urgent.add(subject.order_no)
             self.note(subject.order_no, "urgent")
         return risk
@@ -198,7 +199,7 @@ class DelayRisk:
 
     def prefer(self, chain: list[U], subject: Subject, stage: str, role: str) -> list[U]:
         """``chain`` with its first two swapped when, through the first, the order's risk is at
-        least ``risk_steer_at`` and through the second it is lower (``role``: channel or
+        least ``risk_act_at`` and through the second it is lower (``role``: channel or
         supplier). Unchanged unless acting."""
         if not self.acting or len(chain) < 2:
             return chain
@@ -207,7 +208,7 @@ class DelayRisk:
             stage, subject, now, channel=u.name if role == "channel" else None,
             supplier=u.name if role == "supplier" else None)) for u in chain[:2]]
         first, second = through
-        if first is None or second is None or first < self.settings.risk_steer_at or \
+        if first is None or second is None or first < self.settings.risk_act_at or \
                 second >= first:
             return chain
         self.note(subject.order_no, f"steered:{chain[1].name}")

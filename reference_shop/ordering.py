@@ -155,7 +155,7 @@ class Ordering:
         warned = False
         eta = None
         risk = self.risk.assess("created", subject, now)
-        if self.risk.at_risk(risk):
+        if self.risk.warns(risk):
             eta = self.risk.promises.eta_for(subject.order_no, S.PAID, now, subject.priority)
             warned = eta is not None
         if not warned:

@@ -73,7 +73,8 @@ def train(run_dirs: tuple[Path, ...], out: Path, held_out: tuple[Path, ...], not
         click.echo(json.dumps(fitted.metrics, indent=1))
         return
     training = fitted.metrics["training"]
-    click.echo(f"trained on {len(run_dirs)} runs: {training['rows']} rows, "
+    runs = f"{len(run_dirs)} run{'s' if len(run_dirs) != 1 else ''}"
+    click.echo(f"trained on {runs}: {training['rows']} rows, "
                f"{training['orders']} orders, {100 * training['delayed_share']:.1f}% delayed")
     if result:
         _print(result)
