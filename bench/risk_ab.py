@@ -71,10 +71,14 @@ def main(argv: list[str]) -> None:
         return
     print(f"{result['baseline']} -> {result['run']}  (orders {result['orders']}, paid "
           f"{result['paid']}, tickets {result['tickets']})")
+    def num(value: float | None, sign: str = "") -> str:
+        return "n/a" if value is None else f"{value:{sign}.3f}"
+
     for r in result["rows"]:
-        ci = "" if r["ci_low"] is None else f"  (95% CI {r['ci_low']:+.3f} .. {r['ci_high']:+.3f})"
-        delta = "n/a" if r["delta"] is None else f"{r['delta']:+.3f}"
-        print(f"  {r['metric']:<26}{r['baseline']!s:>10} -> {r['value']!s:<10} Δ {delta}{ci}")
+        ci = "" if r["ci_low"] is None else \
+            f"  (95% CI {num(r['ci_low'], '+')} .. {num(r['ci_high'], '+')})"
+        print(f"  {r['metric']:<26}{num(r['baseline']):>9} -> {num(r['value']):<9} "
+              f"Δ {num(r['delta'], '+')}{ci}")
     print(f"  actions: {result['actions'][0]} -> {result['actions'][1]}")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASELINE_FEATURE", "FEATURES", "FORMAT", "MODEL_VERSION", "RISK_FEATURES_FILE",
+__all__ = ["BASELINE_FEATURE", "FEATURES", "FORMAT", "MODEL_VERSION", "NON_NEGATIVE", "RISK_FEATURES_FILE",
            "RISK_FEATURE_COLUMNS", "SCORED_STAGES", "SHIPPED_MODEL", "Linear", "ModelError",
            "RiskModel", "load_model", "parse_model", "score"]
 
@@ -52,6 +52,10 @@ FEATURES = (
     "risk_error_rate",
     "risk_breaker",
 )
+# An upstream's ill health is never evidence that an order is safe: the trainer keeps these
+# weights at zero or above (a negative one, learnt from runs where failover already hid a sick
+# upstream, would steer orders towards it).
+NON_NEGATIVE = tuple(f for f in FEATURES if f.startswith(("channel_", "supplier_", "risk_")))
 BASELINE_FEATURE = "queue_depth"
 # One row per scoring point; `risk` is empty with no model loaded, `action` names what the shop
 # did on it (`;`-joined: warned, urgent, steered:<upstream>), empty when nothing.

@@ -93,9 +93,10 @@ class ShopSettings(BaseSettings):
                                    "default: the one shipped, contract/models/delay-risk.json.")
     risk_warn_at: float = Field(0.5, gt=0, le=1, description="Risk at which a buyer is warned "
                                 "before payment (act): more likely late than not.")
-    risk_act_at: float = Field(0.1, gt=0, le=1, description="Risk at which a paid order goes "
+    risk_act_at: float = Field(0.05, gt=0, le=1, description="Risk at which a paid order goes "
                                "first in its lane, and at which, through the first channel or "
-                               "supplier, the other is used when its risk is lower (act).")
+                               "supplier, the other is used when its risk is lower (act); the "
+                               "default is the built-in scenarios' delay-rate SLO.")
     risk_features_log: str | None = Field(None, description="CSV file the features are "
                                           "appended to (a drill: risk_features.csv).")
 

@@ -24,6 +24,7 @@ import pandas as pd
 from fakalab.contract.delay_risk import (
     BASELINE_FEATURE,
     FEATURES,
+    NON_NEGATIVE,
     RISK_FEATURES_FILE,
     Linear,
     RiskModel,
@@ -111,9 +112,18 @@ def _fit(x: Floats, y: npt.NDArray[np.bool_], names: tuple[str, ...]) -> Linear:
     means = x.mean(axis=0)
     scales = x.std(axis=0)
     scales = np.where(scales > 1e-9, scales, 1.0)  # a constant feature: left as it is
-    fitted = LogisticRegression(C=1.0, max_iter=2000).fit((x - means) / scales, y)
+    z = (x - means) / scales
+    used = np.ones(len(names), dtype=bool)
+    while True:  # a NON_NEGATIVE feature that gets a negative weight is left out, and refit
+        fitted = LogisticRegression(C=1.0, max_iter=2000).fit(z[:, used], y)
+        coefs = np.zeros(len(names))
+        coefs[used] = fitted.coef_[0]
+        wrong = [i for i, name in enumerate(names) if name in NON_NEGATIVE and coefs[i] < 0]
+        if not wrong:
+            break
+        used[wrong] = False
     return Linear(names, tuple(map(float, means)), tuple(map(float, scales)),
-                  tuple(map(float, fitted.coef_[0])), float(fitted.intercept_[0]))
+                  tuple(map(float, coefs)), float(fitted.intercept_[0]))
 
 
 def predict(part: Linear, x: Floats) -> Floats:

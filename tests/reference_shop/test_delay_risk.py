@@ -88,9 +88,9 @@ async def test_observing_warns_nobody_and_logs_the_row(parts: Parts, tmp_path: P
 async def test_the_channel_is_steered_before_its_breaker_opens(parts: Parts,
                                                                tmp_path: Path) -> None:
     failing(parts, "payment-a")  # errors in the window, the breaker still closed
-    attach(parts, known(-3.0, channel_error_rate=10.0), "observe")
+    attach(parts, known(-4.0, channel_error_rate=10.0), "observe")
     assert (await parts.order()).channel == "payment-a"  # observing changes nothing
-    attach(parts, known(-3.0, channel_error_rate=10.0), "act", tmp_path / "risk.csv")
+    attach(parts, known(-4.0, channel_error_rate=10.0), "act", tmp_path / "risk.csv")
     steered = await parts.order()
     assert steered.channel == "payment-b"
     assert parts.upstreams["payment-a"].breaker.state is BreakerState.CLOSED
@@ -102,13 +102,13 @@ async def test_the_channel_is_steered_before_its_breaker_opens(parts: Parts,
 
 async def test_a_healthy_channel_is_not_steered_away_from(parts: Parts) -> None:
     failing(parts, "payment-b")  # the other one is the sick one
-    attach(parts, known(-3.0, channel_error_rate=10.0), "act")
+    attach(parts, known(-4.0, channel_error_rate=10.0), "act")
     assert (await parts.order()).channel == "payment-a"
 
 
 async def test_the_supplier_is_steered_while_it_is_slow_without_errors(parts: Parts) -> None:
     failing(parts, "supplier-a", latency_ms=1800.0, ok=True)
-    attach(parts, known(-3.0, supplier_latency_s=4.0), "act")
+    attach(parts, known(-4.0, supplier_latency_s=4.0), "act")
     order = await parts.paid_order("vip-month")
     await parts.fulfilment.process(order.order_no)
     assert parts.fake.called("supplier-b") == 1 and parts.fake.called("supplier-a") == 0

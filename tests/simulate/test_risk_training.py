@@ -16,6 +16,7 @@ import pytest
 
 from fakalab.contract.delay_risk import (
     FEATURES,
+    NON_NEGATIVE,
     RISK_FEATURE_COLUMNS,
     RISK_FEATURES_FILE,
     load_model,
@@ -27,11 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SLA = 30.0
 
 
-def synthetic_run(path: Path, seed: int, signal: bool = True, orders: int = 600) -> Path:
+def synthetic_run(path: Path, seed: int, signal: bool = True, orders: int = 600,
+                  decoy: bool = False) -> Path:
     """A run directory: orders arriving 5/s; from 40 s to 80 s the supplier is slow (its
     latency up to 1.8 s) and supplier orders paid then are late with high probability; the
     queue fills only from 60 s (it lags the cause), and is also deep for a while with no harm
-    (a burst the workers clear in time). ``signal=False``: outcomes independent of latency."""
+    (a burst the workers clear in time). ``signal=False``: outcomes independent of latency;
+    ``decoy``: the payment channel is slow exactly when nothing is late (failover hid it)."""
     rng = np.random.default_rng(seed)
     path.mkdir(parents=True)
     start = 1_800_000_000.0
@@ -58,7 +61,8 @@ def synthetic_run(path: Path, seed: int, signal: bool = True, orders: int = 600)
                       queue_depth=queue, throughput_per_s=5.0, priority=0 if supplier else 1,
                       supplier_product=float(supplier),
                       supplier_latency_s=max(latency, 0.0) if supplier else 0.0,
-                      channel_latency_s=0.05 + rng.normal(0, 0.01))
+                      channel_latency_s=(2.0 if decoy and not late else 0.05)
+                      + rng.normal(0, 0.01))
         for stage, at in (("created", start + t), ("paid", paid)):
             feature_rows.append({"at": at, "order_no": no, "stage": stage, "channel": "payment-a",
                                  "supplier": "supplier-a" if supplier else "",
@@ -104,6 +108,15 @@ def test_without_the_signal_the_model_does_not_beat_the_baseline(
     model = train(runs["noise"][:2], runs["noise"][2:])
     held = model.metrics["held_out"]
     assert held["model"]["auc"] < held["baseline"]["auc"] + 0.1
+
+
+def test_an_upstreams_ill_health_never_lowers_the_risk(tmp_path: Path) -> None:
+    decoyed = [synthetic_run(tmp_path / f"decoy-{s}", s, decoy=True) for s in (31, 32)]
+    model = train(decoyed)
+    weights = dict(zip(model.model.features, model.model.coefs, strict=True))
+    assert weights["channel_latency_s"] == 0.0  # it would be strongly negative, unconstrained
+    assert all(weights[f] >= 0 for f in NON_NEGATIVE)
+    assert weights["supplier_latency_s"] > 0
 
 
 def test_the_array_scores_are_the_shops_scores(runs: dict[str, list[Path]],
