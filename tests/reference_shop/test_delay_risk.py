@@ -6,6 +6,8 @@ services over fakes (tests/reference_shop/fakes.py)."""
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +178,20 @@ def test_features_follow_the_live_state(parts: Parts) -> None:
     assert local["supplier_latency_s"] == 0.0 and local["supplier_product"] == 0.0
     assert local["sla_left_s"] == parts.settings.sla_s and local["paid"] == 0.0
     assert local["wait_s"] >= parts.settings.eta_floor_s
+
+
+@pytest.mark.parametrize(("sets", "problem"), [
+    (["risk_model={path}"], "not a fakalab-delay-risk model file"),
+    (["risk_model={missing}"], "cannot read"),
+])
+def test_the_shop_refuses_an_unusable_model_before_it_starts(sets: list[str], problem: str,
+                                                             tmp_path: Path) -> None:
+    bad = tmp_path / "model.json"
+    bad.write_text('{"format": "something else"}')
+    args = [a.format(path=bad, missing=tmp_path / "none.json") for a in sets]
+    run = subprocess.run([sys.executable, "-m", "fakalab", "shop", "--port", "0",
+                          "--db", str(tmp_path / "shop.db"),
+                          *(x for a in args for x in ("--set", a))],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and problem in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
