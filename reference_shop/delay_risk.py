@@ -62,16 +62,20 @@ class Subject:
 
 class FeatureLog:
     """risk_features.csv, appended to: a header when the file is new; buffered, flushed once a
-    second by the shop's loop and at its stop."""
+    second by the shop's loop and at its stop. After a crash (SIGKILL) the file may end inside
+    a row: the restarted shop ends that line first, and the trainer skips it."""
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists() or path.stat().st_size == 0
+        torn = not new and _last_byte(path) != b"\n"
         self._file: IO[str] = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115
         self._csv = csv.writer(self._file)
         if new:
             self._csv.writerow(RISK_FEATURE_COLUMNS)
+        elif torn:
+            self._file.write("\n")
 
     def write(self, row: Sequence[object]) -> None:
         self._csv.writerow(row)
@@ -81,6 +85,12 @@ class FeatureLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1)
 
 
 class QueueTrend:

@@ -61,7 +61,9 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, bool]]:
                             f"with delay_risk observe or act writes it)")
     try:
         info = json.loads((run_dir / "run.json").read_text())
-        rows = pd.read_csv(features, dtype={"order_no": str, "action": str})
+        # a row torn by a crash of the shop (SIGKILL mid-write) is skipped, not guessed at
+        rows = pd.read_csv(features, dtype={"order_no": str, "action": str},
+                           on_bad_lines="skip")
         orders = pd.read_csv(run_dir / "orders.csv", dtype={"order_no": str})
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise TrainingError(f"{run_dir}: unreadable: {exc}") from None
@@ -69,6 +71,7 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, bool]]:
     if missing:
         raise TrainingError(f"{run_dir}/{RISK_FEATURES_FILE}: missing columns "
                             f"{', '.join(missing)} (made by another fakalab version?)")
+    rows = rows.dropna(subset=list(FEATURES))  # a torn row, cut short
     ended = float(info.get("ended_at") or np.nanmax(orders[["created_at"]].to_numpy()))
     d = delays(buyer_paid_at(orders["paid_at"], orders["buyer_paid_at"]),
                orders["delivered_at"], float(info.get("sla_s") or 30.0), ended)

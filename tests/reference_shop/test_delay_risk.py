@@ -195,3 +195,18 @@ def test_the_shop_refuses_an_unusable_model_before_it_starts(sets: list[str], pr
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and problem in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+def test_a_log_torn_by_a_crash_is_ended_before_new_rows(tmp_path: Path) -> None:
+    path = tmp_path / "risk.csv"
+    log = FeatureLog(path)
+    log.write(["1.0", "A", "paid"])
+    log.close()
+    with open(path, "a") as handle:
+        handle.write("2.0,B,pa")  # the shop killed mid-row
+    again = FeatureLog(path)
+    again.write(["3.0", "C", "paid"])
+    again.close()
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("at,order_no,stage") and lines[1:] == ["1.0,A,paid", "2.0,B,pa",
+                                                                       "3.0,C,paid"]

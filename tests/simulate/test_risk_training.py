@@ -181,3 +181,12 @@ def test_the_commands_train_evaluate_and_refuse_in_one_line(runs: dict[str, list
     refused = fakalab("train", str(empty), "--out", str(tmp_path / "x.json"))
     assert refused.returncode == 1 and "no risk_features.csv" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_rows_torn_by_a_crash_are_skipped(tmp_path: Path) -> None:
+    run = synthetic_run(tmp_path / "torn", 7, orders=50)
+    before = len(load_runs([run]).x)
+    with open(run / RISK_FEATURES_FILE, "a") as handle:
+        handle.write("1800000001.0,O7-3,pa\n")  # cut short, then the restarted shop's rows
+        handle.write("1800000002.0,O7-4,paid" + ",1" * (len(RISK_FEATURE_COLUMNS) + 2) + "\n")
+    assert len(load_runs([run]).x) == before
