@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASELINE_FEATURE", "FEATURES", "FORMAT", "MODEL_VERSION", "NON_NEGATIVE", "RISK_FEATURES_FILE",
-           "RISK_FEATURE_COLUMNS", "SCORED_STAGES", "SHIPPED_MODEL", "Linear", "ModelError",
-           "RiskModel", "load_model", "parse_model", "score"]
+__all__ = ["BASELINE_FEATURE", "FEATURES", "FORMAT", "MODEL_VERSION", "NON_NEGATIVE",
+           "RISK_FEATURES_FILE", "RISK_FEATURE_COLUMNS", "SCORED_STAGES", "SHIPPED_MODEL",
+           "Linear", "ModelError", "RiskModel", "load_model", "parse_model", "score"]
 
 FORMAT = "fakalab-delay-risk"
 MODEL_VERSION = 1  # the file format; a model of another version is refused, naming both
