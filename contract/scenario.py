@@ -31,7 +31,8 @@ CATALOG = Path(__file__).resolve().parent / "catalog"
 # (`db_url` may be set: a PostgreSQL server, on which the drill makes the run's own database.)
 _DRILL_OWNED = {"host", "port", "public_url", "upstreams", "payment_secrets", "admin_token",
                 "payment_channel", "epay_url", "epay_pid", "epay_key", "epay_type",
-                "trace_file", "provider_status_urls", "provider_signals_log"}
+                "trace_file", "provider_status_urls", "provider_signals_log",
+                "risk_features_log"}
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Weight = Annotated[float, Field(ge=0.0)]
 

@@ -84,6 +84,23 @@ class ShopSettings(BaseSettings):
     provider_poll_s: float = Field(5.0, gt=0, description="How often summary.json is polled "
                                    "(the fallback of the push).")
 
+    # Delay risk (docs/prediction.md): a model's probability that an order misses its SLA.
+    delay_risk: Literal["off", "observe", "act"] = Field(
+        "observe", description="observe: log each order's live features (and its score, with a "
+        "model) at creation, payment and each stage to risk_features_log, changing nothing; "
+        "act: also warn a buyer before payment, steer to the healthier channel or supplier and "
+        "serve at-risk paid orders first within their lane; off: nothing.")
+    risk_model: str | None = Field(None, description="The model file (`fakalab model train`); "
+                                   "default: the one shipped, contract/models/delay-risk.json.")
+    risk_warn_at: float = Field(0.5, gt=0, le=1, description="Risk at which a buyer is warned "
+                                "before payment (act): more likely late than not.")
+    risk_act_at: float = Field(0.05, gt=0, le=1, description="Risk at which a paid order goes "
+                               "first in its lane, and at which, through the first channel or "
+                               "supplier, the other is used when its risk is lower (act); the "
+                               "default is the built-in scenarios' delay-rate SLO.")
+    risk_features_log: str | None = Field(None, description="CSV file the features are "
+                                          "appended to (a drill: risk_features.csv).")
+
     # Timing.
     order_ttl_s: float = Field(300.0, gt=0)
     late_window_s: float = Field(600.0, ge=0)

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "toxiproxy": ("chaos.cli", "toxiproxy", "Run the embedded Toxiproxy-compatible server."),
     "chaos": ("chaos.cli", "chaos", "Validate and run drill plans against a running stack."),
     "simulate": ("simulate.cli", "simulate", "Simulate the order pipeline, validate, plan."),
+    "model": ("simulate.model_cli", "model", "Train and evaluate the delay-risk model."),
     "audit": ("scenarios.audit_cli", "audit", "Check a run's invariants (audit.json)."),
     "target": ("scenarios.target_cli", "target", "Check a target file: one purchase, step "
                "by step."),

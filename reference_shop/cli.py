@@ -96,12 +96,29 @@ def shop(db_url: str | None, host: str, port: int, upstream_pairs: tuple[str, ..
         settings.db_url = database_url(settings.db_url)
     except DatabaseProblem as exc:
         _fail(exc)
+    _check_risk_model(settings)
     sock = bind(host, port)
     settings.port = sock.getsockname()[1]
     with contextlib.ExitStack() as stack:
         if with_upstreams:
             stack.enter_context(_upstreams(upstream_base, settings))
         sys.exit(_run(_serve(settings, sock, demo, log_level)))
+
+
+def _check_risk_model(settings: Any) -> None:
+    """The delay-risk model file, checked before anything starts (one line if unusable)."""
+    from fakalab.contract.delay_risk import ModelError
+    from fakalab.reference_shop.composition import risk_model
+
+    if settings.delay_risk == "off":
+        return
+    try:
+        model = risk_model(settings)
+    except ModelError as exc:
+        _fail(exc)
+    if model is None and settings.delay_risk == "act":
+        _fail(ValueError("delay_risk act needs a model: --set risk_model=FILE "
+                         "(fakalab model train)"))
 
 
 def _fail(problem: Exception) -> NoReturn:

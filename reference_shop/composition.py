@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import Tracer
 
+from fakalab.contract.delay_risk import SHIPPED_MODEL, RiskModel, load_model
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.traces import SHOP
 from fakalab.reference_shop.admission import Admission
@@ -24,6 +25,7 @@ from fakalab.reference_shop.breaker import Breaker
 from fakalab.reference_shop.buyer_status import BuyerStatus
 from fakalab.reference_shop.catalog import Catalog
 from fakalab.reference_shop.db import Database
+from fakalab.reference_shop.delay_risk import DelayRisk, FeatureLog
 from fakalab.reference_shop.epay_channel import CHANNEL as EPAY
 from fakalab.reference_shop.epay_channel import EpayChannel
 from fakalab.reference_shop.eta import Promises
@@ -42,7 +44,7 @@ from fakalab.reference_shop.tracing import OrderContexts, Tracing, open_tracing
 from fakalab.reference_shop.transitions import Transitions
 from fakalab.reference_shop.upstream import Upstream
 
-__all__ = ["Shop", "build_shop", "fulfilment_upstreams", "upstream_clients"]
+__all__ = ["Shop", "build_shop", "fulfilment_upstreams", "risk_model", "upstream_clients"]
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Shop:
     receipts: Receipts | None = None  # settings.receipts off: None
     tracing: Tracing | None = None  # settings.tracing off: None
     signal_feed: SignalFeed | None = None  # settings.provider_signals off: None
+    risk: DelayRisk | None = None  # settings.delay_risk off: None
 
     async def open(self) -> None:
         """Connect and create the tables: DatabaseUnavailable (one line) if the database
@@ -81,6 +84,7 @@ class Shop:
         self.tasks.start([*self.fulfilment.loops(), *self.payments.loops(),
                           self.monitor.loop(), self._watch_lag(),
                           *([self.receipts.loop()] if self.receipts is not None else []),
+                          *([self.risk.loop()] if self.risk is not None else []),
                           *(self.signal_feed.loops() if self.signal_feed is not None else [])])
 
     async def _watch_lag(self) -> None:
@@ -101,6 +105,8 @@ class Shop:
         if self.signal_feed is not None:
             await self.signal_feed.aclose()
         await self.db.close()
+        if self.risk is not None:
+            self.risk.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # flushes the last spans
 
@@ -128,6 +134,14 @@ def fulfilment_upstreams(upstreams: Mapping[str, Upstream]) -> FulfilmentUpstrea
                                supplier_b=upstreams["supplier-b"], notify=upstreams["notify"])
 
 
+def risk_model(settings: ShopSettings) -> RiskModel | None:
+    """The model ``settings`` name (ModelError, one line, if it cannot be used); the shipped
+    one by default, None when there is none."""
+    if settings.risk_model:
+        return load_model(settings.risk_model)
+    return load_model(SHIPPED_MODEL) if SHIPPED_MODEL.exists() else None
+
+
 def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
     """The shop for ``settings``; ``http`` replaces the upstreams' transport (e.g. an
     ``HttpxTransport`` over ``httpx.MockTransport``)."""
@@ -144,19 +158,26 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
                         s.workers, s.eta_floor_s, active=state.active)
     transitions = Transitions(database, state.views, promises, state.counts, state.metrics,
                               state.throughput, state.mode)
+    risk = DelayRisk(s, risk_model(s), state.queue, promises, upstreams, state.active,
+                     FeatureLog(s.risk_features_log) if s.risk_features_log else None) \
+        if s.delay_risk != "off" else None
+    if risk is not None and not risk.on:
+        risk = None  # observing with nowhere to write: nothing to do
     fulfilment = Fulfilment(database, transitions, fulfilment_upstreams(upstreams), state.queue,
                             state.active, state.stage_clock, state.metrics, s, tasks.spawn,
                             tracer=tracer, traces=OrderContexts() if tracer else None,
-                            signals=state.signals)
+                            signals=state.signals, risk=risk)
+    if risk is not None:
+        risk.suppliers = lambda: [u.name for u in fulfilment.supplier_chain()]
     epay = EpayChannel(upstreams[EPAY], s) if EPAY in upstreams else None
     payments = Payments(database, transitions, {c: upstreams[c] for c in CHANNELS}, s,
                         state.metrics, fulfilment.enqueue, tasks.spawn, epay=epay,
-                        signals=state.signals)
+                        signals=state.signals, risk=risk)
     return Shop(
         settings=s, db=database, state=state, http=http, upstreams=upstreams, tasks=tasks,
         transitions=transitions, buyer_status=BuyerStatus(state.mode, state.status),
         catalog=Catalog(database),
-        ordering=Ordering(database, transitions, payments, s, state.metrics),
+        ordering=Ordering(database, transitions, payments, s, state.metrics, risk=risk),
         payments=payments, fulfilment=fulfilment,
         monitor=Monitor(database, state.status, upstreams.values(), state.queue, state.views,
                         promises, state.active, s, state.metrics, state.mode,
@@ -166,4 +187,5 @@ def build_shop(settings: ShopSettings, http: Transport | None = None) -> Shop:
                             max_lag_s=s.admission_max_lag_s, enabled=s.admission),
         receipts=Receipts(database, s.receipt_key) if s.receipts else None, tracing=tracing,
         signal_feed=SignalFeed(state.signals, s.status_urls(), s.provider_signals_log,
-                               poll_s=s.provider_poll_s) if s.provider_signals else None)
+                               poll_s=s.provider_poll_s) if s.provider_signals else None,
+        risk=risk)

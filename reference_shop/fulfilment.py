@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from fakalab.contract.shop_settings import ShopSettings
+from fakalab.reference_shop.delay_risk import DelayRisk, Subject
 from fakalab.reference_shop.eta import StageClock
 from fakalab.reference_shop.interfaces import Clock, Recorder, Spawn, Storage, UpstreamClient
 from fakalab.reference_shop.metrics import ShopMetrics
@@ -50,8 +51,9 @@ class Fulfilment:
                  metrics: ShopMetrics, settings: ShopSettings, spawn: Spawn,
                  clock: Clock = time.time, rng: random.Random | None = None,
                  tracer: Tracer | None = None, traces: OrderContexts | None = None,
-                 signals: ProviderSignals | None = None) -> None:
+                 signals: ProviderSignals | None = None, risk: DelayRisk | None = None) -> None:
         self.db = db
+        self.risk = risk  # the delay-risk model (None: off)
         self.signals = signals or ProviderSignals()  # providers' own announcements
         self.recorder = recorder
         self.upstreams = upstreams
@@ -75,7 +77,8 @@ class Fulfilment:
         if self.traces is not None:
             self.traces.remember(order_no)
         if order_no not in self.active:
-            self.queue.push(order_no, priority, self.clock())
+            urgent = self.risk is not None and self.risk.is_urgent(order_no)
+            self.queue.push(order_no, priority, self.clock(), urgent)
             self.metrics.queue_depth.set(len(self.queue))
 
     async def resume_in_flight(self) -> int:
@@ -125,14 +128,18 @@ class Fulfilment:
 
     async def process(self, order_no: str) -> None:
         """Run the order through the remaining stages, from the state stored in the database."""
-        if self.traces is None:
-            await self._process(order_no)
-            return
         try:
             await self._process(order_no)
         finally:
             if order_no not in self.held:
-                self.traces.forget(order_no)
+                if self.traces is not None:
+                    self.traces.forget(order_no)
+                if self.risk is not None:
+                    self.risk.done(order_no)
+
+    def _assess(self, stage: OrderState, order: OrderRow, supplier: str | None = None) -> None:
+        if self.risk is not None:
+            self.risk.assess(stage.value, Subject.of(order), supplier=supplier)
 
     def _stage(self, stage: OrderState, order_no: str) -> contextlib.AbstractContextManager[Any]:
         """A span in the trace of the order's callback; none for an order whose callback was
@@ -152,12 +159,14 @@ class Fulfilment:
                 return
             state = S.RISK_CHECK
         if state is S.RISK_CHECK:
+            self._assess(S.RISK_CHECK, order)
             with self._stage(S.RISK_CHECK, order_no):
                 state = await self._risk_stage(order)
         if state is S.ALLOCATING:
             with self._stage(S.ALLOCATING, order_no):
                 state = await self._allocation_stage(order)
         if state is S.DELIVERING:
+            self._assess(S.DELIVERING, order)
             with self._stage(S.DELIVERING, order_no):
                 await self._delivery_stage(order)
 
@@ -231,7 +240,10 @@ class Fulfilment:
         done = await self._step(order, target, S.RISK_CHECK)
         return target if done is not None else S.NEEDS_ATTENTION
 
-    def _supplier_chain(self) -> list[UpstreamClient]:
+    def supplier_chain(self, order: OrderRow | None = None) -> list[UpstreamClient]:
+        """Supplier A first; with failover, B as backup — and first while A's breaker is open
+        or A has announced an outage (and B has not), or (delay risk acting) when ``order``'s
+        risk through A is high and lower through B."""
         chain = [self.upstreams.supplier_a]
         if self.settings.failover:
             chain.append(self.upstreams.supplier_b)
@@ -239,19 +251,24 @@ class Fulfilment:
                          and not self.signals.degraded(chain[1].name))
             if chain[0].breaker.refusing(time.time()) or announced:
                 chain.reverse()
+            elif self.risk is not None and order is not None:
+                chain = self.risk.prefer(chain, Subject.of(order), S.ALLOCATING.value,
+                                         "supplier")
         return chain
 
     async def _allocation_stage(self, order: OrderRow) -> OrderState:
         started = self.clock()
         if order.kind != "supplier":  # the keys were reserved with the order
+            self._assess(S.ALLOCATING, order)
             self._timed(S.ALLOCATING, started)
             done = await self._step(order, S.DELIVERING, S.ALLOCATING)
             return S.DELIVERING if done is not None else S.NEEDS_ATTENTION
         body = {"order_no": order.order_no, "sku": order.product_id,
                 "quantity": order.quantity}
+        chain = self.supplier_chain(order)
+        self._assess(S.ALLOCATING, order, chain[0].name)
         try:
-            _, response = await call_with_failover(self._supplier_chain(), "POST", "/api/keys",
-                                                   body)
+            _, response = await call_with_failover(chain, "POST", "/api/keys", body)
             keys = [str(k) for k in response.json()["keys"]][: order.quantity]
             if len(keys) != order.quantity:
                 raise ValueError(f"supplier sent {len(keys)} keys for {order.quantity}")

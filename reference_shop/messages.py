@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fakalab.contract.stages import OrderState, Transparency
 
-__all__ = ["opaque_label", "stage_message", "visible_in"]
+__all__ = ["opaque_label", "risk_warning", "stage_message", "visible_in"]
 
 S = OrderState
 
@@ -63,3 +63,12 @@ def visible_in(mode: Transparency, previous: OrderState | None, state: OrderStat
     if mode is Transparency.TRANSPARENT or previous is None:
         return True
     return opaque_label(previous) != opaque_label(state)
+
+
+def risk_warning(wait_s: float, sla_s: float) -> str:
+    """What a buyer is told before paying when the order is likely to be late (delay risk)."""
+    minutes = max(1, round(wait_s / 60))
+    late = f"about {round(wait_s)} seconds" if wait_s < 120 else f"about {minutes} minutes"
+    return (f"Deliveries are slower than usual right now: if you pay now, expect your key in "
+            f"{late} (we usually deliver within {round(sla_s)} seconds). You can pay now or "
+            f"come back later.")

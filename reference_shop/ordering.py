@@ -3,6 +3,7 @@ support tickets."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -13,8 +14,9 @@ from opentelemetry import trace
 
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.traces import ORDER_NO
+from fakalab.reference_shop.delay_risk import DelayRisk, Subject
 from fakalab.reference_shop.interfaces import Clock, Recorder, Storage
-from fakalab.reference_shop.messages import stage_message
+from fakalab.reference_shop.messages import risk_warning, stage_message
 from fakalab.reference_shop.metrics import ShopMetrics
 from fakalab.reference_shop.states import OrderState
 from fakalab.reference_shop.storage import events, orders, products, stock, tickets
@@ -40,7 +42,8 @@ class OrderRefused(Exception):
 class PaymentCreator(Protocol):
     """Creates the payment at a channel: (channel, payment_id, pay_url)."""
 
-    async def create_payment(self, order_no: str, amount: str) -> tuple[str, str, str]: ...
+    async def create_payment(self, order_no: str, amount: str, subject: Subject | None = None
+                             ) -> tuple[str, str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class PlacedOrder:
     channel: str
     expires_at: float
     state: str
+    delivery_risk: float | None = None  # the delay-risk model's score (with a model)
+    warning: str | None = None  # said before payment when the order is at risk (act)
+    eta_at: float | None = None  # the delivery expected if paid now, with the warning
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,10 @@ def _sha(value: str) -> str:
 
 class Ordering:
     def __init__(self, db: Storage, recorder: Recorder, payments: PaymentCreator,
-                 settings: ShopSettings, metrics: ShopMetrics, clock: Clock = time.time
-                 ) -> None:
+                 settings: ShopSettings, metrics: ShopMetrics, clock: Clock = time.time,
+                 risk: DelayRisk | None = None) -> None:
         self.db = db
+        self.risk = risk  # the delay-risk model (None: off)
         self.recorder = recorder
         self.payments = payments
         self.settings = settings
@@ -123,9 +130,10 @@ class Ordering:
         assert not isinstance(placed, str)
         order, first = placed
         view = self.recorder.opened(order, first)
+        subject = Subject.of(order) if self.risk is not None else None
         try:
-            channel, payment_id, pay_url = await self.payments.create_payment(order_no,
-                                                                              order.amount)
+            channel, payment_id, pay_url = await self.payments.create_payment(
+                order_no, order.amount, subject)
         except UpstreamError as exc:
             await self._abandon(order_no)
             raise OrderRefused(503, f"payment channels unavailable: {exc.reason}") from None
@@ -133,8 +141,29 @@ class Ordering:
                                                        pay_url))
         view.channel, view.pay_url = channel, pay_url
         view.changed()
-        return PlacedOrder(order_no, token, order.amount, pay_url, channel, order.expires_at,
-                           S.PENDING_PAYMENT.value)
+        placed_order = PlacedOrder(order_no, token, order.amount, pay_url, channel,
+                                   order.expires_at, S.PENDING_PAYMENT.value)
+        if self.risk is None or subject is None:
+            return placed_order
+        return self._with_risk(placed_order, Subject.of(order, channel))
+
+    def _with_risk(self, placed: PlacedOrder, subject: Subject) -> PlacedOrder:
+        """The creation scoring point: the score, and a warning with the honest ETA (the
+        delivery expected if paid now) when the order is at risk."""
+        assert self.risk is not None
+        now = self.clock()
+        warned = False
+        eta = None
+        risk = self.risk.assess("created", subject, now)
+        if self.risk.warns(risk):
+            eta = self.risk.promises.eta_for(subject.order_no, S.PAID, now, subject.priority)
+            warned = eta is not None
+        if not warned:
+            return dataclasses.replace(placed, delivery_risk=risk)
+        assert eta is not None
+        self.risk.note(subject.order_no, "warned")
+        return dataclasses.replace(placed, delivery_risk=risk, eta_at=eta,
+                                   warning=risk_warning(eta - now, self.settings.sla_s))
 
     async def _abandon(self, order_no: str) -> None:
         """No channel could create the payment: expire the order at once, keys back in

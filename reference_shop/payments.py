@@ -19,6 +19,7 @@ from opentelemetry import trace
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.contract.traces import ORDER_NO
 from fakalab.reference_shop import signing
+from fakalab.reference_shop.delay_risk import DelayRisk, Subject
 from fakalab.reference_shop.epay_channel import CHANNEL as EPAY
 from fakalab.reference_shop.epay_channel import EpayChannel
 from fakalab.reference_shop.interfaces import (
@@ -51,7 +52,8 @@ class Payments:
     def __init__(self, db: Storage, recorder: Recorder, channels: Mapping[str, UpstreamClient],
                  settings: ShopSettings, metrics: ShopMetrics, enqueue: Enqueue, spawn: Spawn,
                  clock: Clock = time.time, epay: EpayChannel | None = None,
-                 signals: ProviderSignals | None = None) -> None:
+                 signals: ProviderSignals | None = None, risk: DelayRisk | None = None
+                 ) -> None:
         self.db = db
         self.recorder = recorder
         self.channels = channels
@@ -62,6 +64,7 @@ class Payments:
         self.clock = clock
         self.epay = epay  # the 易支付 gateway, when settings.epay_url names one
         self.signals = signals or ProviderSignals()  # providers' own announcements
+        self.risk = risk  # the delay-risk model (None: off)
         self._queries = asyncio.Semaphore(10)  # reconciliation queries in flight, all rounds
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
@@ -82,12 +85,17 @@ class Payments:
             return [b, a]
         return [a, b]
 
-    async def create_payment(self, order_no: str, amount: str) -> tuple[str, str, str]:
-        """Create the payment at a channel; returns (channel, payment_id, pay_url)."""
+    async def create_payment(self, order_no: str, amount: str, subject: Subject | None = None
+                             ) -> tuple[str, str, str]:
+        """Create the payment at a channel; returns (channel, payment_id, pay_url). With the
+        delay-risk model acting, ``subject``'s risk through each channel may reorder them."""
         if self.epay is not None and self.settings.payment_channel == EPAY:
             return await self.epay.create(order_no, amount)
         last: UpstreamError | None = None
-        for upstream in self.channel_chain():
+        chain = self.channel_chain()
+        if self.risk is not None and subject is not None:
+            chain = self.risk.prefer(chain, subject, "created", "channel")
+        for upstream in chain:
             body = {"trade_no": order_no, "amount": amount,
                     "notify_url": f"{self.settings.callback_base()}/api/payments/callback/"
                                   f"{upstream.name}"}
@@ -129,6 +137,8 @@ class Payments:
         if moved is not None:
             await self.recorder.publish(moved)
             if moved.event.state == S.PAID:
+                if self.risk is not None:
+                    self.risk.paid(Subject.of(moved.order), now)
                 self.enqueue(moved.order.order_no, moved.order.priority)
         return outcome
 

@@ -77,6 +77,11 @@ class ComponentHealth:
             return 0.0
         return self._latency_sum / len(self.samples)
 
+    def error_rate(self, now: float) -> float:
+        """Share of the window's calls that failed (0 with no calls)."""
+        self._trim(now)
+        return self._errors / len(self.samples) if self.samples else 0.0
+
 
 @dataclass(frozen=True)
 class IncidentUpdate:

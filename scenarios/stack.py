@@ -28,6 +28,7 @@ from typing import Any
 from fakalab.chaos.client import ToxiproxyClient, ToxiproxyError
 from fakalab.chaos.plan import proxy_name
 from fakalab.chaos.server import ToxiproxySubprocess
+from fakalab.contract.delay_risk import RISK_FEATURES_FILE
 from fakalab.contract.services import SERVICES
 from fakalab.contract.traces import TRACES_DIR
 from fakalab.reference_shop.dburl import DatabaseProblem, shown
@@ -212,7 +213,8 @@ class Stack:
         self.shop = ShopProcess(
             self._database(), self.proxied_urls, host=self.bind,
             admin_token=self.admin_token,
-            options=[*_setting_args(self.shop_settings), *self._signal_args()],
+            options=[*_setting_args(self.shop_settings), *self._signal_args(),
+                     "--set", f"risk_features_log={self.run_dir / RISK_FEATURES_FILE}"],
             log_path=logs / "shop.log")
         try:
             self.shop_url = self.shop.start()

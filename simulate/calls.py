@@ -14,7 +14,7 @@ Mirrors ``reference_shop/upstream.py`` and ``reference_shop/breaker.py`` line by
 - ``call_with_failover``: each upstream of the chain in turn; the first accepted answer wins; a
   definitive refusal of every one (409) is not transient (the order is parked), anything else is
   (the order is held).
-- ``_supplier_chain`` (``reference_shop/fulfilment.py``): with failover, supplier B first while
+- ``supplier_chain`` (``reference_shop/fulfilment.py``): with failover, supplier B first while
   A's breaker does not allow a call — asking it, which can use up the half-open trial (then A
   is never called again: a call it refuses records nothing, so the breaker stays half open).
 

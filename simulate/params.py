@@ -91,7 +91,7 @@ class Stage(BaseModel):
     upstreams: tuple[str, ...] = ()
     call_for: Literal["all", "supplier"] = "all"  # orders that make the call (product kind)
     failover_on_breaker: bool = False  # try the chain backwards while the first one's breaker
-    # refuses (the shop's ``_supplier_chain``)
+    # refuses (the shop's ``supplier_chain``)
 
     @model_validator(mode="after")
     def _holding(self) -> Stage:

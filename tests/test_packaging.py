@@ -45,6 +45,7 @@ def test_the_wheel_holds_only_the_fakalab_namespace(tmp_path: Path) -> None:
         if (ROOT / part).is_dir():
             assert f"fakalab/{part}/__init__.py" in names
     assert "fakalab/contract/catalog/flash-sale.yaml" in names  # package data too
+    assert "fakalab/contract/models/delay-risk.json" in names  # the shipped delay-risk model
 
 
 def test_the_installed_distribution_claims_only_fakalab() -> None:

@@ -118,6 +118,9 @@ class OrderCreated(BaseModel):
     channel: str
     expires_at: float
     state: str
+    delivery_risk: float | None = None
+    warning: str | None = None
+    eta_at: float | None = None
 
 
 class TimelineEntry(BaseModel):

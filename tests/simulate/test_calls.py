@@ -123,7 +123,7 @@ def test_supplier_failover_uses_b_first_while_as_breaker_refuses_and_a_stays_hal
     calls.chain(stage, 2.0)
     assert calls.attempts["a"] == before  # b first, a not tried
     # after the cooldown the chain's own check takes the half-open trial: a is never asked
-    # again, as in fulfilment._supplier_chain + Upstream.call
+    # again, as in fulfilment.supplier_chain + Upstream.call
     for at in (30.0, 40.0, 50.0):
         calls.chain(stage, at)
     assert calls.attempts["a"] == before and calls.breakers["a"].state == HALF_OPEN
