@@ -47,8 +47,8 @@ class ShopSettings(BaseSettings):
         "every order (the collapse it prevents).")
     admission_budget_s: float | None = Field(
         None, gt=0, description="Longest predicted wait for a worker (after payment) at which "
-        "a new order is still accepted (default: a thirtieth of sla_s, 1 s at 30 s — a short "
-        "queue of waiting, refreshing buyers leaves the shop's CPU to delivery; "
+        "a new order is still accepted (default: a tenth of sla_s, at most 1 s — a short queue "
+        "of waiting, refreshing buyers leaves the shop's CPU to delivery; "
         "bench/bench_overload.py).")
     admission_max_lag_s: float = Field(
         0.25, gt=0, description="Event-loop lag (the median of the last nine 50 ms probes) "
@@ -163,7 +163,7 @@ class ShopSettings(BaseSettings):
     def admission_budget(self) -> float:
         if self.admission_budget_s is not None:
             return self.admission_budget_s
-        return self.sla_s / 30
+        return min(self.sla_s / 10, 1.0)
 
     def status_urls(self) -> dict[str, str]:
         """The status page of each upstream the shop subscribes to."""

@@ -15,7 +15,7 @@ The decision is made from live measurements, never a constant rate:
   orders only make it later.
 
 An order is refused when the part of that prediction it would spend waiting for a worker
-exceeds the budget (by default a thirtieth of the SLA: the
+exceeds the budget (by default a tenth of the SLA, at most a second: the
 rest is the margin for a prediction that is wrong, and a short queue keeps the crowd of waiting
 buyers — who refresh — small, which leaves the CPU to delivery) or the lag exceeds
 ``max_lag_s``. The

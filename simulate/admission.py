@@ -3,7 +3,8 @@
 it in ``tests/simulate/test_admission.py``).
 
 A new order is refused when the part of its predicted delivery time it would spend waiting
-for a worker exceeds ``budget_s`` (``admission_budget()``: a thirtieth of the SLA by default):
+for a worker exceeds ``budget_s`` (``admission_budget()``: by default a tenth of the SLA, at
+most 1 s):
 
 - the **backlog** ahead of it: the paid orders queued for a worker, plus the orders let in
   within the paying window (three times the smoothed time buyers take to pay, in [1 s, 5 s];

@@ -73,7 +73,7 @@ async def test_queued_buyers_see_their_place_in_line(
     from tests.reference_shop.conftest import set_faults
 
     set_faults(upstream_urls, "risk", latency_ms=500)
-    shop = await make_shop(workers=1)
+    shop = await make_shop(workers=1, admission=False)  # a queue of 8, on purpose
     async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
         b = Buyer(client)
         orders = [await b.order() for _ in range(8)]
@@ -103,7 +103,8 @@ async def test_a_passed_eta_is_replaced_for_polling_buyers_too(
     # promise: regression — with 6 orders of 0.7 s, a loaded machine let the penalty in first
     # and the promise came true.)
     set_faults(upstream_urls, "risk", latency_ms=1000)
-    shop = await make_shop(workers=1, eta_floor_s=0, slow_upstream_ms=60_000)
+    shop = await make_shop(workers=1, eta_floor_s=0, slow_upstream_ms=60_000,
+                           admission=False)  # ten queued orders, on purpose
     async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
         b = Buyer(client)
         orders = [await b.order() for _ in range(10)]

@@ -127,7 +127,7 @@ def test_the_door_refuses_when_the_queue_predicts_an_sla_miss() -> None:
     every visitor's order is created and the queue grows."""
     on_model, on = _flash()
     off_model, off = _flash("shop.admission=false")
-    assert on_model.admission is not None and on_model.admission.budget_s == 1.0  # sla_s / 30
+    assert on_model.admission is not None and on_model.admission.budget_s == 1.0  # at most 1 s
     assert off_model.admission is None and off.admission is None
     counts = on.admission
     assert counts is not None and counts.refusals > 0
