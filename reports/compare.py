@@ -100,10 +100,10 @@ COMPARED: dict[str, tuple[str, Callable[[Analysis, Rng, int], np.ndarray]]] = {
 }
 
 
-def _row(base: Analysis, other: Analysis, metric: str, rng: Rng, size: int) -> dict[str, Any]:
-    section, boot = COMPARED[metric]
-    b, v = base.metrics[section][metric], other.metrics[section][metric]
-    deltas = boot(other, rng, size) - boot(base, rng, size)
+def delta_row(other: Analysis, metric: str, b: Any, v: Any, deltas: np.ndarray
+              ) -> dict[str, Any]:
+    """One comparison row: `other`'s value `v` of `metric` against the baseline's `b`, with the
+    CONFIDENCE interval of the bootstrapped `deltas` (the finite ones)."""
     finite = deltas[np.isfinite(deltas)]
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = (
@@ -121,6 +121,12 @@ def _row(base: Analysis, other: Analysis, metric: str, rng: Rng, size: int) -> d
         "ci_low": None if low is None else float(low),
         "ci_high": None if high is None else float(high),
     }
+
+
+def _row(base: Analysis, other: Analysis, metric: str, rng: Rng, size: int) -> dict[str, Any]:
+    section, boot = COMPARED[metric]
+    b, v = base.metrics[section][metric], other.metrics[section][metric]
+    return delta_row(other, metric, b, v, boot(other, rng, size) - boot(base, rng, size))
 
 
 def compare(

@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 
 from fakalab.reports.analysis import Analysis
-from fakalab.reports.compare import CONFIDENCE, RESAMPLES, SEED, bootstrap_binary, bootstrap_ratio
+from fakalab.reports.compare import (
+    RESAMPLES,
+    SEED,
+    bootstrap_binary,
+    bootstrap_ratio,
+    delta_row,
+)
 from fakalab.reports.metrics import percentile, ratio
 
 __all__ = ["COMPARED_DISPUTES", "compare_disputes", "disputes"]
@@ -70,18 +76,11 @@ def compare_disputes(analyses: list[Analysis], resamples: int = RESAMPLES,
     if len(analyses) < 2 or any(a.metrics.get("disputes") is None for a in analyses):
         return []
     rng = np.random.default_rng(seed + 13)
-    base, tail = analyses[0], 100 * (1 - CONFIDENCE) / 2
+    base = analyses[0]
     rows = []
     for other in analyses[1:]:
         for metric in COMPARED_DISPUTES:
             b, v = base.metrics["disputes"][metric], other.metrics["disputes"][metric]
             deltas = _boot(other, metric, rng, resamples) - _boot(base, metric, rng, resamples)
-            finite = deltas[np.isfinite(deltas)]
-            low, high = (np.percentile(finite, [tail, 100 - tail])
-                         if finite.size and b is not None and v is not None else (None, None))
-            rows.append({"run_id": other.run.run_id, "label": other.run.label, "metric": metric,
-                         "baseline": b, "value": v,
-                         "delta": None if b is None or v is None else v - b,
-                         "ci_low": None if low is None else float(low),
-                         "ci_high": None if high is None else float(high)})
+            rows.append(delta_row(other, metric, b, v, deltas))
     return rows

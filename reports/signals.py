@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from fakalab.reports.analysis import Analysis
-from fakalab.reports.compare import CONFIDENCE, RESAMPLES, SEED, bootstrap_binary
+from fakalab.reports.compare import RESAMPLES, SEED, bootstrap_binary, delta_row
 
 __all__ = ["SHARES", "announced_faults", "blast_radius", "compare_signals"]
 
@@ -90,19 +90,11 @@ def compare_signals(analyses: list[Analysis], resamples: int = RESAMPLES,
     if len(analyses) < 2 or not all(firsts):
         return []
     rng = np.random.default_rng(seed + 11)
-    base, tail = firsts[0][0], 100 * (1 - CONFIDENCE) / 2
+    base = firsts[0][0]
     rows = []
     for a, found in zip(analyses[1:], firsts[1:], strict=True):
         row = found[0]
         for share in SHARES:
-            b, v = base[share], row[share]
             deltas = _boot(row, share, rng, resamples) - _boot(base, share, rng, resamples)
-            finite = deltas[np.isfinite(deltas)]
-            low, high = (np.percentile(finite, [tail, 100 - tail])
-                         if finite.size and b is not None and v is not None else (None, None))
-            rows.append({"run_id": a.run.run_id, "label": a.run.label, "metric": share,
-                         "baseline": b, "value": v,
-                         "delta": None if b is None or v is None else v - b,
-                         "ci_low": None if low is None else float(low),
-                         "ci_high": None if high is None else float(high)})
+            rows.append(delta_row(a, share, base[share], row[share], deltas))
     return rows
