@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_shop import drive_orders, refused_by_reason  # noqa: E402
-from bench.procstat import CpuMeter, pin  # noqa: E402
+from bench.procstat import CpuMeter, cpu_seconds, pin  # noqa: E402
 from fakalab.reference_shop.process import ShopProcess  # noqa: E402
 from fakalab.reference_shop.upstreams.process import UpstreamsProcess  # noqa: E402
 
@@ -61,26 +61,41 @@ TIMELINE = ("fakalab_queue_depth", 'fakalab_orders{state="pending_payment"}',
 
 
 class Timeline(threading.Thread):
-    """The shop's own gauges once a second while the overload lasts (`--timeline FILE`): where
-    its orders are, what admission predicted, how late its loop runs."""
+    """The shop's own gauges once a second, from before the capacity runs to the end of the
+    drain (`--timeline FILE`): where its orders are, what admission predicted, how late its
+    loop runs, the seconds its workers spent in stages and in upstream calls (sums), and the
+    CPU share of the shop and of the upstreams over the last second."""
 
-    def __init__(self, url: str, path: Path) -> None:
+    SUMS = ("fakalab_stage_seconds_sum", "fakalab_upstream_seconds_sum",
+            "fakalab_upstream_seconds_count")
+
+    def __init__(self, url: str, path: Path, pids: dict[str, int]) -> None:
         super().__init__(daemon=True)
-        self.url, self.path, self.done = url, path, threading.Event()
+        self.url, self.path, self.pids, self.done = url, path, pids, threading.Event()
+        self.phase = "warm-up"
 
     def run(self) -> None:
         started = time.time()
+        cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        at = time.perf_counter()
         with self.path.open("w") as out, httpx.Client(timeout=5) as client:
-            out.write("t," + ",".join(TIMELINE) + "\n")
+            out.write(",".join(("t", "phase", *TIMELINE, *self.SUMS,
+                                *(f"cpu_{n}" for n in self.pids))) + "\n")
             while not self.done.wait(1.0):
                 try:
                     text = client.get(self.url + "/metrics").text
                 except httpx.HTTPError:
                     continue
-                values = dict(line.rsplit(" ", 1) for line in text.splitlines()
-                              if line and not line.startswith("#"))
-                out.write(f"{time.time() - started:.1f}," + ",".join(
-                    values.get(name, "") for name in TIMELINE) + "\n")
+                now_cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+                now = time.perf_counter()
+                shares = [f"{(now_cpu[n] - cpu[n]) / (now - at):.2f}" for n in self.pids]
+                cpu, at = now_cpu, now
+                lines = [line for line in text.splitlines() if line and line[0] != "#"]
+                values = dict(line.rsplit(" ", 1) for line in lines)
+                sums = [f"{sum(float(v) for k, v in values.items() if k.split('{')[0] == name):.3f}"
+                        for name in self.SUMS]
+                out.write(f"{time.time() - started:.1f},{self.phase}," + ",".join(
+                    [*(values.get(name, "") for name in TIMELINE), *sums, *shares]) + "\n")
                 out.flush()
 
 
@@ -104,6 +119,13 @@ def audit(db_url: str) -> str:
     return verdict + (": " + "; ".join(failed[:3]) if done.returncode and failed else "")
 
 
+def goodput_of(result: dict[str, Any], duration: float) -> float:
+    """Paid orders delivered inside the SLA while the load lasted, per second."""
+    inside = [d for d, t in zip(result["delivered_at"], result["ttd"], strict=True)
+              if t <= SLA_S and d <= duration]
+    return len(inside) / duration
+
+
 def one_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     db_url = args.db or f"sqlite:///{tmp / f'shop-{mode}.db'}"
     opts = ["--workers", str(args.workers), "--set", f"sla_s={SLA_S}",
@@ -121,18 +143,29 @@ def one_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             pin(shop.proc.pid, {0})
             pin(ups.proc.pid, {0} if args.pin == "sut" else harness)
             os.sched_setaffinity(0, harness)
+        timeline = Timeline(shop.url, Path(args.timeline + f".{mode}.csv"), {
+            "shop": shop.proc.pid, "upstreams": ups.proc.pid}) if args.timeline else None
+        if timeline:
+            timeline.start()
         drive_orders(shop.url, 40, 32)  # warm up
         # The pace the shop sustains flat out: closed loops of 128 and of 256 buyers, the
         # faster (fewer buyers can leave the shop idle between an answer and the next order).
+        if timeline:
+            timeline.phase = "capacity"
         capacity = max(float(drive_orders(shop.url, args.capacity_orders, buyers)[0][
             "orders_per_s"]) for buyers in (128, 256))
         rate = args.multiple * capacity
+        baseline = None
+        if args.baseline > 0:  # the same open-loop buyers, offered the capacity only
+            if timeline:
+                timeline.phase = "baseline"
+            baseline = goodput_of(overload(shop.url, capacity, args.baseline, args.drain,
+                                           harness, tmp / f"driver-{mode}-1x.json"),
+                                  args.baseline)
         meter = CpuMeter({"shop": shop.proc.pid, "upstreams": ups.proc.pid})
         meter.start()
-        timeline = Timeline(shop.url, Path(args.timeline + f".{mode}.csv")) \
-            if args.timeline else None
         if timeline:
-            timeline.start()
+            timeline.phase = "overload"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = overload(shop.url, rate, args.duration, args.drain, harness,
                           tmp / f"driver-{mode}.json")
@@ -143,11 +176,10 @@ def one_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         cpu["load generator"] = round(((after.ru_utime - before.ru_utime) + (
             after.ru_stime - before.ru_stime)) / result["seconds"], 2)
         refused = refused_by_reason(httpx.get(shop.url + "/metrics", timeout=30).text)
-    inside = [d for d, t in zip(result["delivered_at"], result["ttd"], strict=True)
-              if t <= SLA_S and d <= args.duration]
-    goodput = len(inside) / args.duration
+    goodput = goodput_of(result, args.duration)
     return {"mode": mode, "capacity": capacity, "offered": result["offered_per_s"],
             "goodput": goodput, "ratio": goodput / capacity if capacity else 0.0,
+            "baseline": baseline,
             "create_p99_s": result["create_p99_s"], "create_p50_s": result["create_p50_s"],
             "create_split": result["create_split"],
             "refused": result["refused"], "gave_up": result["gave_up"],
@@ -163,6 +195,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--drain", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--baseline", type=float, default=30.0, metavar="S",
+                        help="first offer the same open-loop buyers 1x the capacity for S "
+                        "seconds: the goodput overload is compared with (0: skip)")
     parser.add_argument("--capacity-orders", type=int, default=3000)
     parser.add_argument("--modes", default="on,off")
     parser.add_argument("--budget", type=float, default=None,
@@ -188,6 +223,10 @@ def main() -> None:
         print(f"   POST /api/orders p50 {r['create_p50_s']:.3f} s, p99 {r['create_p99_s']:.3f} s "
               f"(target p99 < 1 s), refused {r['refused']} {r['refusals_by_reason']}, "
               f"buyers gave up {r['gave_up']}")
+        if r["baseline"] is not None:
+            print(f"   offered 1x for {args.baseline:.0f} s first: goodput {r['baseline']:.1f} "
+                  f"orders/s = {r['baseline'] / r['capacity']:.2f} x capacity; overload keeps "
+                  f"{r['goodput'] / r['baseline']:.2f} of it")
         print("   by answer/connection: " + "; ".join(
             f"{k} n={v['n']} p50 {v['p50_s']:.3f} p99 {v['p99_s']:.3f} >1s {v['over_1s']:.1%}"
             for k, v in r["create_split"].items()))

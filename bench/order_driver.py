@@ -23,7 +23,10 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from fakalab.scenarios.trace_sampler import TraceSampler
+
 PRODUCTS = ("steam-50", "win-pro", "vip-month", "game-cdk")
+_RNG = random.Random()
 
 
 class Connection:
@@ -76,7 +79,7 @@ class Connection:
 
 async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: float,
                 done: list[tuple[dict[str, str], float]], errors: list[str],
-                traced: float | None = None) -> None:
+                sampler: TraceSampler | None = None) -> None:
     conn = Connection(*shop)
     channels: dict[tuple[str, int], Connection] = {}
     while todo:
@@ -84,9 +87,9 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         started = time.perf_counter()
         body = json.dumps({"product_id": PRODUCTS[i % len(PRODUCTS)],
                            "email": f"b{i}@example.com"}).encode()
-        trace = None if traced is None else {  # --traceparent: one W3C trace per journey
+        trace = None if sampler is None else {  # --traceparent: one W3C trace per journey
             "traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-"
-                           f"{'01' if random.random() < traced else '00'}"}
+                           f"{'01' if sampler.sample(time.monotonic(), _RNG) else '00'}"}
         status, data = await conn.request("POST", "/api/orders", body, trace)
         if status == 503 and conn.retry_after is not None:  # busy: come back as told
             errors.append("busy")
@@ -118,7 +121,8 @@ async def buyer(index: int, shop: tuple[str, int], todo: list[int], poll_s: floa
         channel.close()
 
 
-async def run(url: str, orders: int, buyers: int, poll_s: float, traced: float | None = None
+async def run(url: str, orders: int, buyers: int, poll_s: float,
+              sampler: TraceSampler | None = None
               ) -> dict[str, object]:
     parts = urlsplit(url)
     shop = (parts.hostname or "127.0.0.1", parts.port or 80)
@@ -126,7 +130,7 @@ async def run(url: str, orders: int, buyers: int, poll_s: float, traced: float |
     done: list[tuple[dict[str, str], float]] = []
     errors: list[str] = []
     started = time.perf_counter()
-    await asyncio.gather(*(buyer(b, shop, todo, poll_s, done, errors, traced)
+    await asyncio.gather(*(buyer(b, shop, todo, poll_s, done, errors, sampler)
                            for b in range(buyers)))
     took = time.perf_counter() - started
     latencies = sorted(t for _, t in done)
@@ -310,6 +314,9 @@ def main() -> None:
     parser.add_argument("--traceparent", type=float, nargs="?", const=1.0, default=None,
                         metavar="SHARE", help="closed loop: send a W3C traceparent with each "
                         "order and payment, sampled for SHARE of them (default 1)")
+    parser.add_argument("--trace-rate", type=float, default=0.0, metavar="R",
+                        help="with --traceparent: at most R sampled journeys a second (0: no "
+                        "cap), as a drill's shop.trace_rate")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # one descriptor a connection
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -329,8 +336,12 @@ def main() -> None:
         else:
             print(result)
         return
-    print(json.dumps(asyncio.run(run(args.url, args.orders, args.buyers, args.poll_s,
-                                     args.traceparent))))
+    sampler = None if args.traceparent is None else TraceSampler(args.traceparent,
+                                                                 args.trace_rate)
+    result = asyncio.run(run(args.url, args.orders, args.buyers, args.poll_s, sampler))
+    if sampler is not None:
+        result["traced"] = sampler.sampled
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ class ShopSettings(BaseSettings):
     trace_sample: float = Field(1.0, ge=0, le=1, description="Share of the traces the shop "
                                 "starts itself (a request with a traceparent keeps its own "
                                 "sampling decision).")
+    trace_rate: float = Field(100.0, ge=0, description="At most this many journeys a second "
+                              "start a sampled trace in a drill, across its generators (0: no "
+                              "cap): below it every journey of trace_sample is traced, above "
+                              "it tracing's cost stays bounded (scenarios/trace_sampler.py).")
     receipt_key: str | None = Field(None, description="PEM file of the Ed25519 key that signs "
                                     "the receipt log (created when missing); default: a key "
                                     "kept in the shop's database.")

@@ -50,6 +50,7 @@ from fakalab.scenarios.target_stack import TargetStack
 __all__ = ["DrillOptions", "RunResult", "run_drill"]
 
 OK, BREACHED, ERROR, INTERRUPTED = 0, 1, 2, 130
+TRACE_RATE = ShopSettings.model_fields["trace_rate"].default
 
 
 @dataclass
@@ -148,6 +149,7 @@ class _Run:
         extra: list[str] = []
         if self.settings.get("tracing"):  # the buyers start each order's trace
             extra += ["--fakalab-trace-sample", str(self.settings.get("trace_sample", 1.0)),
+                      "--fakalab-trace-rate", str(self.settings.get("trace_rate", TRACE_RATE)),
                       "--fakalab-traces", str(self.dir / TRACES_DIR)]
         duration = self.scenario.duration
         if isinstance(self.stack, TargetStack):

@@ -22,6 +22,7 @@ import httpx
 import jmespath
 
 from fakalab.contract.profile import Extract, Profile, Step
+from fakalab.scenarios.trace_sampler import TraceSampler
 
 __all__ = ["TRACEPARENT", "Answer", "Http", "HttpxHttp", "ProfileClient", "SentRequest",
            "StepResult", "TargetPlugin", "digest", "journey_trace", "key_list", "render"]
@@ -33,12 +34,14 @@ _NAME = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 TRACEPARENT = "_traceparent"  # a journey context's W3C trace, sent as `traceparent`
 
 
-def journey_trace(rng: random.Random, sample: float | None) -> str | None:
+def journey_trace(rng: random.Random, sampler: TraceSampler | None,
+                  now: float | None = None) -> str | None:
     """A W3C traceparent naming a new trace for one journey (None when not tracing); its
-    sampled flag is set for a share `sample` of journeys, and the shop follows it."""
-    if sample is None:
+    sampled flag is set as `sampler` decides for a journey starting `now` (monotonic), and the
+    shop follows it."""
+    if sampler is None:
         return None
-    flags = "01" if rng.random() < sample else "00"
+    flags = "01" if sampler.sample(time.monotonic() if now is None else now, rng) else "00"
     return f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-{flags}"
 
 

@@ -52,6 +52,7 @@ from fakalab.scenarios.profile_client import (
     extract,
     journey_trace,
 )
+from fakalab.scenarios.trace_sampler import TraceSampler
 
 __all__ = ["Journeys"]
 
@@ -62,7 +63,7 @@ class Journeys:
     def __init__(self, session: FastHttpSession, behaviour: BuyerBehaviour,
                  writer: RecordWriter, profile: Profile, base_url: str,
                  cashier: str | None = None, plugin: TargetPlugin | None = None,
-                 trace_sample: float | None = None, spans: BuyerSpans | None = None) -> None:
+                 sampler: TraceSampler | None = None, spans: BuyerSpans | None = None) -> None:
         self.session = session
         self.behaviour = behaviour
         self.writer = writer
@@ -70,7 +71,7 @@ class Journeys:
         self.http = LocustHttp(session, spans)
         self.client = ProfileClient(profile, self.http, base_url, plugin)
         self.cashier = cashier  # the gateway's cashier URLs start so (None: pay_url is one)
-        self.trace_sample = trace_sample  # None: no traceparent (docs/tracing.md)
+        self.sampler = sampler  # None: no traceparent (docs/tracing.md)
         self.disputes = Disputes(self.client, behaviour.claims, writer)
 
     def run(self, persona: str, rng: random.Random) -> None:
@@ -78,7 +79,7 @@ class Journeys:
             if self.client.has("list_products"):
                 self.client.run("list_products", {})
             return
-        trace = journey_trace(rng, self.trace_sample)
+        trace = journey_trace(rng, self.sampler)
         journey = None if self.spans is None else self.spans.start(trace)
         order: dict[str, Any] | None = None
         try:

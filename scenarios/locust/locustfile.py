@@ -40,6 +40,7 @@ from fakalab.scenarios.locust.records import (
 )
 from fakalab.scenarios.locust.spans import BuyerSpans
 from fakalab.scenarios.target_plugin import load_plugin
+from fakalab.scenarios.trace_sampler import TraceSampler
 
 RECORDS, STOP, DONE = "fakalab_records", "fakalab_stop", "fakalab_done"
 COLLECT_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records
@@ -65,6 +66,9 @@ def _arguments(parser: Any) -> None:
     parser.add_argument("--fakalab-trace-sample", env_var="FAKALAB_TRACE_SAMPLE", default="",
                         help="send a W3C traceparent with every request of a journey (one "
                         "trace per order), sampled at this share (empty: none)")
+    parser.add_argument("--fakalab-trace-rate", env_var="FAKALAB_TRACE_RATE", type=float,
+                        default=0.0, help="at most this many sampled journeys a second across "
+                        "the generator processes (0: no cap; scenarios/trace_sampler.py)")
     parser.add_argument("--fakalab-traces", env_var="FAKALAB_TRACES", default="",
                         help="directory for the buyers' own spans, buyers-<pid>.jsonl (empty: "
                         "none; only with --fakalab-trace-sample)")
@@ -124,8 +128,7 @@ class Arrivals(User):
                             load_profile(options.fakalab_profile), self.host or "",
                             options.fakalab_cashier or None,
                             load_plugin(options.fakalab_plugin or None),
-                            float(options.fakalab_trace_sample)
-                            if options.fakalab_trace_sample else None, spans)
+                            _sampler(options), spans)
         dispatcher = Dispatcher(scenario, journeys.run, publish, index,
                                 max(1, options.fakalab_processes),
                                 os.environ.get("FAKALAB_GENERATOR_NAME", ""))
@@ -142,6 +145,14 @@ class Arrivals(User):
         writer = RecordWriter(records)
         path = records / f"arrivals-{os.getpid()}.json"
         return writer, lambda summary: write_json(path, summary), 0
+
+
+def _sampler(options: Any) -> TraceSampler | None:
+    """Which journeys are traced (None: no traceparent at all)."""
+    if not options.fakalab_trace_sample:
+        return None
+    return TraceSampler(float(options.fakalab_trace_sample), options.fakalab_trace_rate,
+                        max(1, options.fakalab_processes))
 
 
 def _spans(writer: RecordWriter | RecordShipper, options: Any) -> BuyerSpans | None:

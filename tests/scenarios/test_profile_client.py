@@ -79,10 +79,12 @@ def test_a_journey_sends_its_trace_with_every_request() -> None:
     import random
 
     from fakalab.scenarios.profile_client import TRACEPARENT, journey_trace
+    from fakalab.scenarios.trace_sampler import TraceSampler
 
     rng = random.Random(1)
     assert journey_trace(rng, None) is None
-    sampled, unsampled = journey_trace(rng, 1.0), journey_trace(rng, 0.0)
+    sampled = journey_trace(rng, TraceSampler(1.0))
+    unsampled = journey_trace(rng, TraceSampler(0.0))
     assert sampled is not None and unsampled is not None
     version, trace_id, span_id, flags = sampled.split("-")
     assert (version, len(trace_id), len(span_id), flags) == ("00", 32, 16, "01")
