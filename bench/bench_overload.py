@@ -63,11 +63,13 @@ TIMELINE = ("fakalab_queue_depth", 'fakalab_orders{state="pending_payment"}',
 class Timeline(threading.Thread):
     """The shop's own gauges once a second, from before the capacity runs to the end of the
     drain (`--timeline FILE`): where its orders are, what admission predicted, how late its
-    loop runs, the seconds its workers spent in stages and in upstream calls (sums), and the
-    CPU share of the shop and of the upstreams over the last second."""
+    loop runs, the seconds its workers spent in stages and in upstream calls and its collector's
+    pauses (running sums and counts), and the CPU share of the shop and of the upstreams over
+    the last second."""
 
     SUMS = ("fakalab_stage_seconds_sum", "fakalab_upstream_seconds_sum",
-            "fakalab_upstream_seconds_count")
+            "fakalab_upstream_seconds_count", "fakalab_gc_pause_seconds_sum",
+            "fakalab_gc_pause_seconds_count")
 
     def __init__(self, url: str, path: Path, pids: dict[str, int]) -> None:
         super().__init__(daemon=True)
@@ -219,14 +221,14 @@ def main() -> None:
               f"{r['offered']:.1f}/s for {args.duration:.0f} s "
               f"({r['offered'] / r['capacity']:.1f}x)")
         print(f"   goodput          {r['goodput']:.1f} orders/s inside the {SLA_S:.0f} s SLA "
-              f"= {r['ratio']:.2f} x capacity (target >= 0.90)")
+              f"= {r['ratio']:.3f} x capacity (target >= 0.90)")
         print(f"   POST /api/orders p50 {r['create_p50_s']:.3f} s, p99 {r['create_p99_s']:.3f} s "
               f"(target p99 < 1 s), refused {r['refused']} {r['refusals_by_reason']}, "
               f"buyers gave up {r['gave_up']}")
         if r["baseline"] is not None:
             print(f"   offered 1x for {args.baseline:.0f} s first: goodput {r['baseline']:.1f} "
-                  f"orders/s = {r['baseline'] / r['capacity']:.2f} x capacity; overload keeps "
-                  f"{r['goodput'] / r['baseline']:.2f} of it")
+                  f"orders/s = {r['baseline'] / r['capacity']:.3f} x capacity; overload keeps "
+                  f"{r['goodput'] / r['baseline']:.3f} of it")
         print("   by answer/connection: " + "; ".join(
             f"{k} n={v['n']} p50 {v['p50_s']:.3f} p99 {v['p99_s']:.3f} >1s {v['over_1s']:.1%}"
             for k, v in r["create_split"].items()))

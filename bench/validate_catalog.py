@@ -66,11 +66,12 @@ def table(checked: list[Checked], header: str) -> str:
     return "\n".join(lines)
 
 
-def write_docs(docs: Path, text: str) -> None:
+def write_docs(docs: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the block between the markers `begin` and `end` (appended when missing)."""
     content = docs.read_text(encoding="utf-8")
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in content and END in content:
-        content = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, content,
+    block = f"{begin}\n{text}\n{end}"
+    if begin in content and end in content:
+        content = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, content,
                          flags=re.S)
     else:
         content += f"\n{block}\n"

@@ -14,8 +14,16 @@ from fakalab.simulate.results import Summary
 from fakalab.simulate.stats import Estimate
 from fakalab.simulate.whatif import aggregate, sweep
 
-__all__ = ["SLO_FIGURES", "CapacityPlan", "Slo", "at_peak", "capacity", "lever_effects",
-           "parse_slo"]
+__all__ = [
+    "SLO_FIGURES",
+    "CapacityPlan",
+    "Slo",
+    "at_peak",
+    "capacity",
+    "lever_effects",
+    "parse_slo",
+    "serving_all",
+]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -46,7 +54,11 @@ class Slo:
         value = estimate.mean
         if conservative:
             value = estimate.hi if self.op in ("<=", "<") else estimate.lo
-        return _OPS[self.op](value, self.target)
+        return self.met_by_value(value)
+
+    def met_by_value(self, value: float) -> bool:
+        """Whether one value (a drill's measurement, a forecast's mean) meets the target."""
+        return not math.isnan(value) and bool(_OPS[self.op](value, self.target))
 
 
 def parse_slo(text: str) -> Slo:
@@ -75,6 +87,8 @@ class CapacityPlan:
     peak_rate: float
     workers: int | None
     tried: dict[int, Estimate]
+    door_off: bool = False  # planned with every order admitted (the model had admission on)
+    held_peak: bool = True  # the peak rate held for the whole run (else the shape as written)
 
 
 def capacity(
@@ -94,9 +108,13 @@ def capacity(
     at the least stable count, offered load + 1); otherwise the model runs as given (from 1).
     The step doubles until the SLO is met, then bisects, assuming the figure improves with more
     workers. Replications use the same seeds at every count (common random numbers).
+
+    The plan admits every order: with admission control a shop of one worker "meets" any delay
+    SLO by refusing nearly every buyer at the door, which answers nothing about serving the sale
+    (the door is for the sale nobody planned for).
     """
     target = parse_slo(slo) if isinstance(slo, str) else slo
-    peak = at_peak(model) if hold_peak else model
+    peak = serving_all(at_peak(model) if hold_peak else model)
     tried: dict[int, Estimate] = {}
 
     def meets(workers: int) -> bool:
@@ -110,7 +128,13 @@ def capacity(
     low = int(peak.arrivals.peak * peak.job_mean_s) + 1 if hold_peak else 1
     low = min(low, max_workers)
     answer = _search(meets, low, max_workers)
-    return CapacityPlan(target, model.arrivals.peak, answer, dict(sorted(tried.items())))
+    return CapacityPlan(target, model.arrivals.peak, answer, dict(sorted(tried.items())),
+                        door_off=model.admission is not None, held_peak=hold_peak)
+
+
+def serving_all(model: PipelineModel) -> PipelineModel:
+    """The model with every order admitted (admission control off)."""
+    return model if model.admission is None else model.model_copy(update={"admission": None})
 
 
 def _search(meets: Callable[[int], bool], low: int, high: int) -> int | None:
@@ -134,10 +158,13 @@ def lever_effects(
     *,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     processes: int | None = None,
+    hold_peak: bool = True,
 ) -> list[tuple[dict[str, object], Estimate]]:
-    """The SLO figure at the peak with ``workers``, as given and with each lever changed alone
-    (the same seeds everywhere, so differences come from the lever)."""
-    peak = at_peak(model).model_copy(update={"workers": workers})
+    """The SLO figure at the peak (or over the shape as written) with ``workers``, as given and
+    with each lever changed alone (the same seeds everywhere, so differences come from the
+    lever)."""
+    peak = serving_all(at_peak(model) if hold_peak else model).model_copy(
+        update={"workers": workers})
     out = aggregate(sweep(peak, {"workers": [workers]}, seeds, processes=processes), slo.metric)
     for name, values in levers.items():
         points = sweep(peak, {name: list(values)}, seeds, processes=processes)

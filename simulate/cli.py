@@ -112,6 +112,9 @@ def simulate(ctx: click.Context, run_validation: bool) -> None:
               help="Replications  [default: 20 for a forecast (3 beyond 100,000 orders), 5 for "
               "sweeps and replays]")
 @click.option("--capacity", "plan", is_flag=True, help="Smallest worker count meeting --slo.")
+@click.option("--hold-peak/--as-shaped", default=True, show_default=True,
+              help="--capacity at the shape's peak rate held for the whole run (a sale whose "
+              "peak may last), or over the load shape as written (this drill's spike).")
 @click.option("--slo", default="delay_rate<=1%", show_default=True)
 @click.option(
     "--arrivals",
@@ -138,6 +141,7 @@ def target(
     seed: int,
     seeds: int | None,
     plan: bool,
+    hold_peak: bool,
     slo: str,
     arrivals: str | None,
     generators: int,
@@ -165,7 +169,7 @@ def target(
         _fail(str(error).strip("'\"").replace("\n", "; "))
     if levers or plan:
         _sweep(scenario, calibration, orders, arrivals, levers, objective, plan,
-               list(range(seed, seed + (seeds or 5))), as_json)
+               list(range(seed, seed + (seeds or 5))), as_json, hold_peak)
         return
     replications = seeds or (3 if orders is not None and orders > 100_000 else 20)
     seed_list = list(range(seed, seed + replications))
@@ -182,7 +186,7 @@ def _calibration(given: tuple[str, ...]) -> ShopCalibration:
 
 def _sweep(scenario: Scenario, calibration: ShopCalibration, orders: int | None,
            arrivals: str | None, levers: dict[str, list[object]], objective: Slo, plan: bool,
-           seed_list: list[int], as_json: bool) -> None:
+           seed_list: list[int], as_json: bool, hold_peak: bool = True) -> None:
     try:
         model, notes = scenario_model(scenario, orders=orders, calibration=calibration,
                                       arrivals=arrivals or "poisson")  # type: ignore[arg-type]
@@ -195,7 +199,8 @@ def _sweep(scenario: Scenario, calibration: ShopCalibration, orders: int | None,
     long_run = len(seed_list) * (model.orders or 0) > LONG_RUN or plan or bool(levers)
     with progress_bar(scenario.name, long_run and not as_json) as progress:
         if plan:
-            capacity_plan, effects = plan_capacity(model, objective, seed_list, progress)
+            capacity_plan, effects = plan_capacity(model, objective, seed_list, progress,
+                                                   hold_peak=hold_peak)
         else:
             results = what_if(model, levers, seed_list, progress)
     if plan:

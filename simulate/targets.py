@@ -107,11 +107,14 @@ def sweep_document(results: dict[str, list[tuple[dict[str, Any], Estimate]]]) ->
 
 
 def plan_capacity(
-    model: PipelineModel, slo: Slo, seeds: Sequence[int], progress: Progress | None = None
+    model: PipelineModel, slo: Slo, seeds: Sequence[int], progress: Progress | None = None,
+    *, hold_peak: bool = True,
 ) -> tuple[CapacityPlan, list[tuple[dict[str, Any], Estimate]]]:
-    """The smallest worker count meeting the SLO at the peak, then each other lever's effect
-    at that count (or at the largest count tried when none met it)."""
-    plan = capacity(model, slo, seeds=seeds, max_workers=256, progress=progress)
+    """The smallest worker count meeting the SLO at the peak (``hold_peak``: held for the whole
+    run; else the load shape as written), then each other lever's effect at that count (or at
+    the largest count tried when none met it)."""
+    plan = capacity(model, slo, seeds=seeds, max_workers=256, progress=progress,
+                    hold_peak=hold_peak)
     workers = plan.workers or max(plan.tried)
     levers: dict[str, Sequence[object]] = {
         "priority_lanes": [not model.priority_lanes],
@@ -120,14 +123,19 @@ def plan_capacity(
     }
     if workers > 1:
         levers["workers"] = [workers - 1]
-    return plan, lever_effects(model, workers, slo, levers, seeds=seeds)
+    return plan, lever_effects(model, workers, slo, levers, seeds=seeds, hold_peak=hold_peak)
 
 
 def capacity_table(plan: CapacityPlan, effects: list[tuple[dict[str, Any], Estimate]]) -> Table:
     answer = "not met up to 256" if plan.workers is None else f"{plan.workers} workers"
+    door = "; every order admitted (the door would refuse instead of delaying)" \
+        if plan.door_off else ""
     table = Table(
-        title=f"capacity for {plan.slo} at the peak ({plan.peak_rate:g} orders/s): {answer}",
-        caption="mean [95% interval] over seeds; the SLO counts as met when the interval does",
+        title=f"capacity for {plan.slo} " + (
+            f"at the peak ({plan.peak_rate:g} orders/s, held): " if plan.held_peak
+            else f"over the load shape (peak {plan.peak_rate:g} orders/s): ") + answer,
+        caption="mean [95% interval] over seeds; the SLO counts as met when the interval does"
+        + door,
     )
     for column in ("workers / lever", plan.slo.metric, "meets SLO"):
         table.add_column(column, justify="right")
@@ -149,6 +157,8 @@ def capacity_document(
         "peak_rate": plan.peak_rate,
         "peak_offered_load_per_worker": at_peak(model).job_mean_s * plan.peak_rate,
         "workers": plan.workers,
+        "every_order_admitted": True,
+        "peak_held": plan.held_peak,
         "tried": {str(w): _estimate(e) for w, e in plan.tried.items()},
         "levers": [{"params": p, plan.slo.metric: _estimate(e)} for p, e in effects],
     }

@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fakalab.reports.spread import bootstrap_mean
 from fakalab.simulate.model import run
 from fakalab.simulate.parallel import Progress, run_all
 from fakalab.simulate.params import PipelineModel
 from fakalab.simulate.results import Summary
-from fakalab.simulate.stats import Estimate, replication_estimate
+from fakalab.simulate.stats import Estimate
 
 __all__ = ["SweepPoint", "aggregate", "grid", "metric", "sweep", "with_params"]
 
@@ -94,9 +95,19 @@ def metric(summary: Summary, name: str) -> float:
 
 
 def aggregate(points: Sequence[SweepPoint], name: str) -> list[tuple[dict[str, Any], Estimate]]:
-    """Mean and 95% interval of one figure over seeds, per lever combination (in order)."""
+    """Mean and 95% interval of one figure over seeds, per lever combination (in order). The
+    interval is the bootstrap's (percentiles of 2,000 resampled means): it stays within what
+    the replications gave, so a rate's never leaves [0, 1] nor a count's goes below 0."""
     groups: dict[str, tuple[dict[str, Any], list[float]]] = {}
     for point in points:
         key = repr(sorted(point.params.items()))
         groups.setdefault(key, (point.params, []))[1].append(metric(point.summary, name))
-    return [(params, replication_estimate(values)) for params, values in groups.values()]
+    return [(params, _bootstrapped(values)) for params, values in groups.values()]
+
+
+def _bootstrapped(values: list[float]) -> Estimate:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return Estimate(math.nan, math.nan, math.nan)
+    lo, hi = bootstrap_mean(finite)
+    return Estimate(sum(finite) / len(finite), lo, hi)
