@@ -105,6 +105,23 @@ def test_capacity_json() -> None:
     plan = json.loads(output)
     assert plan["slo"] == "delay_rate<=0.01" and plan["workers"] >= 1
     assert {tuple(lever["params"]) for lever in plan["levers"]} >= {("priority_lanes",)}
+    assert plan["peak_held"] is True and plan["every_order_admitted"] is True
+
+
+def test_capacity_over_the_shape_as_written_and_without_the_door() -> None:
+    """A spike needs fewer workers than its peak held for the whole run; and with admission
+    control the model still plans for admitting every order (the door would 'meet' a delay
+    SLO with one worker by refusing nearly every buyer)."""
+    from fakalab.simulate.capacity import capacity
+
+    scenario = load_scenario("flash-sale", ["duration=100s"])
+    model, _ = scenario_model(scenario)
+    assert model.admission is not None
+    held = capacity(model, "delay_rate<=5%", seeds=[0, 1], processes=1)
+    shaped = capacity(model, "delay_rate<=5%", seeds=[0, 1], processes=1, hold_peak=False)
+    assert held.door_off and held.held_peak and not shaped.held_peak
+    assert held.workers is not None and shaped.workers is not None
+    assert 1 < shaped.workers <= held.workers
 
 
 def test_scenario_faults_and_levers() -> None:
