@@ -22,7 +22,6 @@ __all__ = [
     "capacity",
     "lever_effects",
     "parse_slo",
-    "serving_all",
 ]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -114,7 +113,7 @@ def capacity(
     (the door is for the sale nobody planned for).
     """
     target = parse_slo(slo) if isinstance(slo, str) else slo
-    peak = serving_all(at_peak(model) if hold_peak else model)
+    peak = _serving_all(at_peak(model) if hold_peak else model)
     tried: dict[int, Estimate] = {}
 
     def meets(workers: int) -> bool:
@@ -132,7 +131,7 @@ def capacity(
                         door_off=model.admission is not None, held_peak=hold_peak)
 
 
-def serving_all(model: PipelineModel) -> PipelineModel:
+def _serving_all(model: PipelineModel) -> PipelineModel:
     """The model with every order admitted (admission control off)."""
     return model if model.admission is None else model.model_copy(update={"admission": None})
 
@@ -163,7 +162,7 @@ def lever_effects(
     """The SLO figure at the peak (or over the shape as written) with ``workers``, as given and
     with each lever changed alone (the same seeds everywhere, so differences come from the
     lever)."""
-    peak = serving_all(at_peak(model) if hold_peak else model).model_copy(
+    peak = _serving_all(at_peak(model) if hold_peak else model).model_copy(
         update={"workers": workers})
     out = aggregate(sweep(peak, {"workers": [workers]}, seeds, processes=processes), slo.metric)
     for name, values in levers.items():
