@@ -38,7 +38,6 @@ from fakalab.reference_shop.upstreams.process import UpstreamsProcess  # noqa: E
 
 TARGET = 0.95
 TRACE_RATE = ShopSettings.model_fields["trace_rate"].default
-JOURNEYS = [0]  # sampled journeys driven in all (warm-ups included), for spans per journey
 
 
 def drive(url: str, orders: int, buyers: int, sample: float | None,
@@ -65,6 +64,7 @@ class Round:
     shop_ms: float  # the shop's CPU per order
     upstreams_ms: float
     traced: float  # share of the journeys sampled
+    journeys: int  # sampled journeys driven, the warm-up's included (for spans per journey)
 
 
 def one_round(ups: UpstreamsProcess, work: Path, index: int, mode: Mode,
@@ -81,12 +81,13 @@ def one_round(ups: UpstreamsProcess, work: Path, index: int, mode: Mode,
         meter.start()
         driven = drive(shop.url, args.orders, args.connections, mode.sample, mode.rate)
         cpu = meter.stop()
-    JOURNEYS[0] += warm.get("traced", 0) + driven.get("traced", 0)
+    journeys = warm.get("traced", 0) + driven.get("traced", 0)
     rate = float(driven["orders_per_s"])
     traced = driven.get("traced", 0) / max(1, args.orders)
     if not rate:
-        return Round(rate, float("nan"), float("nan"), traced)
-    return Round(rate, cpu["shop"] / rate * 1000, cpu["upstreams"] / rate * 1000, traced)
+        return Round(rate, float("nan"), float("nan"), traced, journeys)
+    return Round(rate, cpu["shop"] / rate * 1000, cpu["upstreams"] / rate * 1000, traced,
+                 journeys)
 
 
 def main() -> None:
@@ -115,7 +116,8 @@ def main() -> None:
                   f"traced {r.traced:.0%}", flush=True)
     spans, _ = read_spans(work)
     report(results, args)
-    print(f"{len(spans)} spans in all services, {len(spans) / max(1, JOURNEYS[0]):.1f} per "
+    journeys = sum(r.journeys for rounds in results.values() for r in rounds)
+    print(f"{len(spans)} spans in all services, {len(spans) / max(1, journeys):.1f} per "
           "traced journey")
 
 

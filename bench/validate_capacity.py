@@ -1,11 +1,13 @@
 """Capacity answers checked by drills (docs/simulation.md#capacity-answers-checked-by-drills).
 
     .venv/bin/python bench/validate_capacity.py [--scenario flash-sale] [--slo "delay_rate<=5%"]
-        [--lower N] [--what-if 2,4,8] [--seeds 20] [--out runs/capacity] [--docs docs/simulation.md]
+        [--hold-peak] [--lower N] [--what-if 2,4,8] [--max-journeys 8000] [--set KEY=VALUE]
+        [--seeds 20] [--out runs/capacity] [--docs docs/simulation.md]
 
-1. asks the model what `fakalab simulate SCENARIO --capacity --slo SLO` asks it — the smallest
-   worker count whose replications meet the SLO with the peak rate held (`simulate.capacity`,
-   the committed calibration);
+1. asks the model what `fakalab simulate SCENARIO --capacity --slo SLO --as-shaped` asks it —
+   the smallest worker count whose replications meet the SLO over the scenario's load shape
+   (`--hold-peak`: with the peak rate held for the whole run; `simulate.capacity`, the
+   committed calibration);
 2. forecasts the scenario at that count, at a clearly lower one (`--lower`, default half of it)
    and at each count of a `--what-if workers=…` sweep, and writes each forecast before its
    drill (bench/drill_check.py);

@@ -2,9 +2,9 @@
 
 The buyers start every order's trace (docs/tracing.md), so their decision is the drill's: the
 shop and the upstreams follow the sampled flag of the `traceparent` they are given. Tracing a
-journey costs the shop and the upstreams CPU (about 0.45 ms an order on the development
-machine, `bench/bench_tracing.py`): below the shop's capacity that is invisible, at its capacity
-it is orders a second. So the sampler takes
+journey costs the shop and the upstreams CPU (about a third of a millisecond an order on the
+development machine, `bench/bench_tracing.py`): below the shop's capacity that is invisible,
+at its capacity it is orders a second. So the sampler takes
 
 - a **share** (`shop.trace_sample`): each journey is sampled with that probability, and
 - a **rate** (`shop.trace_rate`, 0 for none): at most that many sampled journeys a second across
