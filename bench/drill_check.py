@@ -45,6 +45,15 @@ class Checked:
     drilled_at: str | None = None
     error: str | None = None
     load: dict[str, float] | None = None  # the machine's load average before and during
+    invalid: list[str] | None = None  # the run's invalid_reasons, when the harness marked it
+
+    def run_cell(self) -> str:
+        """The run's id, and why the harness called it invalid (its figures are then not a
+        measurement of the shop)."""
+        run_id = self.comparison["run_id"] if self.comparison else "—"
+        if self.invalid:
+            return f"{run_id} ⚠ invalid: {'; '.join(self.invalid)}"
+        return str(run_id)
 
 
 def wait_quiet(max_load: float, limit_s: float, log: Any) -> float:
@@ -148,6 +157,8 @@ def check(target: str, out: Path, *, seeds: int = 20, sets: Sequence[str] = (),
             item.error = problem
             continue
         item.comparison = compare(item.forecast, run)
+        if run.meta.get("valid") is False:
+            item.invalid = [str(r) for r in run.meta.get("invalid_reasons") or ["see run.json"]]
         item.load = load
         item.drilled_at = dt.datetime.fromtimestamp(run.started_at, dt.UTC).isoformat(
             timespec="seconds")

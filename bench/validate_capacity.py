@@ -85,12 +85,14 @@ def table(plan: CapacityPlan, rows: list[tuple[int, str, Checked]], slo: Slo,
         said = slo_verdict(slo, None if metric is None else metric["forecast"])
         seen = slo_verdict(slo, None if metric is None else metric["measured"])
         agree = "✓" if said == seen else "✗"
-        lines.append(f"| {workers} | {role} | {item.comparison['run_id']} | {said} / {seen} "
+        lines.append(f"| {workers} | {role} | {item.run_cell()} | {said} / {seen} "
                      f"{agree} | " + " | ".join(cell(name, figures[name]) for name in (
                          "delay_rate", "p95_s", "peak_queue_depth")) + " |")
     lines += ["", "Each figure: forecast (mean) [95% prediction interval] / **measured** "
               "(error), marked as in the catalog's table. SLO: what the forecast's mean and "
-              "the drill say about it; ✓ when they agree."]
+              "the drill say about it; ✓ when they agree. A drill the harness marked invalid "
+              "(run.json `valid: false`, e.g. arrivals dropped at `load.max_journeys`) says "
+              "why beside its run id: its figures do not measure the shop."]
     return "\n".join(lines)
 
 

@@ -57,7 +57,7 @@ def table(checked: list[Checked], header: str) -> str:
         cells = [cell(name, c["figures"][name]) for name in FIGURES]
         load = "" if item.load is None else (
             f" ({item.load['before']:.1f} / {item.load['during_mean']:.1f})")
-        lines.append(f"| {item.name} | {c['run_id']}{load} | " + " | ".join(cells) + " |")
+        lines.append(f"| {item.name} | {item.run_cell()}{load} | " + " | ".join(cells) + " |")
     lines += ["",
               "Each cell: forecast (mean of the replications) [95% prediction interval] / "
               "**measured** (error). ✓ within the target (delay rate ±3 pp, p95 ±20%; for the "

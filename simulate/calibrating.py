@@ -1,7 +1,7 @@
 """Calibrating the shop from run directories, and re-running the calibration drills (I/O).
 
 ``fakalab simulate calibrate`` runs ``simulate/calibration/cal-base.yaml`` once and
-``cal-drain.yaml`` and ``cal-drain-long.yaml`` ``--repeat`` times each, each as
+``cal-drain.yaml``, ``cal-drain-long.yaml`` and ``cal-surge.yaml`` ``--repeat`` times each, each as
 ``python -m fakalab drill FILE --out DIR --no-report`` in a child process (``simulate`` imports
 no drill code), then fits (``calibrate_runs``) and writes ``simulate/calibration/shop.json``.
 ``fakalab simulate calibrate RUN_DIR…`` fits from runs that already exist, and
@@ -11,7 +11,11 @@ forecast without writing anything.
 The base distributions come from the runs whose queue never grew beyond ``BACKLOG`` orders (all
 runs, when every one had a backlog), from the events written while the queue was short (at most
 one order per worker waiting) and outside every fault window; a run whose queue grew beyond
-``BACKLOG`` gives a CPU speed (``fit_speed``) instead.
+``BACKLOG`` gives a CPU speed (``fit_speed``) instead. Only a run whose queue tells the speed
+(``speed_identified``: a speed 30% off either way holds it clearly worse) adds its speed to the
+spread forecasts draw from; the four-worker drain drills drain as fast as their workers allow,
+so any speed above some bound fits them, and only ``cal-surge`` (12 workers, thousands waiting)
+drains at the CPU's pace.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,15 +47,20 @@ from fakalab.simulate.shop_calibration import (
 )
 
 __all__ = ["BACKLOG", "CALIBRATION_DIR", "DRILLS", "calibrate_runs", "fit_cpu", "fit_speed",
-           "load_origin", "run_calibration_drills", "run_scenario"]
+           "load_origin", "run_calibration_drills", "run_scenario", "speed_identified"]
 
 FloatArray = npt.NDArray[np.float64]
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 DRILLS = {"base": CALIBRATION_DIR / "cal-base.yaml", "drain": CALIBRATION_DIR / "cal-drain.yaml",
-          "drain-long": CALIBRATION_DIR / "cal-drain-long.yaml"}
+          "drain-long": CALIBRATION_DIR / "cal-drain-long.yaml",
+          "surge": CALIBRATION_DIR / "cal-surge.yaml"}
 BACKLOG = 50  # a run whose queue got this deep tells how fast the shop drains
 SPEEDS = tuple(np.round(np.exp(np.linspace(math.log(0.3), math.log(3.0), 29)), 4))
-WAITING = (0.0, 0.0002, 0.0004, 0.0006, 0.0008, 0.0011, 0.0015)  # CPU s/s per waiting order
+REFINE = 4  # the best grid speed is refined between its neighbours on a 4x finer grid
+IDENTIFIED_ORDERS = 5.0  # how much worse a speed 30% off must hold the queue, at least
+IDENTIFIED_STEP = 1.3  # "30% off"
+# CPU s/s per waiting order (its buyer's looks): fine below 0.2 ms, where the shop is
+WAITING = (0.0, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0006, 0.0008, 0.0011, 0.0015)
 
 
 def load_origin(run: Run) -> float:
@@ -129,20 +139,51 @@ def _drain_case(run: Run, cal: ShopCalibration):  # type: ignore[no-untyped-def]
     return model, _measured_depth(run, origin, times), times
 
 
+def speed_identified(best: float, slower: float, faster: float) -> bool:
+    """Whether a run's queue tells its CPU speed: the model holds it worse by at least
+    ``IDENTIFIED_ORDERS`` (or a quarter of the best fit's difference, if more) at a speed
+    ``IDENTIFIED_STEP`` times slower *and* at one that much faster. A drill whose workers, not
+    the CPU, set the drain's pace fits every speed above some bound equally well."""
+    margin = max(IDENTIFIED_ORDERS, 0.25 * best)
+    return slower >= best + margin and faster >= best + margin
+
+
+def _speed_error(run: Run, cal: ShopCalibration, speed: float,
+                 seeds: Sequence[int] = (0, 1)) -> float:
+    model, measured, times = _drain_case(run, cal)
+    assert model.cpu is not None
+    m = model.model_copy(update={"cpu": model.cpu.model_copy(update={"speed": speed})})
+    return _queue_error(m, measured, times, seeds)
+
+
 def fit_speed(run: Run, cal: ShopCalibration, seeds: Sequence[int] = (0, 1),
-              speeds: Sequence[float] = SPEEDS) -> tuple[float, float]:
+              speeds: Sequence[float] = SPEEDS, *, refine: bool = True) -> tuple[float, float]:
     """The CPU speed at which the model, run on this run's own scenario (its orders, faults
     and settings) with ``cal``, holds the queue closest to the one measured, second by second
     (the mean absolute difference over the seconds when either queue was longer than the
-    workers); returns (speed, that difference)."""
+    workers); returns (speed, that difference). The best point of ``speeds`` is refined
+    between its neighbours on a grid ``REFINE`` times finer, so that two runs a few per cent
+    apart get speeds a few per cent apart (their spread is the forecasts' noise)."""
     model, measured, times = _drain_case(run, cal)
     assert model.cpu is not None
-    best = (1.0, math.inf)
-    for speed in speeds:
+
+    def error_at(speed: float) -> float:
         m = model.model_copy(update={"cpu": model.cpu.model_copy(update={"speed": speed})})
-        error = _queue_error(m, measured, times, seeds)
-        if error < best[1]:
-            best = (float(speed), error)
+        return _queue_error(m, measured, times, seeds)
+
+    grid = sorted(float(s) for s in speeds)
+    errors = [error_at(speed) for speed in grid]
+    i = int(np.argmin(errors))
+    best = (grid[i], errors[i])
+    if refine and len(grid) > 1:
+        lo = grid[i - 1] if i > 0 else grid[0] ** 2 / grid[1]
+        hi = grid[i + 1] if i + 1 < len(grid) else grid[-1] ** 2 / grid[-2]
+        for speed in np.geomspace(lo, hi, 2 * REFINE + 1)[1:-1]:
+            if math.isclose(speed, best[0]) or math.isclose(speed, grid[i]):
+                continue
+            error = error_at(float(speed))
+            if error < best[1]:
+                best = (round(float(speed), 4), error)
     return best
 
 
@@ -202,14 +243,27 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     sources = [_source(run, "drain" if run in draining else "base") for run in runs]
     cal = ShopCalibration(sources=tuple(sources), fitted_at=now_iso(), fakalab=fakalab_version(),
                           **base)
-    speeds, errors = [], {}
+    speeds: list[float] = []
+    loose: list[float] = []
+    errors: dict[str, dict[str, Any]] = {}
     cost, fits = fit_cpu(draining, cal, log=log) if draining else (0.0, {})
+    fitted = cal.model_copy(update={"per_waiting_s": cost})
     for run in draining:
         speed, error = fits[run.run_id]
-        speeds.append(speed)
-        errors[run.run_id] = {"speed": speed, "mean_abs_queue_error": round(error, 2)}
+        slower = _speed_error(run, fitted, speed / IDENTIFIED_STEP)
+        faster = _speed_error(run, fitted, speed * IDENTIFIED_STEP)
+        told = speed_identified(error, slower, faster)
+        (speeds if told else loose).append(speed)
+        errors[run.run_id] = {"speed": speed, "mean_abs_queue_error": round(error, 2),
+                              "at_slower": round(slower, 2), "at_faster": round(faster, 2),
+                              "identified": told}
         if log is not None:
-            log(f"{run.run_id}: CPU speed {speed:.3f} (queue off by {error:.1f} orders)")
+            step = f"{IDENTIFIED_STEP:g}x"
+            log(f"{run.run_id}: CPU speed {speed:.3f} (queue off by {error:.1f} orders; "
+                f"{slower:.1f} at {step} slower, {faster:.1f} at {step} faster: "
+                f"{'told' if told else 'not told, left out of the spread'})")
+    if not speeds:
+        speeds = loose
     logs = np.log(speeds) if speeds else np.zeros(0)
     fit = {
         "speed_grid": [float(SPEEDS[0]), float(SPEEDS[-1]), len(SPEEDS)],
@@ -217,8 +271,13 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
         "objective": "mean absolute difference of the queue (paid, undelivered) per second, "
                      "model (mean of 2 seeds, the run's own orders and faults) against the run, "
                      "over the seconds with a backlog",
+        "speeds_from": "the runs whose queue tells the speed (identified: a speed "
+                       f"{IDENTIFIED_STEP:g}x off either way holds it at least "
+                       f"{IDENTIFIED_ORDERS:g} orders worse)",
         "runs": errors,
     }
+    if draining and not any(e["identified"] for e in errors.values()):
+        fit["speeds_note"] = "no run's queue told the speed: the spread is of every drain run's"
     if not speeds:
         fit["note"] = "no run had a backlog: CPU speed 1 (the base run's), no spread"
     return cal.model_copy(update={
@@ -236,7 +295,7 @@ def run_calibration_drills(out: Path, *, repeat: int = 2,
     ``repeat`` times, alternating — and return the run directories they wrote."""
     out.mkdir(parents=True, exist_ok=True)
     made: list[Path] = []
-    plan = [DRILLS["base"]] + [DRILLS["drain"], DRILLS["drain-long"]] * repeat
+    plan = [DRILLS["base"]] + [DRILLS["drain"], DRILLS["drain-long"], DRILLS["surge"]] * repeat
     for k, scenario in enumerate(plan, 1):
         before = set(out.iterdir())
         if log is not None:

@@ -107,3 +107,25 @@ def test_the_committed_calibration_loads_and_names_its_sources() -> None:
         assert 0 < float(np.mean(getattr(cal, name))) < 0.1, name
     assert 0 < float(np.median(cal.callback_s)) < 1
     assert cal.fitted_at and cal.fakalab
+
+
+def test_a_speed_counts_only_when_the_queue_tells_it() -> None:
+    from fakalab.simulate.calibrating import IDENTIFIED_ORDERS, speed_identified
+
+    # a surge drained at the CPU's pace: 30% slower or faster both hold the queue far worse
+    assert speed_identified(4.0, 35.0, 25.0)
+    # four workers drain as fast as they can at any speed above a bound: faster fits as well
+    assert not speed_identified(0.1, 3.9, 0.1)
+    assert not speed_identified(0.7, 2.3, 2.8)  # worse on both sides, but by under 5 orders
+    # the margin grows with the best fit's own error
+    assert not speed_identified(40.0, 40.0 + IDENTIFIED_ORDERS + 1, 80.0)
+    assert speed_identified(40.0, 51.0, 80.0)
+
+
+def test_the_committed_spread_comes_from_runs_that_tell_the_speed() -> None:
+    cal = load_calibration()
+    runs = cal.fit["runs"]
+    told = sorted(run["speed"] for run in runs.values() if run.get("identified"))
+    assert told, "no calibration run told the CPU speed"
+    assert sorted(cal.speeds) == told
+    assert any(s.scenario == "cal-surge" for s in cal.sources)

@@ -39,3 +39,15 @@ def test_a_sweeps_interval_stays_within_what_the_replications_gave() -> None:
     assert 0.0 <= estimate.lo <= estimate.mean <= estimate.hi <= 0.3
     assert estimate.mean == 0.06
     assert _bootstrapped([0.0] * 5).hi == 0.0
+
+
+def test_a_drill_the_harness_marked_invalid_says_why_in_the_table() -> None:
+    from drill_check import Checked
+
+    item = Checked("flash-sale", forecast=None, forecast_at="now",  # type: ignore[arg-type]
+                   comparison={"run_id": "20261202-113058-flash-sale"})
+    assert item.run_cell() == "20261202-113058-flash-sale"
+    item.invalid = ["732 arrivals dropped (max_journeys reached)"]
+    assert item.run_cell() == ("20261202-113058-flash-sale ⚠ invalid: 732 arrivals dropped "
+                               "(max_journeys reached)")
+    assert Checked("x", forecast=None, forecast_at="now").run_cell() == "—"  # type: ignore[arg-type]
