@@ -24,12 +24,18 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("name", ["steady", "flash-sale"])
-def test_a_forecast_made_before_the_drill_against_the_drill(name: str, tmp_path: Path) -> None:
+# the flash sale short-handed (8 workers, every buyer admitted): the measured shop delivers the
+# sale on time with its own 16, and a forecast is tested where it has something to say
+SHORT_HANDED = ["shop.workers=8", "shop.admission=false", "load.max_journeys=8000"]
+
+
+@pytest.mark.parametrize(("name", "sets"), [("steady", []), ("flash-sale", SHORT_HANDED)])
+def test_a_forecast_made_before_the_drill_against_the_drill(name: str, sets: list[str],
+                                                            tmp_path: Path) -> None:
     from drill_check import check
 
-    (item,) = check(name, tmp_path, seeds=20, max_load=0.75 * (os.cpu_count() or 2),
-                    wait_s=600)
+    (item,) = check(name, tmp_path, seeds=20, sets=sets,
+                    max_load=0.75 * (os.cpu_count() or 2), wait_s=600)
     assert item.comparison is not None, item.error
     written = json.loads((tmp_path / "forecasts" / f"{name}.json").read_text())
     assert dt.datetime.fromisoformat(written["forecast_at"]) <= dt.datetime.fromisoformat(
@@ -40,6 +46,9 @@ def test_a_forecast_made_before_the_drill_against_the_drill(name: str, tmp_path:
     if name == "steady":
         assert figures["delay_rate"]["measured"] == 0.0 == figures["delay_rate"]["forecast"]
         assert abs(figures["p95_s"]["error_pct"]) <= 30
-    else:  # the drill's own spread is wide: a delay and a backlog, in the forecast's range
+    else:  # a breach and a backlog, each within the targets or inside the forecast's interval
+        assert item.invalid is None, item.invalid
         assert figures["delay_rate"]["measured"] > 0.05
-        assert figures["peak_queue_depth"]["measured"] > 300
+        assert figures["peak_queue_depth"]["measured"] > 1000
+        for figure in ("delay_rate", "p95_s"):
+            assert figures[figure]["within_target"] or figures[figure]["inside_interval"], figure
