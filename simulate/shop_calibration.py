@@ -16,11 +16,14 @@ one write's start to the next; docs/simulation.md has the table):
 - ``callback_s``: the shop's confirmation less the buyer's "I have paid";
 - ``pay_time_s``: the buyer's "I have paid" less the order's creation.
 
-From *drain* runs (``calibration/cal-drain.yaml``, repeated: a backlog that drains while
-hundreds of buyers poll): the shop's CPU speed relative to the base run (``Cpu.speed``), fitted
-per run so that the model, run on that drill's own orders and faults, holds the queue the drill
-held second by second (``simulate.calibrating.fit_speed``); their log-normal spread is the
-harness's run-to-run noise, which forecasts carry into their intervals. Work per created order
+From *drain* runs (``calibration/cal-drain.yaml``, ``cal-drain-long.yaml``, ``cal-surge.yaml``,
+repeated: a backlog that drains while its buyers poll): the shop's CPU speed relative to the
+base run (``Cpu.speed``), fitted per run so that the model, run on that drill's own orders and
+faults, holds the queue the drill held second by second (``simulate.calibrating.fit_speed``),
+and one CPU cost per waiting order shared by all of them; the log-normal spread of the speeds
+of the runs whose queue tells the speed (``calibrating.speed_identified``: in practice the
+CPU-bound ``cal-surge``) is the harness's run-to-run noise, which forecasts carry into their
+intervals. Work per created order
 and per delivery (placing the order and creating its payment, the buyer's "I have paid", the
 notification's write) is counted as writes: 3 and 1.
 """
