@@ -134,6 +134,9 @@ def check(target: str, out: Path, *, seeds: int = 20, sets: Sequence[str] = (),
         started = time.monotonic()
         with _LoadWatch() as watch:
             done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode in (130, 143):  # the drill stopped on SIGINT/SIGTERM: so do we
+            raise SystemExit(f"{scenario.name}: the drill was interrupted (exit "
+                             f"{done.returncode}); not drilling the rest")
         during = watch.samples or [math.nan]
         load = {"before": round(quiet, 2), "during_mean": round(sum(during) / len(during), 2),
                 "during_max": round(max(during), 2)}
