@@ -14,8 +14,8 @@ one order per worker waiting) and outside every fault window; a run whose queue 
 ``BACKLOG`` gives a CPU speed (``fit_speed``) instead. Only a run whose queue tells the speed
 (``speed_identified``: a speed 30% off either way holds it clearly worse) adds its speed to the
 spread forecasts draw from; the four-worker drain drills drain as fast as their workers allow,
-so any speed above some bound fits them, and only ``cal-surge`` (12 workers, thousands waiting)
-drains at the CPU's pace.
+so speeds 30% apart fit them within a couple of orders, and only ``cal-surge`` (12 workers,
+thousands waiting) drains at the CPU's pace.
 """
 
 from __future__ import annotations
@@ -148,9 +148,10 @@ def speed_identified(best: float, slower: float, faster: float) -> bool:
     return slower >= best + margin and faster >= best + margin
 
 
-def _speed_error(run: Run, cal: ShopCalibration, speed: float,
+def _speed_error(case: tuple[PipelineModel, FloatArray, FloatArray], speed: float,
                  seeds: Sequence[int] = (0, 1)) -> float:
-    model, measured, times = _drain_case(run, cal)
+    """The queue difference of a drain case (``_drain_case``) with the CPU at ``speed``."""
+    model, measured, times = case
     assert model.cpu is not None
     m = model.model_copy(update={"cpu": model.cpu.model_copy(update={"speed": speed})})
     return _queue_error(m, measured, times, seeds)
@@ -164,24 +165,18 @@ def fit_speed(run: Run, cal: ShopCalibration, seeds: Sequence[int] = (0, 1),
     workers); returns (speed, that difference). The best point of ``speeds`` is refined
     between its neighbours on a grid ``REFINE`` times finer, so that two runs a few per cent
     apart get speeds a few per cent apart (their spread is the forecasts' noise)."""
-    model, measured, times = _drain_case(run, cal)
-    assert model.cpu is not None
-
-    def error_at(speed: float) -> float:
-        m = model.model_copy(update={"cpu": model.cpu.model_copy(update={"speed": speed})})
-        return _queue_error(m, measured, times, seeds)
-
+    case = _drain_case(run, cal)
     grid = sorted(float(s) for s in speeds)
-    errors = [error_at(speed) for speed in grid]
+    errors = [_speed_error(case, speed, seeds) for speed in grid]
     i = int(np.argmin(errors))
     best = (grid[i], errors[i])
     if refine and len(grid) > 1:
         lo = grid[i - 1] if i > 0 else grid[0] ** 2 / grid[1]
         hi = grid[i + 1] if i + 1 < len(grid) else grid[-1] ** 2 / grid[-2]
         for speed in np.geomspace(lo, hi, 2 * REFINE + 1)[1:-1]:
-            if math.isclose(speed, best[0]) or math.isclose(speed, grid[i]):
+            if math.isclose(speed, grid[i]):
                 continue
-            error = error_at(float(speed))
+            error = _speed_error(case, float(speed), seeds)
             if error < best[1]:
                 best = (round(float(speed), 4), error)
     return best
@@ -250,8 +245,9 @@ def calibrate_runs(paths: Sequence[str | Path], *, log: Callable[[str], None] | 
     fitted = cal.model_copy(update={"per_waiting_s": cost})
     for run in draining:
         speed, error = fits[run.run_id]
-        slower = _speed_error(run, fitted, speed / IDENTIFIED_STEP)
-        faster = _speed_error(run, fitted, speed * IDENTIFIED_STEP)
+        case = _drain_case(run, fitted)
+        slower = _speed_error(case, speed / IDENTIFIED_STEP)
+        faster = _speed_error(case, speed * IDENTIFIED_STEP)
         told = speed_identified(error, slower, faster)
         (speeds if told else loose).append(speed)
         errors[run.run_id] = {"speed": speed, "mean_abs_queue_error": round(error, 2),
