@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_PORT_BASE",
     "DEFAULT_SECRETS",
     "GATEWAYS",
+    "OUTAGE_STATUSES",
     "PORTS",
     "SERVICES",
     "SERVICE_KINDS",
@@ -22,6 +23,9 @@ __all__ = [
 ]
 
 DEFAULT_HOST = "127.0.0.1"
+# The Statuspage component statuses the shop takes as a provider's word that it is down or
+# partly down: failover steers new work away from it (degraded_performance alone does not).
+OUTAGE_STATUSES = frozenset({"partial_outage", "major_outage"})
 DEFAULT_PORT_BASE = 9100
 
 # The reference shop's upstreams: service name -> offset from the port base, in the

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fakalab.contract.services import OUTAGE_STATUSES
+
 __all__ = ["DEGRADED", "ProviderIncident", "ProviderReport", "ProviderSignals",
            "parse_summary", "sse_events"]
 
-DEGRADED = frozenset({"partial_outage", "major_outage"})
+DEGRADED = OUTAGE_STATUSES
 _STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage")
 
 

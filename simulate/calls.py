@@ -15,8 +15,8 @@ Mirrors ``reference_shop/upstream.py`` and ``reference_shop/breaker.py`` line by
   definitive refusal of every one (409) is not transient (the order is parked), anything else is
   (the order is held).
 - ``supplier_chain`` (``reference_shop/fulfilment.py``): with failover, supplier B first while
-  A's breaker does not allow a call — asking it, which can use up the half-open trial (then A
-  is never called again: a call it refuses records nothing, so the breaker stays half open).
+  A's breaker is refusing calls (``Breaker.refusing``, which asks without taking the half-open
+  trial) or A has announced an outage that B has not (``announced``, ``provider_signals``).
 
 The calls of one run are worked out in the order the workers start their passes, so the
 breakers see attempts roughly in time order: each breaker applies the outcomes recorded up to
@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from fakalab.simulate.announcements import Announced
 from fakalab.simulate.params import Stage, Upstream, UpstreamFault
 
 __all__ = ["BREAKER_REFUSED", "FAILED", "OK", "REFUSED", "REVIEW", "BreakerModel", "Calls",
@@ -50,9 +51,16 @@ BLOCK = 1024
 
 class BreakerModel:
     """``reference_shop.breaker.Breaker`` with its clock passed in, plus outcomes recorded for
-    a later moment (``record`` at ``now`` takes effect for ``allow`` calls at or after it)."""
+    a later moment (``record`` at ``now`` takes effect for ``allow`` calls at or after it).
+
+    A call's attempts are worked out at once, so the breaker is asked at a retry's moment
+    before calls that start earlier are worked out. Asked about a moment before the latest it
+    has applied outcomes up to, it answers from its state at that moment (``_history``) and
+    changes nothing: a later outcome never opens the breaker for an earlier call."""
 
     __slots__ = (
+        "_history",
+        "_now",
         "_pending",
         "_seq",
         "cooldown_s",
@@ -69,38 +77,86 @@ class BreakerModel:
         self.state, self.failures, self.opened_at, self.trial_out = CLOSED, 0, 0.0, False
         self._pending: list[tuple[float, int, bool]] = []
         self._seq = 0
+        self._now = -math.inf  # the latest moment applied
+        # (moment, state, opened_at, trial_out) after each change, in order of moment
+        self._history: list[tuple[float, int, float, bool]] = []
 
     def allow(self, now: float) -> bool:
-        self._catch_up(now)
-        if not self.enabled or self.state == CLOSED:
+        if not self.enabled:
+            return True
+        if self._catch_up(now):
+            state, opened_at, trial_out = self._at(now)
+            if state == OPEN:
+                return now - opened_at >= self.cooldown_s
+            return state == CLOSED or not trial_out
+        if self.state == CLOSED:
             return True
         if self.state == OPEN and now - self.opened_at >= self.cooldown_s:
             self.state, self.trial_out = HALF_OPEN, False
+            self._changed(now)
         if self.state == HALF_OPEN and not self.trial_out:
             self.trial_out = True
+            self._changed(now)
             return True
         return False
+
+    def refusing(self, now: float) -> bool:
+        """``Breaker.refusing``: would a call be refused at ``now``? Asks without taking the
+        half-open trial (choosing a failover order must not use up the call that could close
+        the breaker)."""
+        if not self.enabled:
+            return False
+        state, opened_at, trial_out = (self._at(now) if self._catch_up(now)
+                                       else (self.state, self.opened_at, self.trial_out))
+        if state == CLOSED:
+            return False
+        if state == OPEN:
+            return now - opened_at < self.cooldown_s
+        return trial_out
 
     def record(self, ok: bool, now: float) -> None:
         self._seq += 1
         heapq.heappush(self._pending, (now, self._seq, ok))
 
-    def _catch_up(self, now: float) -> None:
+    def _catch_up(self, now: float) -> bool:
+        """Apply the outcomes recorded up to ``now``; True when ``now`` is before a moment
+        already applied (then answer from ``_at``)."""
         pending = self._pending
         while pending and pending[0][0] <= now:
             at, _, ok = heapq.heappop(pending)
             self._apply(ok, at)
+        if now < self._now:
+            return True
+        self._now = now
+        return False
+
+    def _at(self, now: float) -> tuple[int, float, bool]:
+        """(state, opened_at, trial_out) as they were at ``now``."""
+        history = self._history
+        k = bisect.bisect_right(history, now, key=lambda h: h[0])
+        if not k:
+            return CLOSED, 0.0, False
+        _, state, opened_at, trial_out = history[k - 1]
+        return state, opened_at, trial_out
+
+    def _changed(self, now: float) -> None:
+        moment = max(now, self._history[-1][0]) if self._history else now
+        self._history.append((moment, self.state, self.opened_at, self.trial_out))
 
     def _apply(self, ok: bool, now: float) -> None:
+        before = (self.state, self.opened_at, self.trial_out)
         if ok:
             self.failures, self.state = 0, CLOSED
-            return
-        self.failures += 1
-        if self.state == HALF_OPEN or self.failures >= self.threshold:
-            if self.enabled:
-                self.state = OPEN
-            self.opened_at = now
-            self.trial_out = False
+        else:
+            self.failures += 1
+            if self.state == HALF_OPEN or self.failures >= self.threshold:
+                if self.enabled:
+                    self.state = OPEN
+                self.opened_at = now
+                self.trial_out = False
+        if (self.state, self.opened_at, self.trial_out) != before:
+            self._changed(now)
+        self._now = max(self._now, now)
 
 
 def full_jitter(attempt: int, base: float, cap: float, uniform: float) -> float:
@@ -140,8 +196,10 @@ class Calls:
         track_health: Sequence[str] = (),
         log_health: Sequence[str] = (),
         speed: float = 1.0,
+        announced: Announced | None = None,
     ) -> None:
         self.upstreams = {u.name: u for u in upstreams}
+        self.announced = announced or Announced()
         self.speed = speed  # the machine's speed: base latencies are divided by it
         self.track = frozenset(track_health)
         # every attempt's (end, latency, failed) of these upstreams, for the status page's
@@ -248,7 +306,9 @@ class Calls:
     def chain(self, stage: Stage, t: float) -> tuple[float, int]:
         """``call_with_failover`` over the stage's chain: (end time, CHAIN_…)."""
         chain = stage.upstreams
-        if stage.failover_on_breaker and len(chain) > 1 and not self.breakers[chain[0]].allow(t):
+        if stage.failover_on_breaker and len(chain) > 1 and (
+                self.breakers[chain[0]].refusing(t)
+                or self.announced.steers_away(chain[0], chain[1], t)):
             chain = chain[::-1]
         answered = False
         for name in chain:

@@ -3,10 +3,11 @@
 What ``reference_shop`` does, step by step:
 
 - **Creating the payment** (``payments.create_payment`` from ``ordering.place_order``): the
-  channels of ``channel_chain`` in turn — A; with failover B first while A's breaker does not
-  allow a call (asking it, which can use up a half-open trial) or A's mean latency over the
+  channels of ``channel_chain`` in turn — A; with failover B first while A's breaker is
+  refusing calls (``Breaker.refusing``: not taking the half-open trial) or A's mean latency over the
   last ``health_window_s`` (``statuspage.ComponentHealth``, every attempt's latency, failures
-  included) is above ``slow_ms`` (``slow_upstream_ms``). Each channel is one
+  included) is above ``slow_ms`` (``slow_upstream_ms``) or A has announced an outage that B
+  has not (``simulate.announcements``, heard only with ``provider_signals``). Each channel is one
   ``Upstream.call`` with retries, backoff and its breaker (``simulate.calls``). When no channel
   creates it the order is abandoned (``_abandon``): never paid. The buyer pays after the answer,
   so the time the call took is added to the pay time.
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from fakalab.simulate.announcements import Announced
 from fakalab.simulate.calls import OK, Calls
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.params import Payment, Upstream, UpstreamFault
@@ -88,6 +90,7 @@ def settle_shop_payments(
     upstream_faults: Sequence[UpstreamFault],
     outages: Sequence[tuple[float, float]] = (),
     horizon_s: float = math.inf,
+    announced: Announced | None = None,
 ) -> ShopPayments:
     n = len(created_at)
     names = [c.name for c in payment.channels]
@@ -137,7 +140,7 @@ def settle_shop_payments(
         i = int(order[k])
         k += 1
         t = float(created_at[i])
-        for c in _chain(payment, calls, t):
+        for c in _chain(payment, calls, t, announced):
             end, result = calls.call(names[c], t, "create")
             if result == OK:
                 channel[i], made[i] = c, True
@@ -163,13 +166,14 @@ def settle_shop_payments(
     return ShopPayments(paid, click, paid_at, channel, confirmed_by, made)
 
 
-def _chain(payment: Payment, calls: Calls, t: float) -> list[int]:
+def _chain(payment: Payment, calls: Calls, t: float,
+           announced: Announced | None = None) -> list[int]:
     """``payments.channel_chain``: indices of the channels to try, in order."""
     if not payment.failover or len(payment.channels) < 2:
         return [0]
-    a = payment.channels[0].name
-    if not calls.breakers[a].allow(t) or (
+    a, b = payment.channels[0].name, payment.channels[1].name
+    if calls.breakers[a].refusing(t) or (
         calls.mean_latency_s(a, t, payment.health_window_s) * 1000 > payment.slow_ms
-    ):
+    ) or (announced is not None and announced.steers_away(a, b, t)):
         return [1, 0]
     return [0, 1]

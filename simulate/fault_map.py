@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from fakalab.chaos.effects import slice_bounds
 from fakalab.chaos.plan import FaultSpec
 from fakalab.contract.scenario import Scenario
-from fakalab.simulate.params import Fault, UpstreamFault
+from fakalab.contract.services import OUTAGE_STATUSES
+from fakalab.simulate.params import Announcement, Fault, UpstreamFault
 
 __all__ = ["MESSAGE_BYTES", "RESTART_S", "Mapped", "map_fault", "map_faults"]
 
@@ -44,12 +45,14 @@ CHANNELS = ("payment-a", "payment-b")
 @dataclass
 class Mapped:
     """What a scenario's faults do: upstream attempt faults, callback faults per channel (the
-    drop probability of the ``Fault`` windows), shop outages, and a line per fault saying what
-    it became (``notes``) or why it does nothing to the pipeline (``ignored``)."""
+    drop probability of the ``Fault`` windows), shop outages, the providers' announcements of
+    an outage (heard only by a shop with ``provider_signals``), and a line per fault saying
+    what it became (``notes``) or why it does nothing to the pipeline (``ignored``)."""
 
     upstream_faults: list[UpstreamFault] = field(default_factory=list)
     channel_faults: list[Fault] = field(default_factory=list)
     outages: list[tuple[float, float]] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
@@ -57,6 +60,7 @@ class Mapped:
         self.upstream_faults += other.upstream_faults
         self.channel_faults += other.channel_faults
         self.outages += other.outages
+        self.announcements += other.announcements
         self.notes += other.notes
         self.ignored += other.ignored
 
@@ -180,16 +184,39 @@ def _business(spec: FaultSpec, start: float, end: float) -> Mapped:
     return out
 
 
+def _announcement(spec: FaultSpec, start: float, end: float) -> Mapped:
+    """The provider's word on the fault: from ``announce_after`` after its start (shorter than
+    the fault, ``FaultSpec``) to its end, when ``chaos/faults.py`` withdraws it; only an outage
+    status steers the shop."""
+    out = Mapped()
+    if not spec.announced:
+        return out
+    said, status = start + float(spec.announce_after), spec.announced_status
+    if status not in OUTAGE_STATUSES:
+        out.ignored.append(f"{spec.id} announcement ({status}): steers nothing")
+        return out
+    out.announcements.append(Announcement(target=spec.service, start_s=said, end_s=end))
+    out.notes.append(f"{spec.id} {spec.service} announces {status} {said:g}–{end:g} s: a shop "
+                     "with provider_signals puts the alternative first")
+    return out
+
+
 def map_fault(spec: FaultSpec, *, timeout_s: float = 2.0, offset_s: float = 0.0) -> Mapped:
     """One drill fault (times from the load's start, plus ``offset_s``)."""
-    out = Mapped()
     start = float(spec.start) + offset_s
     end = start + float(spec.duration)
+    out = _announcement(spec, start, end)
+    out.extend(_effect(spec, start, end, timeout_s))
+    return out
+
+
+def _effect(spec: FaultSpec, start: float, end: float, timeout_s: float) -> Mapped:
+    """What the fault itself does to the pipeline."""
+    out = Mapped()
     service, described = spec.service, _describe(spec)
     action = spec.fault
     if spec.false_alarm:
-        out.ignored.append(f"{described}: a false announcement, no fault (the model has no "
-                           f"provider signals)")
+        out.ignored.append(f"{described}: a false announcement, no fault")
         return out
     if action.kind == "kill":
         if service == "shop":

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from fakalab.simulate.announcements import Announced
 from fakalab.simulate.arrivals import arrival_times
 from fakalab.simulate.buyer import Timeline, file_tickets, queue_stale_at
 from fakalab.simulate.calls import Calls, health_penalty
@@ -72,6 +73,7 @@ def _created(model: PipelineModel, streams: Streams) -> npt.NDArray[np.float64]:
 def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
     """Simulate ``model`` once; the same model and seed always give the same result."""
     streams, faults = Streams(seed), FaultSchedule(model.faults)
+    announced = Announced(model.announcements)
     created = _created(model, streams)
     n = len(created)
     priority = _priorities(model, streams, n)
@@ -81,7 +83,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         horizon = model.horizon_s if model.horizon_s is not None else math.inf
         shop = settle_shop_payments(
             model.payment, created, streams, faults, model.upstreams, model.upstream_faults,
-            outages, horizon,
+            outages, horizon, announced,
         )
         paid = shop.paid if model.trace is None else shop.paid & _column(model.trace.pays, n)
         payments = Payments(
@@ -106,6 +108,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
             {u.name: streams[f"calls:{u.name}"] for u in worker_upstreams},
             log_health=PENALISED if model.buyer.eta == "shop" else (),
             speed=model.cpu.speed if model.cpu is not None else 1.0,
+            announced=announced,
         )
     cpu = None
     if model.cpu is not None:

@@ -18,6 +18,7 @@ from fakalab.simulate.dists import Dist
 __all__ = [
     "HOLDING_STAGES",
     "Admission",
+    "Announcement",
     "Buyer",
     "Channel",
     "Cpu",
@@ -152,6 +153,26 @@ class UpstreamFault(BaseModel):
     def _window(self) -> UpstreamFault:
         if self.end_s <= self.start_s:
             raise ValueError(f"fault on {self.target!r}: end_s must be after start_s")
+        return self
+
+
+class Announcement(BaseModel):
+    """A provider's status page announcing a partial or major outage of ``target`` during
+    [start_s, end_s), as a shop subscribed to it (``provider_signals``) hears it: by the push,
+    within milliseconds (docs/simulation.md). Failover then puts the other payment channel or
+    supplier first, as long as that one has announced nothing (``payments.channel_chain``,
+    ``fulfilment.supplier_chain``)."""
+
+    model_config = _FROZEN
+
+    target: str
+    start_s: float = Field(ge=0)
+    end_s: float
+
+    @model_validator(mode="after")
+    def _window(self) -> Announcement:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"announcement of {self.target!r}: end_s must be after start_s")
         return self
 
 
@@ -376,6 +397,7 @@ class PipelineModel(BaseModel):
     faults: tuple[Fault, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
     upstream_faults: tuple[UpstreamFault, ...] = ()
+    announcements: tuple[Announcement, ...] = ()  # heard by the shop (provider_signals on)
     cpu: Cpu | None = None
     buyer: Buyer = Buyer()
     sla_s: float = Field(30.0, gt=0)
@@ -416,6 +438,9 @@ class PipelineModel(BaseModel):
         unknown = sorted({f.target for f in self.upstream_faults} - set(upstreams))
         if unknown:
             raise ValueError(f"upstream faults target unknown upstreams: {unknown}")
+        unknown = sorted({a.target for a in self.announcements} - set(upstreams))
+        if unknown:
+            raise ValueError(f"announcements name unknown upstreams: {unknown}")
         return self
 
     def upstream(self, name: str) -> Upstream:

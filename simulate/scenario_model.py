@@ -22,7 +22,8 @@ shop's default) and a calibration measured on other drills (``simulate.shop_cali
   ``circuit_breaker``, ``breaker_threshold``, ``breaker_cooldown_s``.
 - **Payments** the shop's way (``simulate.channels``): ``failover``, ``slow_upstream_ms``,
   ``reconciliation``, ``reconcile_after_paid_s``, ``reconcile_interval_s``.
-- **Faults**: ``simulate.fault_map``.
+- **Faults**: ``simulate.fault_map``; the providers' announcements of them are heard with
+  ``provider_signals`` (``simulate.announcements``).
 - **Admission** before payment (``simulate.door``): ``admission``, ``admission_budget()``,
   ``order_ttl_s``; refused buyers as the personas (``busy_retries``, ``busy_give_up``,
   ``max_wait_s``).
@@ -218,6 +219,9 @@ def _repeat(mapped: Mapped, period: float, times: int) -> Mapped:
                                                     "end_s": f.end_s + shift})
                                for f in mapped.channel_faults]
         out.outages += [(a + shift, b + shift) for a, b in mapped.outages]
+        out.announcements += [a.model_copy(update={"start_s": a.start_s + shift,
+                                                   "end_s": a.end_s + shift})
+                              for a in mapped.announcements]
     return out
 
 
@@ -293,6 +297,7 @@ def scenario_model(
         faults=tuple(mapped.channel_faults),
         upstreams=_upstreams(cal, s),
         upstream_faults=tuple(mapped.upstream_faults),
+        announcements=tuple(mapped.announcements) if s.provider_signals else (),
         cpu=Cpu(
             per_created_s=cal.per_created_writes * write,
             per_delivery_s=cal.per_delivery_writes * write,
@@ -314,5 +319,8 @@ def scenario_model(
         sla_s=scenario.sla_s,
         window_s=10.0,
     )
-    return model, mapped.notes + [f"no effect: {line}" for line in mapped.ignored]
+    unheard = ([f"no effect: {len(mapped.announcements)} announcement(s) unheard: "
+                "provider_signals is off"] if mapped.announcements and not s.provider_signals
+               else [])
+    return model, mapped.notes + [f"no effect: {line}" for line in mapped.ignored] + unheard
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fakalab.reference_shop.breaker import Breaker, BreakerState
+from fakalab.simulate.announcements import Announced
 from fakalab.simulate.calls import (
     BREAKER_REFUSED,
     CHAIN_DEFINITIVE,
@@ -24,7 +25,7 @@ from fakalab.simulate.calls import (
     full_jitter,
 )
 from fakalab.simulate.dists import Dist
-from fakalab.simulate.params import Stage, Upstream, UpstreamFault
+from fakalab.simulate.params import Announcement, Stage, Upstream, UpstreamFault
 
 STATES = {BreakerState.CLOSED: CLOSED, BreakerState.OPEN: OPEN, BreakerState.HALF_OPEN: HALF_OPEN}
 
@@ -36,7 +37,9 @@ def test_the_breaker_is_the_shops_breaker_on_random_histories() -> None:
         now = 0.0
         for _ in range(60):
             now += rng.choice([0.1, 0.5, 1.0, 2.5])
-            if rng.random() < 0.5:
+            if rng.random() < 0.2:
+                assert shop.refusing(now) == model.refusing(now)
+            elif rng.random() < 0.5:
                 assert shop.allow(now) == model.allow(now)
             else:
                 ok = rng.random() < 0.4
@@ -112,7 +115,7 @@ def test_a_review_answer_is_final() -> None:
     assert calls.chain(stage, 1.0)[1] == CHAIN_REVIEW
 
 
-def test_supplier_failover_uses_b_first_while_as_breaker_refuses_and_a_stays_half_open() -> None:
+def test_supplier_failover_uses_b_first_while_as_breaker_refuses_and_a_gets_its_trial() -> None:
     stage = Stage(name="allocation", service=Dist.const(0), upstreams=("a", "b"),
                   failover_on_breaker=True)
     calls = _calls([UpstreamFault(target="a", start_s=0, end_s=20, fails=True)],
@@ -122,11 +125,36 @@ def test_supplier_failover_uses_b_first_while_as_breaker_refuses_and_a_stays_hal
     before = calls.attempts["a"]
     calls.chain(stage, 2.0)
     assert calls.attempts["a"] == before  # b first, a not tried
-    # after the cooldown the chain's own check takes the half-open trial: a is never asked
-    # again, as in fulfilment.supplier_chain + Upstream.call
-    for at in (30.0, 40.0, 50.0):
+    # after the cooldown the chain's check (Breaker.refusing) leaves the half-open trial to the
+    # call: a is asked again, answers (its fault is over) and the breaker closes
+    calls.chain(stage, 30.0)
+    assert calls.attempts["a"] == before + 1
+    assert not calls.breakers["a"].refusing(31.0) and calls.breakers["a"].state == CLOSED
+
+
+def test_a_later_outcome_does_not_open_the_breaker_for_an_earlier_call() -> None:
+    """A call's retries are worked out at once: its failures at 10–12 s must not refuse a call
+    that starts at 5 s, worked out after it."""
+    breaker = BreakerModel(threshold=2, cooldown_s=5.0)
+    breaker.record(False, 10.0)
+    breaker.record(False, 12.0)
+    assert breaker.allow(12.5) is False and breaker.refusing(12.5)  # open from 12 s
+    assert breaker.allow(5.0) and not breaker.refusing(5.0)  # closed at 5 s
+    assert breaker.refusing(13.0) and breaker.state == OPEN  # and still open after
+    assert breaker.allow(17.5) and breaker.state == HALF_OPEN  # the trial after the cooldown
+    assert breaker.refusing(18.0) and not breaker.allow(18.0)
+
+
+def test_an_announced_outage_of_supplier_a_puts_b_first_while_it_stands() -> None:
+    """fulfilment.supplier_chain with provider signals: A's word, before any failure."""
+    stage = Stage(name="allocation", service=Dist.const(0), upstreams=("a", "b"),
+                  failover_on_breaker=True)
+    ups = [Upstream(name=n, latency=Dist.const(0.01)) for n in ("a", "b")]
+    calls = Calls(ups, [], {"a": np.random.default_rng(1), "b": np.random.default_rng(2)},
+                  announced=Announced([Announcement(target="a", start_s=10, end_s=20)]))
+    for at in (5.0, 12.0, 19.0, 25.0):
         calls.chain(stage, at)
-    assert calls.attempts["a"] == before and calls.breakers["a"].state == HALF_OPEN
+    assert calls.attempts == {"a": 2, "b": 2}
 
 
 def test_toxicity_is_the_share_of_attempts_affected() -> None:

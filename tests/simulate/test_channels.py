@@ -3,10 +3,18 @@
 import numpy as np
 import pytest
 
+from fakalab.simulate.announcements import Announced
 from fakalab.simulate.channels import CALLBACK, PROVIDER_RETRY, RECONCILIATION, settle_shop_payments
 from fakalab.simulate.dists import Dist
 from fakalab.simulate.faults import FaultSchedule
-from fakalab.simulate.params import Channel, Fault, Payment, Upstream, UpstreamFault
+from fakalab.simulate.params import (
+    Announcement,
+    Channel,
+    Fault,
+    Payment,
+    Upstream,
+    UpstreamFault,
+)
 from fakalab.simulate.streams import Streams
 
 CREATED = np.arange(0.0, 100.0, 0.05)  # 20 orders/s
@@ -25,9 +33,9 @@ def _payment(**kwargs: object) -> Payment:
     return Payment.model_validate({**defaults, **kwargs})
 
 
-def _settle(payment: Payment, faults=(), upstream_faults=(), outages=()):  # type: ignore[no-untyped-def]
+def _settle(payment: Payment, faults=(), upstream_faults=(), outages=(), announced=None):  # type: ignore[no-untyped-def]
     return settle_shop_payments(payment, CREATED, Streams(1), FaultSchedule(faults), UPSTREAMS,
-                                list(upstream_faults), outages)
+                                list(upstream_faults), outages, announced=announced)
 
 
 def test_without_faults_every_order_pays_at_a_and_is_confirmed_by_its_callback() -> None:
@@ -79,3 +87,29 @@ def test_callbacks_to_a_shop_that_is_down_are_sent_again() -> None:
     hit = (p.paid_click_at + 0.05 >= 50) & (p.paid_click_at + 0.05 < 52)
     assert (p.confirmed_by[hit] == PROVIDER_RETRY).all()
     assert (p.paid_at[hit] >= 52).all()
+
+
+def test_an_announced_outage_of_a_sends_new_orders_to_b_at_once() -> None:
+    """payments.channel_chain: A's word is enough, before any of its calls is slow."""
+    said = Announced([Announcement(target="payment-a", start_s=40, end_s=70)])
+    p = _settle(_payment(), announced=said)
+    inside = (CREATED >= 40) & (CREATED < 70)
+    assert (p.channel[inside] == 1).all() and (p.channel[~inside] == 0).all()
+    both = Announced([Announcement(target=n, start_s=40, end_s=70)
+                      for n in ("payment-a", "payment-b")])
+    assert (_settle(_payment(), announced=both).channel == 0).all()  # B no better: A first
+    assert (_settle(_payment(failover=False), announced=said).channel == 0).all()
+
+
+def test_queries_close_a_breaker_that_choosing_the_channel_left_alone() -> None:
+    """Reconciliation queries that time out open A's breaker; choosing B first while it is
+    open must not take A's half-open trial (Breaker.refusing), or A's unconfirmed payments
+    would never be confirmed: they are, once its queries answer again."""
+    drop = Fault(target="payment-a", start_s=10, end_s=30, failure_prob=1.0)
+    stall = UpstreamFault(target="payment-a", start_s=10, end_s=30, added_latency_s=3.0,
+                          calls="query")
+    p = _settle(_payment(), faults=[drop], upstream_faults=[stall])
+    stalled = (p.channel == 0) & (p.paid_click_at >= 10) & (p.paid_click_at < 30)
+    assert stalled.any() and (p.channel == 1).any()
+    assert (p.paid_at[stalled] > 30).all() and (p.paid_at[stalled] < 40).all()
+    assert (p.confirmed_by[stalled] == RECONCILIATION).all()

@@ -144,3 +144,20 @@ def test_a_false_announcement_is_no_fault() -> None:
                                      "duration": 10, "announce": "false_alarm"})
     mapped = map_fault(spec)
     assert mapped.upstream_faults == [] and "false announcement" in mapped.ignored[0]
+    # ... but the provider says it is down: a subscribed shop hears it for the whole window
+    (said,) = mapped.announcements
+    assert (said.target, said.start_s, said.end_s) == ("payment-a", 0.0, 10.0)
+
+
+def test_an_announced_fault_is_heard_from_the_providers_lag_to_its_end() -> None:
+    mapped = _map("shop->supplier-a", "down", announce=True, announce_after="4s")
+    (said,) = mapped.announcements
+    assert (said.target, said.start_s, said.end_s) == ("supplier-a", 14.0, 30.0)
+    assert len(mapped.upstream_faults) == 1  # and the fault itself
+    assert _map("shop->supplier-a", "down").announcements == []  # silent
+
+
+def test_only_an_outage_status_steers() -> None:
+    mild = _map("shop->payment-a", "down", announce=True,
+                announce_status="degraded_performance")
+    assert mild.announcements == [] and "steers nothing" in mild.ignored[0]

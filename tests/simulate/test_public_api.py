@@ -9,6 +9,7 @@ SURFACE = {
     "fakalab.simulate.params": {
         "HOLDING_STAGES",
         "Admission",
+        "Announcement",
         "Buyer",
         "Channel",
         "Fault",

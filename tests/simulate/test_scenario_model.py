@@ -115,3 +115,17 @@ def test_every_printed_figure_comes_from_the_run_printed() -> None:
     assert summary.orders == 30_000
     assert summary.utilisation > 0.1 and summary.p95_s > 10
     assert np.isfinite(summary.tickets_per_100_delayed)
+
+
+def test_a_subscribed_shop_hears_the_providers_announcements() -> None:
+    scenario = load_scenario("signals-ab")
+    heard, _ = scenario_model(scenario.variant("subscribed"))
+    (said,) = heard.announcements
+    assert (said.target, said.start_s, said.end_s) == ("payment-a", 15.0, 55.0)
+    late, _ = scenario_model(scenario.variant("late-4s"))
+    assert late.announcements[0].start_s == 19.0
+    deaf, notes = scenario_model(scenario.variant("unsubscribed"))
+    assert deaf.announcements == () and any("provider_signals is off" in n for n in notes)
+    # what it is worth: orders paid at A while it stalls wait for reconciliation
+    late_a = [figures_of(m, run(m, 0).records)["delay_rate"] for m in (heard, deaf)]
+    assert late_a[0] == 0 and late_a[1] > 0.05
