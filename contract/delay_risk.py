@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 __all__ = ["BASELINE_FEATURE", "FEATURES", "FORMAT", "MODEL_VERSION", "NON_NEGATIVE",
            "RISK_FEATURES_FILE", "RISK_FEATURE_COLUMNS", "SCORED_STAGES", "SHIPPED_MODEL",
-           "Linear", "ModelError", "RiskModel", "load_model", "parse_model", "score"]
+           "Linear", "ModelError", "QueueTrend", "RiskModel", "load_model", "parse_model", "score"]
 
 FORMAT = "fakalab-delay-risk"
 MODEL_VERSION = 1  # the file format; a model of another version is refused, naming both
@@ -61,6 +62,24 @@ BASELINE_FEATURE = "queue_depth"
 # did on it (`;`-joined: warned, urgent, steered:<upstream>), empty when nothing.
 RISK_FEATURE_COLUMNS = ("at", "order_no", "stage", "channel", "supplier", *FEATURES, "risk",
                         "action")
+
+
+class QueueTrend:
+    """The feature queue_trend: the queue's depth sampled at most once a second; its change
+    per second over ~10 s (the shop's, and the model's of a shop acting on the score)."""
+
+    def __init__(self, window_s: float = 10.0) -> None:
+        self.window_s = window_s
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def trend(self, now: float, depth: int) -> float:
+        samples = self.samples
+        if not samples or now - samples[-1][0] >= 1.0:
+            samples.append((now, depth))
+        while len(samples) > 1 and samples[0][0] < now - self.window_s:
+            samples.popleft()
+        at, then = samples[0]
+        return (depth - then) / (now - at) if now - at >= 1.0 else 0.0
 
 
 class ModelError(ValueError):

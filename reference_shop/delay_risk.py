@@ -18,13 +18,12 @@ import asyncio
 import csv
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
-from fakalab.contract.delay_risk import RISK_FEATURE_COLUMNS, RiskModel
+from fakalab.contract.delay_risk import RISK_FEATURE_COLUMNS, QueueTrend, RiskModel
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.reference_shop.eta import Promises
 from fakalab.reference_shop.interfaces import Clock, UpstreamClient
@@ -91,23 +90,6 @@ def _last_byte(path: Path) -> bytes:
     with open(path, "rb") as handle:
         handle.seek(-1, 2)
         return handle.read(1)
-
-
-class QueueTrend:
-    """The queue's depth sampled at most once a second; its change per second over ~10 s."""
-
-    def __init__(self, window_s: float = 10.0) -> None:
-        self.window_s = window_s
-        self.samples: deque[tuple[float, int]] = deque()
-
-    def trend(self, now: float, depth: int) -> float:
-        samples = self.samples
-        if not samples or now - samples[-1][0] >= 1.0:
-            samples.append((now, depth))
-        while len(samples) > 1 and samples[0][0] < now - self.window_s:
-            samples.popleft()
-        at, then = samples[0]
-        return (depth - then) / (now - at) if now - at >= 1.0 else 0.0
 
 
 class DelayRisk:

@@ -30,7 +30,7 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,7 @@ OK, FAILED, REFUSED, REVIEW, BREAKER_REFUSED = 0, 1, 2, 3, 4
 # what a chain means for the order
 CHAIN_OK, CHAIN_TRANSIENT, CHAIN_DEFINITIVE, CHAIN_REVIEW = 0, 1, 2, 3
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
+_CODES = {CLOSED: 0.0, HALF_OPEN: 0.5, OPEN: 1.0}
 BLOCK = 1024
 
 
@@ -113,6 +114,11 @@ class BreakerModel:
         if state == OPEN:
             return now - opened_at < self.cooldown_s
         return trial_out
+
+    def code(self, now: float) -> float:
+        """The delay-risk feature of the breaker at ``now``: 0 closed, 0.5 half open, 1 open."""
+        state = self._at(now)[0] if self._catch_up(now) else self.state
+        return _CODES[state]
 
     def record(self, ok: bool, now: float) -> None:
         self._seq += 1
@@ -221,22 +227,44 @@ class Calls:
         self.attempts = dict.fromkeys(self.upstreams, 0)
         self.failures = dict.fromkeys(self.upstreams, 0)
         # ``ComponentHealth``: (end, latency) of every attempt, for the mean over a window
-        self.samples: dict[str, deque[tuple[float, float]]] = {u: deque() for u in self.upstreams}
-        self._ahead: dict[str, list[tuple[float, float]]] = {u: [] for u in self.upstreams}
+        # (end, latency, failed) of every attempt, for the mean and error rate over a window
+        self.samples: dict[str, deque[tuple[float, float, int]]] = {
+            u: deque() for u in self.upstreams}
+        self._ahead: dict[str, list[tuple[float, float, int]]] = {u: [] for u in self.upstreams}
         self._sums = dict.fromkeys(self.upstreams, 0.0)
+        self._failed = dict.fromkeys(self.upstreams, 0)
 
-    def mean_latency_s(self, name: str, now: float, window_s: float) -> float:
-        """``ComponentHealth.mean_latency_ms`` (in seconds): the mean latency of the attempts
-        that ended in the last ``window_s`` (0 when there were none); an attempt planned to end
-        later is not seen yet."""
+    def _window(self, name: str, now: float, window_s: float) -> int:
+        """Bring ``name``'s window to ``now``: the attempts that ended in the last
+        ``window_s`` (an attempt planned to end later is not seen yet); their count."""
         samples, ahead = self.samples[name], self._ahead[name]
         while ahead and ahead[0][0] <= now:
             sample = heapq.heappop(ahead)
             samples.append(sample)
             self._sums[name] += sample[1]
+            self._failed[name] += sample[2]
         while samples and samples[0][0] < now - window_s:
-            self._sums[name] -= samples.popleft()[1]
-        return self._sums[name] / len(samples) if samples else 0.0
+            _, latency, failed = samples.popleft()
+            self._sums[name] -= latency
+            self._failed[name] -= failed
+        return len(samples)
+
+    def mean_latency_s(self, name: str, now: float, window_s: float) -> float:
+        """``ComponentHealth.mean_latency_ms`` (in seconds): the mean latency of the attempts
+        that ended in the last ``window_s`` (0 when there were none)."""
+        count = self._window(name, now, window_s)
+        return self._sums[name] / count if count else 0.0
+
+    def health(self, name: str, now: float, window_s: float) -> tuple[float, float, float]:
+        """What the delay-risk features say of ``name`` at ``now``: its mean latency (s) and
+        error rate over ``window_s`` (``ComponentHealth``), and its breaker (0 closed, 0.5
+        half open, 1 open)."""
+        count = self._window(name, now, window_s)
+        if not count:
+            latency, errors = 0.0, 0.0
+        else:
+            latency, errors = self._sums[name] / count, self._failed[name] / count
+        return latency, errors, self.breakers[name].code(now)
 
     def attempt(self, name: str, t: float, kind: str = "all") -> tuple[float, int]:
         """One attempt starting at ``t``: (seconds it takes, OK/FAILED/REFUSED/REVIEW)."""
@@ -293,7 +321,7 @@ class Calls:
             t += took
             breaker.record(result != FAILED, t)
             if name in self.track:
-                heapq.heappush(self._ahead[name], (t, took))
+                heapq.heappush(self._ahead[name], (t, took, int(result == FAILED)))
             log = self.log.get(name)
             if log is not None:
                 log[0].append(t)
@@ -303,13 +331,19 @@ class Calls:
                 return t, result
         return t, FAILED
 
-    def chain(self, stage: Stage, t: float) -> tuple[float, int]:
-        """``call_with_failover`` over the stage's chain: (end time, CHAIN_…)."""
+    def chain(self, stage: Stage, t: float,
+              prefer: Callable[[tuple[str, ...], float], tuple[str, ...]] | None = None
+              ) -> tuple[float, int]:
+        """``call_with_failover`` over the stage's chain: (end time, CHAIN_…). ``prefer``
+        (the delay-risk model acting) may reorder a chain neither the breaker nor an
+        announcement has."""
         chain = stage.upstreams
-        if stage.failover_on_breaker and len(chain) > 1 and (
-                self.breakers[chain[0]].refusing(t)
-                or self.announced.steers_away(chain[0], chain[1], t)):
-            chain = chain[::-1]
+        if stage.failover_on_breaker and len(chain) > 1:
+            if (self.breakers[chain[0]].refusing(t)
+                    or self.announced.steers_away(chain[0], chain[1], t)):
+                chain = chain[::-1]
+            elif prefer is not None:
+                chain = prefer(chain, t)
         answered = False
         for name in chain:
             t, result = self.call(name, t)

@@ -20,6 +20,7 @@ from fakalab.simulate.buyer import Timeline, file_tickets, queue_stale_at
 from fakalab.simulate.calls import Calls, health_penalty
 from fakalab.simulate.channels import settle_shop_payments
 from fakalab.simulate.cpu import CpuCalendar
+from fakalab.simulate.delay_risk import ActingRisk
 from fakalab.simulate.door import DoorCounts, created_only, doorway, shifted
 from fakalab.simulate.eta import payment_etas, shop_payment_etas, stage_clock, stage_etas
 from fakalab.simulate.faults import FaultSchedule
@@ -100,16 +101,26 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
     classes = len(model.classes) if model.priority_lanes else 1
     channels = {c.name for c in model.payment.channels}
     worker_upstreams = [u for u in model.upstreams if u.name not in channels]
-    calls = None
+    calls, risk = None, None
     if any(stage.upstreams for stage in model.stages):
         calls = Calls(
             worker_upstreams,
             [f for f in model.upstream_faults if f.target not in channels],
             {u.name: streams[f"calls:{u.name}"] for u in worker_upstreams},
+            track_health=[u.name for u in worker_upstreams] if model.risk_acting else (),
             log_health=PENALISED if model.buyer.eta == "shop" else (),
             speed=model.cpu.speed if model.cpu is not None else 1.0,
             announced=announced,
         )
+        if model.risk_acting is not None:
+            suppliers = next((s.upstreams for s in model.stages if s.call_for == "supplier"),
+                             ("supplier-a",))
+            risk = ActingRisk(model.risk_acting, sla_s=model.sla_s, workers=model.workers,
+                              calls=calls, priority=priority.tolist(),
+                              supplier=supplier.tolist(),
+                              paid_clock=np.fmin(payments.paid_at,
+                                                 payments.paid_click_at).tolist(),
+                              suppliers=suppliers)
     cpu = None
     if model.cpu is not None:
         watching = np.fmin(payments.paid_at, payments.paid_click_at)
@@ -135,6 +146,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
         supplier=supplier.tolist(),
         lane_max_wait_s=model.lane_max_wait_s if model.priority_lanes else None,
         door=door,
+        risk=risk,
     )
     if door is not None:  # the orders the door let in, created and paid when it did
         payments = shifted(payments, created, door.created)

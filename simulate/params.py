@@ -27,6 +27,7 @@ __all__ = [
     "Payment",
     "PipelineModel",
     "PriorityClass",
+    "RiskActing",
     "Stage",
     "Trace",
     "Upstream",
@@ -174,6 +175,22 @@ class Announcement(BaseModel):
         if self.end_s <= self.start_s:
             raise ValueError(f"announcement of {self.target!r}: end_s must be after start_s")
         return self
+
+
+class RiskActing(BaseModel):
+    """The shop acting on its delay-risk model (``delay_risk: act``; ``simulate.delay_risk``):
+    the model's logistic regression over ``contract.delay_risk.FEATURES`` (standardised:
+    ``means``, ``scales``, ``coefs``, ``intercept``) and the risk at which the shop acts."""
+
+    model_config = _FROZEN
+
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    coefs: tuple[float, ...]
+    intercept: float
+    act_at: float = Field(0.05, gt=0, le=1)  # risk_act_at: serve first, steer to the other
+    health_window_s: float = Field(10.0, gt=0)
+    source: str = ""  # the model file, for the forecast's notes
 
 
 class Cpu(BaseModel):
@@ -398,6 +415,7 @@ class PipelineModel(BaseModel):
     upstreams: tuple[Upstream, ...] = ()
     upstream_faults: tuple[UpstreamFault, ...] = ()
     announcements: tuple[Announcement, ...] = ()  # heard by the shop (provider_signals on)
+    risk_acting: RiskActing | None = None  # delay_risk act (None: off or only observing)
     cpu: Cpu | None = None
     buyer: Buyer = Buyer()
     sla_s: float = Field(30.0, gt=0)

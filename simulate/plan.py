@@ -18,6 +18,7 @@ import numpy as np
 
 from fakalab.simulate.calls import CHAIN_DEFINITIVE, CHAIN_OK, CHAIN_REVIEW, Calls
 from fakalab.simulate.cpu import CpuCalendar
+from fakalab.simulate.delay_risk import ActingRisk
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.params import Stage
 
@@ -89,8 +90,10 @@ class Planner:
         calls: Calls | None = None,
         cpu: CpuCalendar | None = None,
         supplier: Sequence[bool] | None = None,
+        risk: ActingRisk | None = None,
     ) -> None:
         self.stages, self.faults, self.retries = stages, faults, retries
+        self.risk = risk  # the delay-risk model acting (``simulate.delay_risk``)
         self.first_service, self.first_uniform = first_service, first_uniform
         self.paid_at, self.hold_s = paid_at, hold_s
         self.calls, self.cpu, self.supplier = calls, cpu, supplier
@@ -173,9 +176,12 @@ class Planner:
         ends: list[float] = []
         delivered_at, failed, held, review = math.nan, -1, -1, False
         stage_info = self.stage_info if resume < 0 else self.stage_info[resume:]
-        cpu, calls = self.cpu, self.calls
+        cpu, calls, risk = self.cpu, self.calls, self.risk
+        allocation_at = t
         for k, stage, services, _, _, _ in stage_info:
             starts.append(t)
+            if stage.call_for == "supplier":
+                allocation_at = t
             work = self.retries[k].next()[0] if k == resume else services[i]
             if self.faulted[k]:
                 factor, added, _ = self.faults.at(stage.name, t, 0.0)
@@ -185,7 +191,10 @@ class Planner:
             if stage.upstreams and (stage.call_for == "all" or (
                     self.supplier is not None and self.supplier[i])):
                 assert calls is not None
-                t, outcome = calls.chain(stage, t)
+                if risk is not None and stage.call_for == "supplier":
+                    t, outcome = calls.chain(stage, t, risk.prefer(i))
+                else:
+                    t, outcome = calls.chain(stage, t)
             ends.append(t)
             if outcome != CHAIN_OK and stage.blocks_delivery:
                 if outcome == CHAIN_REVIEW:
@@ -200,4 +209,6 @@ class Planner:
                 delivered_at = t
                 if cpu is not None:
                     cpu.delivered(t)
+                if risk is not None:
+                    risk.delivered(now, allocation_at, t)
         return Plan(starts, ends, delivered_at, failed, t, resume, held, review)

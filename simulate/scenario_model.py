@@ -22,6 +22,8 @@ shop's default) and a calibration measured on other drills (``simulate.shop_cali
   ``circuit_breaker``, ``breaker_threshold``, ``breaker_cooldown_s``.
 - **Payments** the shop's way (``simulate.channels``): ``failover``, ``slow_upstream_ms``,
   ``reconciliation``, ``reconcile_after_paid_s``, ``reconcile_interval_s``.
+- **Delay risk** acted on (``delay_risk: act``, ``risk_model``, ``risk_act_at``):
+  ``simulate.delay_risk``.
 - **Faults**: ``simulate.fault_map``; the providers' announcements of them are heard with
   ``provider_signals`` (``simulate.announcements``).
 - **Admission** before payment (``simulate.door``): ``admission``, ``admission_budget()``,
@@ -40,6 +42,7 @@ from typing import Literal
 
 import numpy as np
 
+from fakalab.contract.delay_risk import FEATURES, SHIPPED_MODEL, load_model
 from fakalab.contract.scenario import Scenario
 from fakalab.contract.shop_settings import ShopSettings
 from fakalab.simulate.dists import Dist
@@ -53,6 +56,7 @@ from fakalab.simulate.params import (
     Payment,
     PipelineModel,
     PriorityClass,
+    RiskActing,
     Stage,
     Trace,
     Upstream,
@@ -319,8 +323,29 @@ def scenario_model(
         sla_s=scenario.sla_s,
         window_s=10.0,
     )
+    acting, risk_notes = _risk_acting(s)
+    model = model.model_copy(update={"risk_acting": acting})
     unheard = ([f"no effect: {len(mapped.announcements)} announcement(s) unheard: "
                 "provider_signals is off"] if mapped.announcements and not s.provider_signals
                else [])
-    return model, mapped.notes + [f"no effect: {line}" for line in mapped.ignored] + unheard
+    return model, (mapped.notes + risk_notes + [f"no effect: {line}" for line in mapped.ignored]
+                   + unheard)
+
+
+def _risk_acting(s: ShopSettings) -> tuple[RiskActing | None, list[str]]:
+    """The shop's delay-risk model when it acts on it (``delay_risk: act``; ModelError when
+    the file cannot be used), and what the forecast follows of it."""
+    if s.delay_risk != "act":
+        return None, []
+    path = Path(s.risk_model) if s.risk_model else SHIPPED_MODEL
+    linear = load_model(path).model
+    notes = [f"delay_risk act ({path.name}): at-risk orders served first, supplier B first "
+             f"when an order's risk through A is at least {s.risk_act_at:g} and lower through "
+             "B; the warning before payment changes no delay"]
+    if any(c for f, c in zip(FEATURES, linear.coefs, strict=True) if f.startswith("channel_")):
+        notes.append("not followed: steering between payment channels (the model weighs "
+                     "channel health; the forecast keeps channel A first)")
+    return RiskActing(means=linear.means, scales=linear.scales, coefs=linear.coefs,
+                      intercept=linear.intercept, act_at=s.risk_act_at,
+                      source=str(path)), notes
 

@@ -26,6 +26,7 @@ import simpy
 
 from fakalab.simulate.calls import Calls
 from fakalab.simulate.cpu import CpuCalendar
+from fakalab.simulate.delay_risk import ActingRisk
 from fakalab.simulate.faults import FaultSchedule
 from fakalab.simulate.lanes import HeapQueue
 from fakalab.simulate.params import Stage
@@ -117,8 +118,9 @@ class _Pool:
         lane_max_wait_s: float | None = None,
         door: DoorHooks | None = None,
         workers: int = 1,
+        risk: ActingRisk | None = None,
     ) -> None:
-        self.door, self.workers = door, workers
+        self.door, self.workers, self.risk = door, workers, risk
         self.stages_blocking = [k for k, s in enumerate(stages) if s.blocks_delivery]
         self.env, self.inputs, self.holds, self.hold_retry_s = env, inputs, holds, hold_retry_s
         self.plan = planner.plan
@@ -129,6 +131,10 @@ class _Pool:
         self.entries: list[int] = []  # by queue entry: the order, or ~(order·stages + stage)
         self.records = PoolRecords(len(inputs.paid_at), len(stages))
         self.horizon_s = horizon_s
+        if risk is not None:
+            risk.depth = lambda: self.queue.waiting
+            risk.busy = lambda: self.busy
+            risk.paid_on_queue = door is not None  # the door decides when orders are paid
 
     def feeder(self) -> Process:
         env, paid_at = self.env, self.inputs.paid_at
@@ -140,10 +146,11 @@ class _Pool:
     def enqueue(self, i: int) -> None:
         """Paid order ``i`` joins the queue now."""
         cls = self.inputs.priority[i]
-        self.records.ahead[i] = self.queue.ahead_of(cls)
+        ahead = self.records.ahead[i] = self.queue.ahead_of(cls)
         key = cls * self.stride + len(self.entries)
         self.entries.append(i)
-        self.queue.put(key, cls)
+        urgent = self.risk is not None and self.risk.paid(i, self.env.now, ahead)
+        self.queue.put(key, cls, urgent)
 
     @property
     def busy(self) -> int:
@@ -159,7 +166,7 @@ class _Pool:
                 raise RuntimeError("more queue entries than _entries_per_order allows")
             key = cls * self.stride + joined
             self.entries.append(~(i * self.stages + stage))
-            self.queue.put(key, cls)
+            self.queue.put(key, cls, self.risk is not None and i in self.risk.urgent)
 
         delay = self.hold_retry_s * self.holds.next()
         self.env.timeout(delay).callbacks.append(put)
@@ -249,6 +256,7 @@ def run_pool(
     supplier: Sequence[bool] | None = None,
     lane_max_wait_s: float | None = None,
     door: DoorHooks | None = None,
+    risk: ActingRisk | None = None,
 ) -> PoolRecords:
     """Run the pool until every queued order is done (or until ``horizon_s``). An order whose
     holding stage fails less than ``hold_s`` after payment is queued again after
@@ -268,10 +276,11 @@ def run_pool(
         calls,
         cpu,
         supplier,
+        risk,
     )
     holds = holds or HoldDraws(np.random.default_rng(0))
     pool = _Pool(env, stages, inputs, planner, holds, classes, hold_retry_s, horizon_s,
-                 lane_max_wait_s, door, workers)
+                 lane_max_wait_s, door, workers, risk)
     env.process(pool.feeder() if door is None else door.arrivals(pool))
     for _ in range(workers):
         env.process(pool.worker())

@@ -17,6 +17,7 @@ SURFACE = {
         "Payment",
         "PipelineModel",
         "PriorityClass",
+        "RiskActing",
         "Stage",
         "Cpu",
         "Trace",
