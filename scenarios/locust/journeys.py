@@ -65,6 +65,10 @@ class Journeys:
                  cashier: str | None = None, plugin: TargetPlugin | None = None,
                  sampler: TraceSampler | None = None, spans: BuyerSpans | None = None) -> None:
         self.session = session
+        # Trace ids and the sampling draw come from a source of their own, never the journey's
+        # seeded one: a traced drill places the very orders of its seeded schedule (products,
+        # patience, live stream), as an untraced one does (simulate/schedule.py).
+        self.trace_rng = random.Random()
         self.behaviour = behaviour
         self.writer = writer
         self.spans = spans  # the buyers' own spans of sampled journeys (docs/tracing.md)
@@ -79,7 +83,7 @@ class Journeys:
             if self.client.has("list_products"):
                 self.client.run("list_products", {})
             return
-        trace = journey_trace(rng, self.sampler)
+        trace = journey_trace(self.trace_rng, self.sampler)
         journey = None if self.spans is None else self.spans.start(trace)
         order: dict[str, Any] | None = None
         try:

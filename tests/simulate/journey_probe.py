@@ -10,6 +10,7 @@ from fakalab.contract.profile import load_profile
 from fakalab.contract.scenario import load_scenario
 from fakalab.scenarios.locust import journeys as journeys_module
 from fakalab.scenarios.locust.arrivals import arrival_times, pick
+from fakalab.scenarios.trace_sampler import TraceSampler
 
 
 class _Response:
@@ -65,8 +66,11 @@ class _Writer:
     def buyer(self, *args: Any) -> None: ...
 
 
-def _dispatched(name: str, duration: float) -> list[tuple[float, str, str | None, float, bool]]:
-    """What the drill's dispatcher and journeys do, run for real (without HTTP)."""
+def _dispatched(name: str, duration: float, traced: float = 0.0
+                ) -> list[tuple[float, str, str | None, float, bool]]:
+    """What the drill's dispatcher and journeys do, run for real (without HTTP); ``traced``:
+    the share of journeys traced (0: no sampler, as in an untraced drill)."""
+    sampler = TraceSampler(traced) if traced else None
     scenario = load_scenario(name)
     profile = load_profile("reference")
     seed = scenario.seed * 1009
@@ -87,7 +91,7 @@ def _dispatched(name: str, duration: float) -> list[tuple[float, str, str | None
             session = _Session()
             before = len(patience)
             journeys_module.Journeys(session, scenario.load.buyers, _Writer(),  # type: ignore[arg-type]
-                                     profile, "").run(persona, journey_rng)
+                                     profile, "", sampler=sampler).run(persona, journey_rng)
             if persona != "browser":
                 out.append((offset, persona, session.product,
                             patience[-1] if len(patience) > before else math.nan, session.sse))
@@ -98,6 +102,7 @@ def _dispatched(name: str, duration: float) -> list[tuple[float, str, str | None
 
 
 if __name__ == "__main__":
-    rows = _dispatched(sys.argv[1], float(sys.argv[2]))
+    rows = _dispatched(sys.argv[1], float(sys.argv[2]),
+                       float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
     print(json.dumps([[o, p, pr, None if math.isnan(pa) else pa, sse]
                       for o, p, pr, pa, sse in rows]))

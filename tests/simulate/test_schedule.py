@@ -18,15 +18,20 @@ from fakalab.simulate.schedule import drill_orders
 PROBE = Path(__file__).parent / "journey_probe.py"
 
 
-def _dispatched(name: str, duration: float) -> list[list[object]]:
-    done = subprocess.run([sys.executable, str(PROBE), name, str(duration)], capture_output=True,
-                          text=True, check=True, timeout=120)
+def _dispatched(name: str, duration: float, traced: float = 0.0) -> list[list[object]]:
+    done = subprocess.run([sys.executable, str(PROBE), name, str(duration), str(traced)],
+                          capture_output=True, text=True, check=True, timeout=120)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("name", ["flash-sale", "steady", "upgrade-vs-sync"])
-def test_the_schedule_is_the_drills(name: str) -> None:
-    expected = _dispatched(name, 40.0)
+@pytest.mark.parametrize(("name", "traced"), [("flash-sale", 0.0), ("steady", 0.0),
+                                              ("upgrade-vs-sync", 0.0), ("risk-ab", 0.0),
+                                              ("risk-ab", 1.0), ("risk-ab", 0.5)])
+def test_the_schedule_is_the_drills(name: str, traced: float) -> None:
+    """Also when the drill traces its journeys (its default): the trace ids and the sampling
+    draw must not come from the journey's seeded random source, or a traced drill would choose
+    other products than its schedule (risk-ab has two)."""
+    expected = _dispatched(name, 40.0, traced)
     got = drill_orders(load_scenario(name), duration_s=40.0)
     assert len(got.created_at) == len(expected) > 20
     for k, (offset, persona, product, patience, sse) in enumerate(expected):
