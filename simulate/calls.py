@@ -162,7 +162,6 @@ class BreakerModel:
                 self.trial_out = False
         if (self.state, self.opened_at, self.trial_out) != before:
             self._changed(now)
-        self._now = max(self._now, now)
 
 
 def full_jitter(attempt: int, base: float, cap: float, uniform: float) -> float:
@@ -331,6 +330,15 @@ class Calls:
                 return t, result
         return t, FAILED
 
+    def failover_order(self, chain: tuple[str, ...], t: float) -> tuple[str, ...]:
+        """``supplier_chain`` before the delay-risk model's word: reversed while the first one's
+        breaker refuses calls or it has announced an outage the second has not (``chain``
+        itself otherwise)."""
+        if len(chain) > 1 and (self.breakers[chain[0]].refusing(t)
+                               or self.announced.steers_away(chain[0], chain[1], t)):
+            return chain[::-1]
+        return chain
+
     def chain(self, stage: Stage, t: float,
               prefer: Callable[[tuple[str, ...], float], tuple[str, ...]] | None = None
               ) -> tuple[float, int]:
@@ -338,12 +346,9 @@ class Calls:
         (the delay-risk model acting) may reorder a chain neither the breaker nor an
         announcement has."""
         chain = stage.upstreams
-        if stage.failover_on_breaker and len(chain) > 1:
-            if (self.breakers[chain[0]].refusing(t)
-                    or self.announced.steers_away(chain[0], chain[1], t)):
-                chain = chain[::-1]
-            elif prefer is not None:
-                chain = prefer(chain, t)
+        if stage.failover_on_breaker:
+            ordered = self.failover_order(chain, t)
+            chain = prefer(chain, t) if ordered is chain and prefer is not None else ordered
         answered = False
         for name in chain:
             t, result = self.call(name, t)

@@ -94,7 +94,7 @@ class ActingRisk:
             whole - self.pass_s)
         self.rest_s = rest if self.rest_s is None else self.rest_s + ALPHA * (rest - self.rest_s)
 
-    def _wait(self, stage: str, now: float, ahead: int, throughput: float) -> float:
+    def _wait(self, stage: str, ahead: int, throughput: float) -> float:
         per_order = self.pass_s or 0.0
         if stage == "paid":
             waiting = 0.0
@@ -106,19 +106,11 @@ class ActingRisk:
             return waiting + per_order
         return self.rest_s or 0.0
 
-    def first_supplier(self, now: float) -> str:
-        """The supplier an order would be sent to now (before the model's word on it)."""
-        a, b = self.suppliers[0], self.suppliers[-1]
-        if len(self.suppliers) > 1 and (self.calls.breakers[a].refusing(now)
-                                         or self.calls.announced.steers_away(a, b, now)):
-            return b
-        return a
-
     def features(self, i: int, stage: str, now: float, supplier: str | None,
                  ahead: int = 0) -> list[float]:
         sla_left = self.sla_s - (now - self.paid_clock[i])
         throughput = self.throughput(now)
-        wait = self._wait(stage, now, ahead, throughput)
+        wait = self._wait(stage, ahead, throughput)
         depth = self.depth()
         upstream = self.calls.health
         chosen = upstream(supplier, now, self.window_s) if supplier else _NO_CHANNEL
@@ -136,7 +128,8 @@ class ActingRisk:
         """The paid scoring point: is order ``i`` served first within its lane?"""
         if self.paid_on_queue:
             self.paid_clock[i] = now
-        supplier = self.first_supplier(now) if self.supplier[i] else None
+        supplier = self.calls.failover_order(self.suppliers, now)[0] if self.supplier[i] \
+            else None
         if self.risk(i, "paid", now, supplier, ahead) >= self.act_at:
             self.urgent.add(i)
             return True

@@ -101,6 +101,7 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
     classes = len(model.classes) if model.priority_lanes else 1
     channels = {c.name for c in model.payment.channels}
     worker_upstreams = [u for u in model.upstreams if u.name not in channels]
+    watching = np.fmin(payments.paid_at, payments.paid_click_at)  # the buyer's clock
     calls, risk = None, None
     if any(stage.upstreams for stage in model.stages):
         calls = Calls(
@@ -118,12 +119,10 @@ def run(model: PipelineModel, seed: int = 0) -> SimulationResult:
             risk = ActingRisk(model.risk_acting, sla_s=model.sla_s, workers=model.workers,
                               calls=calls, priority=priority.tolist(),
                               supplier=supplier.tolist(),
-                              paid_clock=np.fmin(payments.paid_at,
-                                                 payments.paid_click_at).tolist(),
+                              paid_clock=watching.tolist(),
                               suppliers=suppliers)
     cpu = None
     if model.cpu is not None:
-        watching = np.fmin(payments.paid_at, payments.paid_click_at)
         cpu = CpuCalendar(model.cpu, created, watching)
     door = None
     if model.admission is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -123,7 +123,24 @@ class Upstream(BaseModel):
     breaker_cooldown_s: float = Field(5.0, gt=0)
 
 
-class UpstreamFault(BaseModel):
+class _Window(BaseModel):
+    """Something about ``target`` during [start_s, end_s)."""
+
+    model_config = _FROZEN
+    _what: ClassVar[str] = "fault on"  # how the error names it
+
+    target: str
+    start_s: float = Field(ge=0)
+    end_s: float
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"{self._what} {self.target!r}: end_s must be after start_s")
+        return self
+
+
+class UpstreamFault(_Window):
     """What a drill fault does to each attempt of a call to upstream ``target`` that starts in
     [start_s, end_s) (``simulate.fault_map`` derives these from scenario faults).
 
@@ -134,11 +151,6 @@ class UpstreamFault(BaseModel):
     ``refuse_prob`` a definitive refusal (the supplier's 409: the next upstream of the chain, or
     needs_attention), ``review_prob`` the risk service's "review" (needs_review)."""
 
-    model_config = _FROZEN
-
-    target: str
-    start_s: float = Field(ge=0)
-    end_s: float
     share: float = Field(1.0, ge=0, le=1)
     added_latency_s: float = Field(0.0, ge=0)
     jitter_s: float = Field(0.0, ge=0)
@@ -150,31 +162,15 @@ class UpstreamFault(BaseModel):
     calls: Literal["all", "create", "query"] = "all"  # a payment channel's: all, creating
     # payments only (business ``latency_ms``, ``error_pct``) or queries only (``query_latency_ms``)
 
-    @model_validator(mode="after")
-    def _window(self) -> UpstreamFault:
-        if self.end_s <= self.start_s:
-            raise ValueError(f"fault on {self.target!r}: end_s must be after start_s")
-        return self
 
-
-class Announcement(BaseModel):
+class Announcement(_Window):
     """A provider's status page announcing a partial or major outage of ``target`` during
     [start_s, end_s), as a shop subscribed to it (``provider_signals``) hears it: by the push,
     within milliseconds (docs/simulation.md). Failover then puts the other payment channel or
     supplier first, as long as that one has announced nothing (``payments.channel_chain``,
     ``fulfilment.supplier_chain``)."""
 
-    model_config = _FROZEN
-
-    target: str
-    start_s: float = Field(ge=0)
-    end_s: float
-
-    @model_validator(mode="after")
-    def _window(self) -> Announcement:
-        if self.end_s <= self.start_s:
-            raise ValueError(f"announcement of {self.target!r}: end_s must be after start_s")
-        return self
+    _what: ClassVar[str] = "announcement of"
 
 
 class RiskActing(BaseModel):
@@ -281,27 +277,16 @@ class PriorityClass(BaseModel):
     supplier_share: float = Field(0.0, ge=0, le=1)  # its orders of supplier products
 
 
-class Fault(BaseModel):
+class Fault(_Window):
     """A time window during which a stage or payment channel is slower or fails more often.
 
     Latency becomes ``base × latency_factor + added_latency_s``; ``failure_prob`` (when set)
     replaces the stage's failure probability, or a channel's callback drop probability.
     """
 
-    model_config = _FROZEN
-
-    target: str
-    start_s: float = Field(ge=0)
-    end_s: float
     latency_factor: float = Field(1.0, ge=0)
     added_latency_s: float = Field(0.0, ge=0)
     failure_prob: float | None = Field(None, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _window(self) -> Fault:
-        if self.end_s <= self.start_s:
-            raise ValueError(f"fault on {self.target!r}: end_s must be after start_s")
-        return self
 
 
 class Buyer(BaseModel):
