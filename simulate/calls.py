@@ -18,9 +18,12 @@ Mirrors ``reference_shop/upstream.py`` and ``reference_shop/breaker.py`` line by
   A's breaker is refusing calls (``Breaker.refusing``, which asks without taking the half-open
   trial) or A has announced an outage that B has not (``announced``, ``provider_signals``).
 
-The calls of one run are worked out in the order the workers start their passes, so the
-breakers see attempts roughly in time order: each breaker applies the outcomes recorded up to
-the moment it is asked (``_pending``), not outcomes planned for later.
+A worker's calls are steps (``call_steps``, ``chain_steps``): before an attempt that other
+calls can change (``settled``: near a fault of its upstream, or a breaker that has counted
+failures) the steps yield its moment, and the worker sleeps until then, so every attempt that
+starts earlier, by any worker, has been worked out and recorded. Each breaker applies the
+outcomes recorded up to the moment it is asked (``_pending``), not those that end later.
+Payments are settled outside the pool, one order after another (``call``, ``run_steps``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +43,7 @@ from fakalab.simulate.announcements import Announced
 from fakalab.simulate.params import Stage, Upstream, UpstreamFault
 
 __all__ = ["BREAKER_REFUSED", "FAILED", "OK", "REFUSED", "REVIEW", "BreakerModel", "Calls",
-           "full_jitter", "health_penalty"]
+           "Steps", "full_jitter", "health_penalty", "run_steps"]
 
 # outcomes of an attempt, a call and a chain
 OK, FAILED, REFUSED, REVIEW, BREAKER_REFUSED = 0, 1, 2, 3, 4
@@ -48,6 +52,10 @@ CHAIN_OK, CHAIN_TRANSIENT, CHAIN_DEFINITIVE, CHAIN_REVIEW = 0, 1, 2, 3
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 _CODES = {CLOSED: 0.0, HALF_OPEN: 0.5, OPEN: 1.0}
 BLOCK = 1024
+T = TypeVar("T")
+# a call or pass worked out step by step: yields the moments it must not be worked out
+# before (``Calls.call_steps``), returns its outcome
+Steps = Generator[float, None, T]
 
 
 class BreakerModel:
@@ -164,6 +172,27 @@ class BreakerModel:
             self._changed(now)
 
 
+def run_steps(steps: Steps[T]) -> T:
+    """Work out ``steps`` at once, not waiting for the moments it yields (outside a
+    simulation, or where nothing else runs meanwhile)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
+
+
+def _merged(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping (start, end) windows joined, by start."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(windows):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 def full_jitter(attempt: int, base: float, cap: float, uniform: float) -> float:
     """``jittered_backoff``: U[0, min(cap, base · 2^attempt)], from a uniform draw in [0, 1)."""
     return uniform * min(cap, base * 2**attempt)
@@ -222,6 +251,12 @@ class Calls:
         self._starts = {name: [f.start_s for f in fs] for name, fs in self.faults.items()}
         self._longest = {name: max((f.end_s - f.start_s for f in fs), default=0.0)
                          for name, fs in self.faults.items()}
+        # where another call can change an attempt's fate (``settled``): each fault's window
+        # (merged), widened by a call's longest span plus the breaker's cooldown
+        self._windows = {name: _merged([(f.start_s, f.end_s) for f in fs])
+                         for name, fs in self.faults.items()}
+        self._reach = {u.name: u.retries * (u.timeout_s + u.backoff_max_s) + u.breaker_cooldown_s
+                       for u in upstreams}
         self.draws = {u.name: _Draws(u, rngs[u.name]) for u in upstreams}
         self.attempts = dict.fromkeys(self.upstreams, 0)
         self.failures = dict.fromkeys(self.upstreams, 0)
@@ -306,14 +341,22 @@ class Calls:
         return latency, result
 
     def call(self, name: str, t: float, kind: str = "all") -> tuple[float, int]:
+        """``Upstream.call`` from ``t``, worked out at once (see ``call_steps``)."""
+        return run_steps(self.call_steps(name, t, kind))
+
+    def call_steps(self, name: str, t: float, kind: str = "all") -> Steps[tuple[float, int]]:
         """``Upstream.call`` from ``t``: (end time, OK/FAILED/REFUSED/REVIEW/BREAKER_REFUSED).
-        ``kind`` selects the faults of a payment channel's calls ("create" or "query")."""
+        ``kind`` selects the faults of a payment channel's calls ("create" or "query"). Yields
+        the moment of each attempt that other calls can change (``settled``) before asking the
+        breaker, so a driver that waits until then has worked out every earlier attempt."""
         upstream, breaker, draws = self.upstreams[name], self.breakers[name], self.draws[name]
         for attempt in range(upstream.retries):
             if attempt:
                 t += full_jitter(
                     attempt, upstream.backoff_base_s, upstream.backoff_max_s, draws.uniform()
                 )
+            if not self.settled(name, t):
+                yield t
             if not breaker.allow(t):
                 return t, BREAKER_REFUSED
             took, result = self.attempt(name, t, kind)
@@ -330,6 +373,18 @@ class Calls:
                 return t, result
         return t, FAILED
 
+    def settled(self, name: str, t: float) -> bool:
+        """Nothing another call does can change an attempt of ``name`` at ``t``: no fault of
+        it is active within ``reach`` of ``t`` and its breaker is closed with no failure
+        counted. (Outside faults, a failure needs a base latency beyond the timeout.)"""
+        reach, windows = self._reach[name], self._windows[name]
+        if windows:
+            k = bisect.bisect_right(windows, t + reach, key=lambda w: w[0])
+            if k and windows[k - 1][1] + reach >= t:
+                return False
+        breaker = self.breakers[name]
+        return breaker.state == CLOSED and not breaker.failures
+
     def failover_order(self, chain: tuple[str, ...], t: float) -> tuple[str, ...]:
         """``supplier_chain`` before the delay-risk model's word: reversed while the first one's
         breaker refuses calls or it has announced an outage the second has not (``chain``
@@ -342,16 +397,24 @@ class Calls:
     def chain(self, stage: Stage, t: float,
               prefer: Callable[[tuple[str, ...], float], tuple[str, ...]] | None = None
               ) -> tuple[float, int]:
+        """``call_with_failover`` over the stage's chain, worked out at once (``chain_steps``)."""
+        return run_steps(self.chain_steps(stage, t, prefer))
+
+    def chain_steps(self, stage: Stage, t: float,
+                    prefer: Callable[[tuple[str, ...], float], tuple[str, ...]] | None = None
+                    ) -> Steps[tuple[float, int]]:
         """``call_with_failover`` over the stage's chain: (end time, CHAIN_…). ``prefer``
         (the delay-risk model acting) may reorder a chain neither the breaker nor an
-        announcement has."""
+        announcement has. Yields as ``call_steps`` does, and before choosing the order."""
         chain = stage.upstreams
         if stage.failover_on_breaker:
+            if len(chain) > 1 and not self.settled(chain[0], t):
+                yield t
             ordered = self.failover_order(chain, t)
             chain = prefer(chain, t) if ordered is chain and prefer is not None else ordered
         answered = False
         for name in chain:
-            t, result = self.call(name, t)
+            t, result = yield from self.call_steps(name, t)
             if result == OK:
                 return t, CHAIN_OK
             if result == REVIEW:

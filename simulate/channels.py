@@ -17,10 +17,12 @@ What ``reference_shop`` does, step by step:
   a dropped callback. A callback that reaches a shop that is down (``Cpu.outages``) fails, and
   the channel tries again after 1, 2, 4, 8 and 16 s (``callback_retries_s``).
 - **Reconciliation** (``payments.reconcile_due``): rounds every ``reconcile_interval_s`` ask the
-  channel about orders whose buyer said "I have paid" more than ``reconcile_after_s`` ago (the
-  round's phase is drawn per order); the query is an ``Upstream.call`` to the channel (its
-  faults and breaker); a failed query is asked again once ``max(2, reconcile_after_s)`` has
-  passed, at the next round.
+  channel about orders whose buyer said "I have paid" at least ``reconcile_after_s`` ago; one
+  loop runs the rounds, so the queries due together go out together (their failures reach the
+  breaker in a burst) and the rounds' phase is one per run, drawn per replication (the loop
+  starts with the shop, before the load); the query is an ``Upstream.call`` to the channel (its
+  faults and breaker); a failed query is asked again at the first round once
+  ``max(2, reconcile_after_s)`` has passed.
 
 Creation calls and queries of one channel share its breaker and health, so they are worked out
 together, in time order.
@@ -47,6 +49,7 @@ __all__ = ["ShopPayments", "in_outage", "settle_shop_payments"]
 FloatArray = npt.NDArray[np.float64]
 CALLBACK, PROVIDER_RETRY, RECONCILIATION = 0, 1, 2
 _CREATE, _QUERY = 0, 1
+_ROUND_EPS = 1e-6  # seconds: a moment this close before a round is on it
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def settle_shop_payments(
     )
     pays = streams["pay_decision"].random(n) < payment.pay_prob
     pay_time = payment.pay_time.sample(streams["pay_time"], n)
-    phase = streams["reconcile_phase"].random(n)
+    phase = float(streams["reconcile_phase"].random())  # one loop: one phase for the run
     base = {c.name: c.callback_delay.sample(streams[f"callback_delay:{c.name}"], n)
             for c in payment.channels}
     drop_u = {c.name: streams[f"callback_drop:{c.name}"].random(n) for c in payment.channels}
@@ -116,10 +119,12 @@ def settle_shop_payments(
     interval = payment.reconcile_interval_s
     requery = max(2.0, payment.reconcile_after_s)
 
-    def next_round(t: float, i: int) -> float:
+    def next_round(t: float) -> float:
+        """The first round at or after ``t`` (a round a hair earlier counts: the shop's rounds
+        come a little later than ``interval`` apart, so ``t`` on a round is that round)."""
         if interval <= 0:
             return t
-        return (math.floor(t / interval - phase[i]) + 1 + phase[i]) * interval
+        return (math.ceil(t / interval - phase - _ROUND_EPS) + phase) * interval
 
     events: list[tuple[float, int, int]] = []  # (time, kind, order): queries as they fall due
     order = np.argsort(created_at, kind="stable")
@@ -135,7 +140,7 @@ def settle_shop_payments(
                 if not paid_at[i] <= end + extra[i]:
                     paid_at[i], confirmed_by[i] = end + extra[i], RECONCILIATION
             else:
-                heapq.heappush(events, (next_round(t + requery, i), _QUERY, i))
+                heapq.heappush(events, (next_round(t + requery), _QUERY, i))
             continue
         i = int(order[k])
         k += 1
@@ -159,7 +164,7 @@ def settle_shop_payments(
                 paid_at[i] = arrived
                 confirmed_by[i] = PROVIDER_RETRY if resent else CALLBACK
         if payment.reconciliation:
-            due = next_round(click[i] + payment.reconcile_after_s, i)
+            due = next_round(click[i] + payment.reconcile_after_s)
             if math.isnan(paid_at[i]) or due < paid_at[i]:
                 heapq.heappush(events, (due, _QUERY, i))
     paid = made & pays

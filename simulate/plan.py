@@ -1,7 +1,10 @@
 """An order's pass through the stages, worked out when a worker takes it (pure; no SimPy).
 
 Nothing interrupts a worker and faults are windows in time, so every attempt's start is known
-as soon as a worker takes an order: ``Planner.plan`` works out the whole pass at once. A pass
+as soon as a worker takes an order: ``Planner.plan`` works out the whole pass at once. What
+another worker's calls can change — an attempt near a fault of its upstream, whose breaker
+counts every worker's failures — ``Planner.steps`` works out step by step: it yields each such
+attempt's moment, and the worker (``simulate.workers``) sleeps until then first. A pass
 ends when the order's work ends, when a stage that blocks delivery runs out of attempts (the
 order is parked: ``needs_attention``), or when such a stage ``holds`` and the order was paid
 less than ``hold_s`` ago: the worker is then free at the failure and the order is queued again
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fakalab.simulate.calls import CHAIN_DEFINITIVE, CHAIN_OK, CHAIN_REVIEW, Calls
+from fakalab.simulate.calls import CHAIN_DEFINITIVE, CHAIN_OK, CHAIN_REVIEW, Calls, Steps, run_steps
 from fakalab.simulate.cpu import CpuCalendar
 from fakalab.simulate.delay_risk import ActingRisk
 from fakalab.simulate.faults import FaultSchedule
@@ -75,6 +78,12 @@ class Plan:
     review: bool = False  # parked as needs_review (the risk service said "review")
 
 
+def _done(plan: Plan) -> Steps[Plan]:
+    """A pass with nothing to wait for, as steps."""
+    return plan
+    yield  # a generator that yields nothing
+
+
 class Planner:
     """Works out passes for the orders of one run, from their first-attempt draws."""
 
@@ -115,9 +124,20 @@ class Planner:
         ]
 
     def plan(self, i: int, t: float, resume: int = -1) -> Plan:
-        """Order ``i``'s pass when a worker takes it at ``t`` (resuming stage ``resume``)."""
+        """Order ``i``'s pass when a worker takes it at ``t`` (resuming stage ``resume``),
+        worked out at once."""
+        return run_steps(self.steps(i, t, resume))
+
+    def steps(self, i: int, t: float, resume: int = -1) -> Steps[Plan]:
+        """Order ``i``'s pass step by step: a shop-style pass yields the moments of the calls
+        other workers' calls can change (``Calls.call_steps``), so a worker that waits until
+        each has let every earlier attempt be worked out first."""
         if self.cpu is not None or self.calls is not None:
-            return self.shop_plan(i, t, resume)
+            return self.shop_steps(i, t, resume)
+        return _done(self.simple_plan(i, t, resume))
+
+    def simple_plan(self, i: int, t: float, resume: int = -1) -> Plan:
+        """A pass of a pipeline without upstreams or CPU: stage services, faults, retries."""
         starts: list[float] = []
         ends: list[float] = []
         delivered_at, failed, held = math.nan, -1, -1
@@ -166,11 +186,13 @@ class Planner:
                 return t, True
         return t, False
 
-    def shop_plan(self, i: int, t: float, resume: int = -1) -> Plan:
+    def shop_steps(self, i: int, t: float, resume: int = -1) -> Steps[Plan]:
         """A pass the shop's way: each stage's own work on the CPU calendar (its write), then its
         call through the chain of upstreams (``simulate.calls``); the outcome of the chain
         decides: held (transient, within ``hold_s`` of payment, on a holding stage), parked
-        (``needs_attention``: transient too late, or a definitive refusal) or ``needs_review``."""
+        (``needs_attention``: transient too late, or a definitive refusal) or ``needs_review``.
+        Steps end with delivery: what follows it is worked out at once, so a pass never waits
+        past its delivery."""
         now = t
         starts: list[float] = []
         ends: list[float] = []
@@ -191,10 +213,13 @@ class Planner:
             if stage.upstreams and (stage.call_for == "all" or (
                     self.supplier is not None and self.supplier[i])):
                 assert calls is not None
-                if risk is not None and stage.call_for == "supplier":
-                    t, outcome = calls.chain(stage, t, risk.prefer(i))
+                prefer = risk.prefer(i) if risk is not None and stage.call_for == "supplier" \
+                    else None
+                steps = calls.chain_steps(stage, t, prefer)
+                if k > self.last_blocking:
+                    t, outcome = run_steps(steps)
                 else:
-                    t, outcome = calls.chain(stage, t)
+                    t, outcome = yield from steps
             ends.append(t)
             if outcome != CHAIN_OK and stage.blocks_delivery:
                 if outcome == CHAIN_REVIEW:

@@ -6,7 +6,10 @@ class (with the shop's lane wait limit) and hands an order straight to an idle w
 worker holds an order through every stage, attempts included (timeouts, failures, jittered
 exponential backoff); since nothing interrupts it, the order's pass is worked out when it
 starts (``simulate.plan``) and the worker sleeps until delivery and then until the end of the
-order's work: two SimPy events per order instead of one per attempt. A pass that ends in a
+order's work: two SimPy events per order instead of one per attempt. Calls to the shop's
+upstreams near a fault (or with a breaker that has counted failures) are the exception: the
+worker sleeps until each such attempt's moment before it is worked out (``Planner.steps``),
+so a breaker counts every worker's failures in the order they happen. A pass that ends in a
 hold frees the worker at the failure; the order joins the queue again after the hold delay,
 behind the orders of its class waiting then (the shop's FIFO lanes), and resumes the held
 stage.
@@ -123,7 +126,8 @@ class _Pool:
         self.door, self.workers, self.risk = door, workers, risk
         self.stages_blocking = [k for k, s in enumerate(stages) if s.blocks_delivery]
         self.env, self.inputs, self.holds, self.hold_retry_s = env, inputs, holds, hold_retry_s
-        self.plan = planner.plan
+        self.plan, self.steps = planner.plan, planner.steps
+        self.stepping = planner.calls is not None  # the shop's calls: step through them
         self.stages = len(stages)
         self.queue = HeapQueue(env, classes, lane_max_wait_s)
         n = max(len(inputs.paid_at), 1)
@@ -187,21 +191,38 @@ class _Pool:
         began = env.now
         if resume < 0:
             records.started_at[i] = began
-        plan = self.plan(i, began, resume)
+        if self.stepping:
+            plan = yield from self.work_out(i, began, resume)
+        else:
+            plan = self.plan(i, began, resume)
         if self.door is not None:
             self.door.planned(plan, self.stages_blocking)
         if self.horizon_s is None:  # nothing stops the run early: record now, sleep once
             self.record(i, plan)
-            yield env.timeout(plan.end - began)
+            yield env.timeout(plan.end - env.now)
         else:
             if plan.delivered_at == plan.delivered_at:  # delivered (not NaN)
-                yield env.timeout(plan.delivered_at - began)
+                yield env.timeout(plan.delivered_at - env.now)
                 records.delivered_at[i] = plan.delivered_at
             if plan.end > env.now:
                 yield env.timeout(plan.end - env.now)
             self.record(i, plan)
         if plan.held >= 0:
             self.requeue(i, plan.held)
+
+    def work_out(self, i: int, began: float, resume: int) -> Process:
+        """Order ``i``'s pass step by step, sleeping until each moment it yields: every other
+        worker's attempts before it are worked out first, so breakers count the failures of
+        all workers in the order they happen."""
+        env, steps = self.env, self.steps(i, began, resume)
+        while True:
+            try:
+                at = next(steps)
+            except StopIteration as done:
+                plan: Plan = done.value
+                return plan
+            if at > env.now:
+                yield env.timeout(at - env.now)
 
     def record(self, i: int, plan: Plan) -> None:
         records = self.records

@@ -114,3 +114,31 @@ def test_retry_draws_are_buffered_from_one_stream() -> None:
     assert again[0] == first[0]
     assert all(0.5 <= jitter < 1.5 and 0 <= u < 1 for _, u, jitter in again)
     assert np.mean([s for s, _, _ in again]) == pytest.approx(1.0, rel=0.1)
+
+
+def _shop_pool(workers: int, paid_at: list[float]):  # type: ignore[no-untyped-def]
+    """A risk check through one upstream that times out every attempt (2 s, 3 attempts, no
+    backoff, a breaker opening on 5 failures), one order per worker."""
+    from fakalab.simulate.calls import Calls
+    from fakalab.simulate.params import Upstream, UpstreamFault
+
+    stage = Stage(name="risk_check", service=Dist.const(0.0), upstreams=("risk",))
+    risk = Upstream(name="risk", latency=Dist.const(0.01), backoff_base_s=0.0)
+    hang = UpstreamFault(target="risk", start_s=0.0, end_s=100.0, fails=True, fail_after_s=None)
+    calls = Calls([risk], [hang], {"risk": np.random.default_rng(0)})
+    records = _run([stage], _inputs(paid_at, [0] * len(paid_at), 1, 0.0), workers=workers,
+                   calls=calls)
+    return records, calls
+
+
+def test_the_breaker_counts_every_workers_failures_in_the_order_they_happen() -> None:
+    """The shop's breaker (one per upstream, shared by the workers) opens at the fifth failure,
+    whichever worker's: order 0's second attempt ends at 4.0 s after the first attempts of all
+    four have failed (2.0, 2.5, 3.0, 3.5 s), so every third attempt — 4.0 s for order 0, 4.5 s
+    for order 1, 5.0 and 5.5 s for the others — is refused at once. Planned a pass at a time,
+    order 0's third attempt went out (it saw only its own failures) and ended at 6.0 s."""
+    records, calls = _shop_pool(4, [0.0, 0.5, 1.0, 1.5])
+    assert list(records.stage_end[0]) == pytest.approx([4.0, 4.5, 5.0, 5.5])
+    assert calls.attempts["risk"] == 8  # two attempts each, the third refused
+    alone, _ = _shop_pool(1, [0.0])
+    assert list(alone.stage_end[0]) == pytest.approx([6.0])  # three attempts: 4 < 5 failures
