@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from sortedcontainers import SortedList
 
 from fakalab.simulate.params import Cpu
 
@@ -48,7 +49,9 @@ class CpuCalendar:
         horizon = math.ceil(finite.max()) + 2 if len(finite) else 2
         per_second = np.bincount(np.floor(finite).astype(np.int64), minlength=horizon)
         self._created_rate = per_second.astype(float).tolist()
-        self._paid = np.sort(paid[np.isfinite(paid)]).tolist()
+        # paid moments, sorted: an order the door moves moves here too (a plain list's insort
+        # shifts every later moment, quadratic over a million-order sale)
+        self._paid = SortedList(paid[np.isfinite(paid)].tolist())
         self._deliveries: list[float] = []  # heap of planned deliveries not yet counted
         self._delivered = 0
         self._recent: list[float] = []  # deliveries of the last second (a heap)
@@ -73,7 +76,7 @@ class CpuCalendar:
             while recent and recent[0] < t - 1.0:
                 heapq.heappop(recent)
             if cpu.per_poll_s or cpu.per_waiting_s:
-                waiting = max(bisect.bisect_right(self._paid, t) - self._delivered, 0)
+                waiting = max(self._paid.bisect_right(t) - self._delivered, 0)
                 u += (cpu.per_poll_s * cpu.polls_per_watcher + cpu.per_waiting_s) * waiting
             u += cpu.per_delivery_s * len(recent)
         return min(u, cpu.max_background)
@@ -92,11 +95,9 @@ class CpuCalendar:
             rate[k] = max(rate[k] + sign, 0.0)
         paid = self._paid
         if watching is not None and math.isfinite(watching):
-            k = bisect.bisect_left(paid, watching)
-            if k < len(paid) and paid[k] == watching:
-                del paid[k]
+            paid.discard(watching)
         if watching_to is not None and math.isfinite(watching_to):
-            bisect.insort(paid, watching_to)
+            paid.add(watching_to)
 
     def busy_share(self, now: float, span_s: float = HISTORY_S) -> float:
         """The share of the last ``span_s`` the CPU was busy (the shop's process CPU share)."""

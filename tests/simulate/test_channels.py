@@ -113,3 +113,27 @@ def test_queries_close_a_breaker_that_choosing_the_channel_left_alone() -> None:
     assert stalled.any() and (p.channel == 1).any()
     assert (p.paid_at[stalled] > 30).all() and (p.paid_at[stalled] < 40).all()
     assert (p.confirmed_by[stalled] == RECONCILIATION).all()
+
+
+def test_one_loop_runs_the_rounds_so_the_queries_of_a_run_share_one_phase() -> None:
+    """payments.reconcile_loop is one loop: every query of the run goes out at one of its
+    rounds, whatever the order (each order used to have a phase of its own)."""
+    drop = Fault(target="payment-a", start_s=0, end_s=200, failure_prob=1.0)
+    p = _settle(_payment(failover=False), faults=[drop])
+    rounds = p.paid_at[p.paid] - 0.003  # the query's latency
+    assert np.allclose(rounds - rounds[0], np.round(rounds - rounds[0]), atol=1e-6)
+
+
+def test_a_failed_query_is_asked_again_at_the_round_five_seconds_later() -> None:
+    """``not_queried_since = now − max(2, reconcile_after)``: queried at a round, an order is
+    due again at the fifth round after it, not the sixth (a moment on a round is that round)."""
+    drop = Fault(target="payment-a", start_s=0, end_s=200, failure_prob=1.0)
+    refused = UpstreamFault(target="payment-a", start_s=0, end_s=20, fails=True,
+                            fail_after_s=0.0, calls="query")
+    ups = [Upstream(name=n, latency=Dist.const(0.003), retries=1, breaker=False)
+           for n in ("payment-a", "payment-b")]
+    p = settle_shop_payments(_payment(failover=False), CREATED, Streams(1), FaultSchedule([drop]),
+                             ups, [refused])
+    early = p.paid & (p.paid_click_at < 10)
+    assert early.any()
+    assert (p.paid_at[early] >= 20).all() and (p.paid_at[early] <= 25.01).all()
