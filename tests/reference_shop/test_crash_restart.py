@@ -109,13 +109,37 @@ class Harness:
         self.port = free_port()
         self.shops: list[ShopProcess] = []
         self.stack = contextlib.ExitStack()  # stops (if alive) and closes each shop's log
-        # No keep-alive: a pooled connection to a killed shop (or one the server is closing)
-        # must not turn into a spurious error.
-        self.http = httpx.Client(timeout=15, trust_env=False,
-                                 limits=httpx.Limits(max_keepalive_connections=0))
         self.orders: dict[str, dict[str, Any]] = {}
         self.polls: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        """This thread's client. One client shared by the pool's threads failed one run in
+        several with ``ReadError: [Errno 9] Bad file descriptor``: its connection pool closed a
+        socket another thread was reading. No keep-alive either: a pooled connection to a killed
+        shop (or one the server is closing) must not turn into a spurious error."""
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(timeout=15, trust_env=False,
+                                  limits=httpx.Limits(max_keepalive_connections=0))
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """POST with this thread's client (for the pool's threads)."""
+        return self.http.post(url, **kwargs)
+
+    def close_clients(self) -> None:
+        with self._clients_lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
 
     @property
     def url(self) -> str:
@@ -330,6 +354,18 @@ def write_run_dir(h: Harness, run_dir: Path) -> None:
         "shop": {"transparency": "transparent", "stall_after_s": SETTINGS["stall_after_s"]}}))
 
 
+def test_the_harness_gives_each_thread_its_own_http_client(tmp_path: Path) -> None:
+    """The regression of EBADF under the pool's threads: no client is shared between them."""
+    h = Harness(tmp_path, {}, "sqlite:///unused.db")
+    try:
+        mine = h.http
+        with ThreadPoolExecutor(2) as pool:
+            theirs = pool.submit(lambda: h.http).result()
+        assert mine is h.http and theirs is not mine
+    finally:
+        h.close_clients()
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_with_orders_in_every_in_flight_state_then_restart(
@@ -408,7 +444,7 @@ def test_sigkill_with_orders_in_every_in_flight_state_then_restart(
             h.pay(o)
         h.wait_stat(CHANNELS, "callback_attempts", attempts + len(in_flight_callback))
         # A burst of buyers placing orders and polling while the shop is frozen.
-        placing = [pool.submit(h.http.post, h.url + "/api/orders", json={
+        placing = [pool.submit(h.post, h.url + "/api/orders", json={
             "product_id": "steam-50", "quantity": 1, "email": "late@example.com"})
             for _ in range(4)]
         polling = [pool.submit(h.status, o) for o in burst[:8]]
@@ -474,7 +510,7 @@ def test_sigkill_with_orders_in_every_in_flight_state_then_restart(
             freeze.close()
         h.stack.close()
         h.clear_faults()
-        h.http.close()
+        h.close_clients()
 
 
 def check_outcome(h: Harness, views: dict[str, dict[str, Any]], at_kill: dict[str, str]
