@@ -126,7 +126,9 @@ class Planner:
     def plan(self, i: int, t: float, resume: int = -1) -> Plan:
         """Order ``i``'s pass when a worker takes it at ``t`` (resuming stage ``resume``),
         worked out at once."""
-        return run_steps(self.steps(i, t, resume))
+        if self.cpu is not None or self.calls is not None:
+            return run_steps(self.shop_steps(i, t, resume))
+        return self.simple_plan(i, t, resume)  # the hot path of plain pipelines: no generator
 
     def steps(self, i: int, t: float, resume: int = -1) -> Steps[Plan]:
         """Order ``i``'s pass step by step: a shop-style pass yields the moments of the calls
